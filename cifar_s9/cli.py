@@ -1,0 +1,191 @@
+"""Command line: `python -m cifar_s9 summary | train | evaluate` (also the `cifar-s9` script)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from .checkpoint import CheckpointError, load_weights, save_weights
+from .data import DatasetUnavailable, load_split
+from .model import PRESETS, build_model
+from .receptive_field import model_receptive_field
+from .recipes import RECIPES, get_recipe
+from .rules import check_rules, rules_summary
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
+
+
+# ---------------------------------------------------------------- summary
+def cmd_summary(args) -> int:
+    from torchinfo import summary
+
+    model = build_model(args.preset)
+    print(summary(model, input_size=(1, 3, 32, 32), depth=4, verbose=0,
+                  col_names=("output_size", "num_params")))
+    table, _ = model_receptive_field(model)
+    print(f"\n{'layer':<10} {'k':>2} {'s':>2} {'d':>2} {'jump':>5} {'RF':>4} {'out':>4}")
+    for r in table:
+        print(f"{r.name:<10} {r.kernel:>2} {r.stride:>2} {r.dilation:>2} {r.jump:>5} "
+              f"{r.receptive_field:>4} {r.output_size:>4}")
+    print()
+    for r in check_rules(model):
+        print(f"[{'PASS' if r.passed else 'FAIL'}] {r.rule:<34} measured {r.measured}  (required {r.required})")
+    result = rules_summary(model)
+    if args.json:
+        print(json.dumps({"preset": args.preset, **result}))
+    return 0 if result["ok"] else 1
+
+
+# ---------------------------------------------------------------- train
+def _train_config(args, recipe):
+    overrides = {k: v for k, v in {
+        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+        "optimizer": args.optimizer, "ema_decay": args.ema, "mixup_alpha": args.mixup,
+        "label_smoothing": args.label_smoothing, "subset": args.subset, "device": args.device,
+        "threads": args.threads, "workers": args.workers, "seed": args.seed,
+        "time_budget_s": args.time_budget, "eval_every": args.eval_every}.items() if v is not None}
+    if args.epochs is not None and args.time_budget is None:
+        overrides["time_budget_s"] = None  # an explicit epoch count wins over the recipe's budget
+    return replace(recipe.train, **overrides)
+
+
+class ProgressPrinter:
+    """tqdm bar over steps plus a fixed-width table row per epoch."""
+
+    def __init__(self, total_steps: int, done_steps: int):
+        from tqdm import tqdm
+        self.bar = tqdm(total=total_steps, initial=done_steps, unit="step", dynamic_ncols=True,
+                        file=sys.stderr)
+        self.bar.write(f"{'epoch':>5} {'train_loss':>10} {'train_acc':>9} {'test_loss':>9} "
+                       f"{'test_acc':>8} {'lr':>8} {'img/s':>7} {'time_s':>7}")
+
+    def __call__(self, event) -> None:
+        from .train import EpochEvent
+        if isinstance(event, EpochEvent):
+            fmt = lambda v, f: format(v, f) if v is not None else "-"  # noqa: E731
+            self.bar.write(f"{event.epoch:>5} {event.train_loss:>10.4f} {event.train_acc:>9.4f} "
+                           f"{fmt(event.test_loss, '>9.4f'):>9} {fmt(event.test_acc, '>8.4f'):>8} "
+                           f"{event.lr:>8.4f} {event.images_per_s:>7.0f} {event.epoch_time_s:>7.1f}")
+        else:
+            self.bar.n = event.step
+            self.bar.set_postfix(loss=f"{event.loss:.3f}", lr=f"{event.lr:.3g}",
+                                 img_s=f"{event.images_per_s:.0f}", refresh=True)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def cmd_train(args) -> int:
+    from .evaluate import evaluate
+    from .model import get_config
+    from .provenance import run_info
+    from .train import Trainer
+
+    recipe = get_recipe(args.recipe)
+    out = Path(args.out or f"runs/{args.recipe}/model.safetensors")
+    resume_path = Path(args.checkpoint or out.with_name("resume.pt"))
+    train_split = load_split("train", args.data_dir)
+    test_split = None if args.no_test else load_split("test", args.data_dir)
+    if args.resume:
+        trainer = Trainer.resume(Path(args.resume), train_split, test_split,
+                                 **{k: v for k, v in {"epochs": args.epochs, "device": args.device,
+                                                      "workers": args.workers}.items() if v is not None})
+    else:
+        trainer = Trainer(get_config(args.preset or recipe.preset), _train_config(args, recipe),
+                          recipe.aug, train_split, test_split)
+    printer = ProgressPrinter(trainer.total_steps, trainer.epoch * trainer.batches.batches_per_epoch)
+    trainer.callback = printer
+    print(f"training {trainer.model.num_params():,} parameters on {trainer.device}, "
+          f"{len(trainer.train_split)} images, {trainer.cfg.epochs} epochs; resume file {resume_path}",
+          file=sys.stderr)
+    stop = threading.Event()
+    try:
+        trainer.fit(stop, checkpoint=resume_path)
+    except KeyboardInterrupt:
+        printer.close()
+        print(f"\nstopped; continue with --resume {resume_path}", file=sys.stderr)
+        return 130
+    printer.close()
+    if trainer.epoch < trainer.cfg.epochs:
+        return 0
+    card = {"recipe": args.recipe, "preset": args.preset or recipe.preset,
+            "train_config": trainer.cfg.to_dict(), "aug_config": trainer.aug_config.to_dict(),
+            "receptive_field": model_receptive_field(trainer.eval_model)[1],
+            "train_data": {"source": train_split.source, "n": len(trainer.train_split)},
+            "epochs": trainer.epoch, "wall_time_s": round(trainer.wall_time_s, 1),
+            "history": trainer.history, **run_info(trainer.device), "accuracy": {}}
+    if test_split is not None:
+        for tta in (False, True):
+            ev = evaluate(trainer.eval_model, test_split, trainer.device, tta=tta)
+            card["accuracy"].setdefault("test", {"data": test_split.source, "n": ev.n})
+            card["accuracy"]["test"]["tta" if tta else "plain"] = round(ev.accuracy, 4)
+    save_weights(trainer.eval_model, out, card)
+    print(json.dumps({"weights": str(out), "epochs": trainer.epoch, "wall_time_s": card["wall_time_s"],
+                      "accuracy": card["accuracy"]}))
+    return 0
+
+
+# ---------------------------------------------------------------- evaluate
+def cmd_evaluate(args) -> int:
+    from .evaluate import evaluate
+
+    model, card = load_weights(Path(args.weights))
+    split = load_split("test", args.data_dir)
+    ev = evaluate(model, split, "cpu", tta=args.tta)
+    print(f"{Path(args.weights).name}: accuracy {ev.accuracy:.4f} on {ev.n} images of {split.source}"
+          f"{' with flip TTA' if args.tta else ''}")
+    for name, acc in ev.per_class_accuracy.items():
+        print(f"  {name:<11} {acc:.4f}")
+    if args.json:
+        print(json.dumps({"accuracy": ev.accuracy, "n": ev.n, "params": model.num_params(),
+                          "tta": args.tta, "loss": ev.loss, "data": split.source,
+                          "per_class_accuracy": ev.per_class_accuracy}))
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cifar-s9", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("summary", help="architecture, receptive field and rule checklist")
+    s.add_argument("--preset", default="default", choices=sorted(PRESETS))
+    s.add_argument("--json", action="store_true", help="last line: a JSON object")
+    s.set_defaults(func=cmd_summary)
+
+    t = sub.add_parser("train", help="train a recipe, checkpointing every epoch")
+    t.add_argument("--recipe", default="full", choices=sorted(RECIPES))
+    t.add_argument("--preset", choices=sorted(PRESETS), help="override the recipe's preset")
+    t.add_argument("--data-dir", help="image folder with train/ and test/ (default: torchvision download)")
+    t.add_argument("--out", help="weights path (.safetensors); default runs/<recipe>/model.safetensors")
+    t.add_argument("--checkpoint", help="resume file written every epoch; default beside --out")
+    t.add_argument("--resume", help="continue from this resume file")
+    t.add_argument("--no-test", action="store_true", help="skip test-set evaluation")
+    for name, typ in (("epochs", int), ("batch-size", int), ("lr", float), ("ema", float),
+                      ("mixup", float), ("label-smoothing", float), ("subset", int),
+                      ("threads", int), ("workers", int), ("seed", int), ("time-budget", float),
+                      ("eval-every", int)):
+        t.add_argument(f"--{name}", type=typ)
+    t.add_argument("--optimizer", choices=("sgd", "adamw"))
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="test accuracy of a checkpoint")
+    e.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
+    e.add_argument("--data-dir", help="DIR/test if present, else DIR as class folders")
+    e.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
+    e.add_argument("--json", action="store_true", help="last line: a JSON object")
+    e.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DatasetUnavailable, CheckpointError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,163 @@
+"""The C1 C2 C3 C4 O network, built from a typed config; named presets are data.
+
+Each block Ci holds exactly three ConvUnits. With `residual=True` the block adds the output
+of its first conv to the output of its third (shapes match because convs 2-3 keep the size).
+O is global average pooling followed by a 1x1 conv classifier (a linear layer on the pooled
+vector).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from .layers import ConvKind, ConvUnit, Order
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    out_channels: int
+    kind: ConvKind = "standard"
+    stride: int = 1
+    dilation: int = 1
+
+
+@dataclass(frozen=True)
+class BlockSpec:
+    convs: tuple[ConvSpec, ConvSpec, ConvSpec]
+    residual: bool = False  # skip from conv 1's output to conv 3's output
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    blocks: tuple[BlockSpec, ...]
+    order: Order = "conv-bn-act"
+    dropout: float = 0.0  # after every conv unit; regularisation mostly comes from augmentation
+    in_channels: int = 3
+    num_classes: int = 10
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        blocks = tuple(
+            BlockSpec(convs=tuple(ConvSpec(**c) for c in b["convs"]), residual=b["residual"])
+            for b in d["blocks"])
+        rest = {k: v for k, v in d.items() if k != "blocks"}
+        return cls(blocks=blocks, **rest)
+
+
+class Block(nn.Module):
+    def __init__(self, spec: BlockSpec, in_channels: int, order: Order, dropout: float):
+        super().__init__()
+        units, c = [], in_channels
+        for conv in spec.convs:
+            units.append(ConvUnit(conv.kind, c, conv.out_channels, conv.stride, conv.dilation,
+                                  order, dropout))
+            c = conv.out_channels
+        self.conv1, self.conv2, self.conv3 = units
+        self.residual = spec.residual
+        if spec.residual:
+            second, third = spec.convs[1], spec.convs[2]
+            if second.stride != 1 or third.stride != 1 or second.out_channels != spec.convs[0].out_channels \
+                    or third.out_channels != spec.convs[0].out_channels:
+                raise ValueError("a residual block needs convs 2 and 3 to keep conv 1's shape")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(x)
+        y = self.conv3(self.conv2(x))
+        return x + y if self.residual else y
+
+
+class Head(nn.Module):
+    """O: global average pooling, then a 1x1 conv to class logits."""
+
+    def __init__(self, in_channels: int, num_classes: int):
+        super().__init__()
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Conv2d(in_channels, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.gap(x)).flatten(1)  # (B, num_classes)
+
+
+class Net(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        c = config.in_channels
+        blocks = []
+        for spec in config.blocks:
+            blocks.append(Block(spec, c, config.order, config.dropout))
+            c = spec.convs[-1].out_channels
+        self.blocks = nn.ModuleList(blocks)
+        self.head = Head(c, config.num_classes)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        for block in self.blocks:
+            if block.residual:  # each residual branch starts near zero: stable early training
+                bn = next(m for m in block.conv3 if isinstance(m, nn.BatchNorm2d))
+                nn.init.zeros_(bn.weight)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return x  # (B, C4, H/16, W/16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+# ---------------------------------------------------------------- presets (variants are data)
+
+def _sep(c: int, stride: int = 1, dilation: int = 1) -> ConvSpec:
+    return ConvSpec(c, "separable", stride, dilation)
+
+
+def _std(c: int, stride: int = 1, dilation: int = 1) -> ConvSpec:
+    return ConvSpec(c, "standard", stride, dilation)
+
+
+def seed_config() -> ModelConfig:
+    """The reference design: 12 separable convs, dilated stride-2 third conv, ReLU-BN-Dropout."""
+    return ModelConfig(
+        blocks=tuple(BlockSpec((_sep(w), _sep(w), _sep(w, stride=2, dilation=2)))
+                     for w in (32, 64, 128, 224)),
+        order="conv-act-bn", dropout=0.05)
+
+
+def default_config() -> ModelConfig:
+    """Residual blocks; standard convs where the image is large, separable ones where channels are."""
+    return ModelConfig(blocks=(
+        BlockSpec((_std(32), _std(32), _std(32)), residual=True),                      # 32x32
+        BlockSpec((_std(64, stride=2), _sep(64), _sep(64, dilation=2)), residual=True),  # 16x16
+        BlockSpec((_sep(128, stride=2), _sep(128), _sep(128)), residual=True),          # 8x8
+        BlockSpec((_sep(192, stride=2), _sep(192), _sep(192)), residual=True),          # 4x4
+    ))
+
+
+PRESETS = {
+    "default": default_config,
+    "seed": seed_config,
+}
+
+
+def get_config(preset: str) -> ModelConfig:
+    try:
+        return PRESETS[preset]()
+    except KeyError:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}") from None
+
+
+def build_model(preset_or_config: str | ModelConfig = "default") -> Net:
+    config = get_config(preset_or_config) if isinstance(preset_or_config, str) else preset_or_config
+    return Net(config)

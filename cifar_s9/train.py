@@ -1,0 +1,323 @@
+"""The trainer: OneCycleLR with SGD-Nesterov or AdamW, label smoothing, mixup, EMA, resume.
+
+Progress goes out as `StepEvent`s and `EpochEvent`s to one callback, so the CLI can draw a
+tqdm bar and the app can stream curves. `stop` (a threading.Event) ends a run cleanly after the
+current step. Every epoch can be checkpointed; `Trainer.resume` continues bit-for-bit on CPU
+because the batch order, augmentation and dropout draws depend only on (seed, epoch, batch).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Callable, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from .augment import AugmentConfig, validate
+from .checkpoint import load_resume, save_resume
+from .data import Split
+from .evaluate import predict_logits
+from .loader import AugmentedBatches, batch_stream
+from .model import ModelConfig, Net
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 256
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 0.2                  # OneCycle peak learning rate
+    weight_decay: float = 5e-4
+    momentum: float = 0.9            # SGD momentum (Nesterov); AdamW's beta1
+    pct_start: float = 0.25          # fraction of steps spent warming up
+    label_smoothing: float = 0.1
+    mixup_alpha: float = 0.0         # 0 disables mixup
+    ema_decay: float = 0.0           # 0 disables the weight average used for evaluation/export
+    seed: int = 0
+    subset: int | None = None        # train on this many images (quick runs)
+    device: str = "auto"             # "auto", "cpu" or "cuda"
+    threads: int = 2                 # CPU threads; the lab machines have 2 cores
+    workers: int | None = None       # augmentation processes; None: 0 on CPU, up to 12 on CUDA
+    eval_every: int = 1              # epochs between test evaluations
+    log_every: int = 10              # steps between StepEvents
+    time_budget_s: float | None = None  # if set, pick the epoch count that fits this budget
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+LIMITS = {"epochs": (1, 1000), "batch_size": (1, 4096), "lr": (1e-6, 10.0),
+          "weight_decay": (0.0, 1.0), "pct_start": (0.01, 0.99), "label_smoothing": (0.0, 0.5),
+          "mixup_alpha": (0.0, 10.0), "ema_decay": (0.0, 0.99999), "momentum": (0.0, 0.999),
+          "threads": (1, 256)}
+
+
+class InvalidTrainConfig(ValueError):
+    pass
+
+
+def validate_train_config(cfg: TrainConfig) -> TrainConfig:
+    problems = []
+    for name, (lo, hi) in LIMITS.items():
+        value = getattr(cfg, name)
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or not lo <= value <= hi:
+            problems.append(f"{name} must be in [{lo}, {hi}], got {value}")
+    if cfg.optimizer not in ("sgd", "adamw"):
+        problems.append(f"optimizer must be 'sgd' or 'adamw', got {cfg.optimizer!r}")
+    if cfg.subset is not None and cfg.subset < 1:
+        problems.append(f"subset must be a positive number of images, got {cfg.subset}")
+    if problems:
+        raise InvalidTrainConfig("; ".join(problems))
+    return cfg
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    epoch: int          # 1-based
+    step: int           # global step, 1-based
+    total_steps: int
+    loss: float         # mean over the steps since the last event
+    lr: float
+    images_per_s: float
+    eta_s: float
+
+
+@dataclass(frozen=True)
+class EpochEvent:
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_acc: float
+    test_loss: float | None
+    test_acc: float | None
+    lr: float
+    images_per_s: float
+    epoch_time_s: float
+    eta_s: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+Callback = Callable[[StepEvent | EpochEvent], None]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was requested but no CUDA GPU is available")
+    return torch.device(name)
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1).mean()
+
+
+class Trainer:
+    def __init__(self, model_config: ModelConfig, train_config: TrainConfig, aug_config: AugmentConfig,
+                 train_split: Split, test_split: Split | None = None, callback: Callback | None = None):
+        self.model_config, self.aug_config = model_config, validate(aug_config)
+        self.cfg = validate_train_config(train_config)
+        self.device = resolve_device(self.cfg.device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(self.cfg.threads)
+        self.train_split = train_split.subset(self.cfg.subset, self.cfg.seed)
+        self.test_split = test_split
+        self.callback = callback or (lambda event: None)
+        self.batches = AugmentedBatches(self.train_split, self.aug_config, self.cfg.batch_size, self.cfg.seed)
+        torch.manual_seed(self.cfg.seed)
+        self.model = Net(model_config).to(self.device, memory_format=torch.channels_last)
+        if self.cfg.time_budget_s:
+            self.cfg = replace(self.cfg, epochs=self._epochs_for_budget(self.cfg.time_budget_s))
+        self.optimizer = self._make_optimizer()
+        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=self.cfg.lr, total_steps=self.total_steps,
+            pct_start=self.cfg.pct_start, div_factor=10.0, final_div_factor=100.0)
+        self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema_decay),
+                                  use_buffers=True) if self.cfg.ema_decay else None)
+        self.epoch, self.history, self.wall_time_s = 0, [], 0.0
+
+    # ------------------------------------------------------------------ set-up helpers
+    @property
+    def workers(self) -> int:
+        if self.cfg.workers is not None:
+            return self.cfg.workers
+        return 0 if self.device.type == "cpu" else max(0, min(12, (os.cpu_count() or 2) - 2))
+
+    @property
+    def total_steps(self) -> int:
+        return self.cfg.epochs * self.batches.batches_per_epoch
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        decay, no_decay = [], []
+        for name, p in self.model.named_parameters():  # no weight decay on BatchNorm and biases
+            (no_decay if p.ndim <= 1 else decay).append(p)
+        groups = [{"params": decay, "weight_decay": self.cfg.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        if self.cfg.optimizer == "adamw":
+            return torch.optim.AdamW(groups, lr=self.cfg.lr, betas=(self.cfg.momentum, 0.999))
+        return torch.optim.SGD(groups, lr=self.cfg.lr, momentum=self.cfg.momentum, nesterov=True)
+
+    @property
+    def eval_model(self) -> Net:
+        return self.ema.module if self.ema is not None else self.model
+
+    def _epochs_for_budget(self, budget_s: float) -> int:
+        """Time a few real steps on a throwaway copy, then fit whole epochs (with evals) in the budget."""
+        probe = copy.deepcopy(self.model)
+        opt = torch.optim.SGD(probe.parameters(), lr=1e-3)
+        warmup, timed = 3, 12
+        epochs_needed = 1 + (warmup + timed) // self.batches.batches_per_epoch
+        stream = iter(batch_stream(self.batches, 0, epochs_needed, self.workers, self.device.type == "cuda"))
+        for i in range(warmup + timed):
+            if i == warmup:
+                self._sync()
+                start = time.perf_counter()
+            x, y = next(stream)
+            self._step(probe, opt, x, y, mixup=False)
+        self._sync()
+        step_s = (time.perf_counter() - start) / timed
+        eval_s = self._time_eval(probe)
+        epoch_s = step_s * self.batches.batches_per_epoch + eval_s / self.cfg.eval_every
+        return max(1, int(budget_s / epoch_s))
+
+    def _time_eval(self, model: Net) -> float:
+        if self.test_split is None:
+            return 0.0
+        n = min(1000, len(self.test_split))
+        start = time.perf_counter()
+        predict_logits(model, self.test_split.images[:n], self.device)
+        return (time.perf_counter() - start) * len(self.test_split) / n
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    # ------------------------------------------------------------------ training
+    def _step(self, model, optimizer, x, y, mixup: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        y = y.to(self.device, non_blocking=True)
+        targets = F.one_hot(y, 10).float()
+        if self.cfg.label_smoothing:
+            targets = targets * (1 - self.cfg.label_smoothing) + self.cfg.label_smoothing / 10
+        if mixup and self.cfg.mixup_alpha > 0:
+            lam = float(np.random.default_rng(int(torch.randint(0, 2**31, ())))
+                        .beta(self.cfg.mixup_alpha, self.cfg.mixup_alpha))
+            perm = torch.randperm(x.shape[0], device=self.device)
+            x = lam * x + (1 - lam) * x[perm]
+            targets = lam * targets + (1 - lam) * targets[perm]
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            logits = model(x)
+        loss = soft_cross_entropy(logits.float(), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        correct = (logits.argmax(1) == y).sum()
+        return loss.detach(), correct
+
+    def fit(self, stop: threading.Event | None = None, checkpoint: Path | None = None) -> list[dict]:
+        """Train from the current epoch to cfg.epochs; returns the per-epoch history."""
+        stop = stop or threading.Event()
+        nb = self.batches.batches_per_epoch
+        stream = batch_stream(self.batches, self.epoch, self.cfg.epochs, self.workers,
+                              self.device.type == "cuda")
+        self.model.train()
+        run_start = time.perf_counter()
+        steps_done_at_start = self.epoch * nb
+        loss_sum, correct_sum, seen = torch.zeros((), device=self.device), 0, 0
+        window_loss, window_steps = torch.zeros((), device=self.device), 0
+        epoch_start = time.perf_counter()
+        for i, (x, y) in enumerate(stream):
+            if stop.is_set():
+                break
+            if i % nb == 0:
+                torch.manual_seed(self.cfg.seed * 7919 + self.epoch)  # dropout/mixup draws per epoch
+            loss, correct = self._step(self.model, self.optimizer, x, y, mixup=True)
+            self.scheduler.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
+            loss_sum += loss
+            window_loss += loss
+            correct_sum += correct
+            seen += len(y)
+            window_steps += 1
+            step = steps_done_at_start + i + 1
+            if step % self.cfg.log_every == 0:
+                self._emit_step(step, window_loss.item() / window_steps, run_start, i + 1)
+                window_loss.zero_()
+                window_steps = 0
+            if (i + 1) % nb == 0:
+                self._end_epoch(loss_sum.item() / nb, int(correct_sum) / seen, epoch_start, seen,
+                                checkpoint)
+                loss_sum.zero_()
+                correct_sum, seen = 0, 0
+                epoch_start = time.perf_counter()
+        return self.history
+
+    def _emit_step(self, step: int, loss: float, run_start: float, steps_this_run: int) -> None:
+        elapsed = time.perf_counter() - run_start
+        per_step = elapsed / steps_this_run
+        self.callback(StepEvent(self.epoch + 1, step, self.total_steps, loss,
+                                self.scheduler.get_last_lr()[0],
+                                self.cfg.batch_size / per_step, per_step * (self.total_steps - step)))
+
+    def _end_epoch(self, train_loss: float, train_acc: float, epoch_start: float, seen: int,
+                   checkpoint: Path | None) -> None:
+        train_time = time.perf_counter() - epoch_start
+        self.epoch += 1
+        test_loss = test_acc = None
+        if self.test_split is not None and (self.epoch % self.cfg.eval_every == 0
+                                            or self.epoch == self.cfg.epochs):
+            logits = predict_logits(self.eval_model, self.test_split.images, self.device)
+            labels = torch.from_numpy(self.test_split.labels)
+            test_loss = F.cross_entropy(logits, labels).item()
+            test_acc = (logits.argmax(1) == labels).float().mean().item()
+        total_time = time.perf_counter() - epoch_start  # training plus evaluation
+        self.wall_time_s += total_time
+        event = EpochEvent(self.epoch, self.cfg.epochs, train_loss, train_acc, test_loss, test_acc,
+                           self.scheduler.get_last_lr()[0], seen / train_time, total_time,
+                           total_time * (self.cfg.epochs - self.epoch))
+        self.history.append(event.to_dict())
+        if checkpoint is not None:
+            save_resume(checkpoint, self.resume_state())
+        self.callback(event)
+
+    # ------------------------------------------------------------------ resume
+    def resume_state(self) -> dict:
+        return {"model": self.model.state_dict(),
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "epoch": self.epoch, "history": self.history, "wall_time_s": self.wall_time_s,
+                "model_config": self.model_config.to_dict(), "train_config": self.cfg.to_dict(),
+                "aug_config": self.aug_config.to_dict()}
+
+    @classmethod
+    def resume(cls, path: Path, train_split: Split, test_split: Split | None = None,
+               callback: Callback | None = None, **overrides) -> "Trainer":
+        """Rebuild a trainer from a checkpoint written by `fit(checkpoint=...)` and continue it."""
+        state = load_resume(path)
+        train_cfg = TrainConfig.from_dict({**state["train_config"], "time_budget_s": None, **overrides})
+        trainer = cls(ModelConfig.from_dict(state["model_config"]), train_cfg,
+                      AugmentConfig.from_dict(state["aug_config"]), train_split, test_split, callback)
+        trainer.model.load_state_dict(state["model"])
+        if trainer.ema is not None and state["ema"] is not None:
+            trainer.ema.load_state_dict(state["ema"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        trainer.scheduler.load_state_dict(state["scheduler"])
+        trainer.epoch, trainer.history = state["epoch"], list(state["history"])
+        trainer.wall_time_s = state["wall_time_s"]
+        return trainer

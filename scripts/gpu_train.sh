@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# One-shot training on a lent GPU machine: the full recipe, a higher-lr variant and the seed preset,
+# run side by side (a <200K net leaves most of an H100 idle). Each run checkpoints every epoch
+# under runs/, and is packed into $OUT/<name>.tar at the end, finished or not.
+# Usage (repo root, dataset copied to data/cifar10-jpeg, wheels in .whl/):
+#   BUDGET=330 HARD_LIMIT=470 bash scripts/gpu_train.sh
+set -u
+BUDGET=${BUDGET:-330}
+HARD_LIMIT=${HARD_LIMIT:-470}
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT" runs
+if ls .whl/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site
+fi
+export PYTHONUNBUFFERED=1
+nvidia-smi -L 2>/dev/null
+python3 -c "import torch, albumentations; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'albumentations', albumentations.__version__)"
+python3 -c "from cifar_s9.data import load_split; [print(s, len(load_split(s, 'data/cifar10-jpeg'))) for s in ('train', 'test')]"
+
+run() {  # name, extra args...
+  local name=$1; shift
+  timeout "$HARD_LIMIT" python3 -m cifar_s9 train --data-dir data/cifar10-jpeg --time-budget "$BUDGET" \
+    --out "runs/$name/model.safetensors" "$@" ${EXTRA:-} > "runs/$name.log" 2>&1
+  echo "$name exit $?" >> "runs/$name.log"
+}
+mkdir -p runs/full runs/lr04 runs/seed
+run full --recipe full --workers 5 &
+run lr04 --recipe full --lr 0.4 --workers 5 &
+run seed --recipe seed --workers 4 &
+wait
+for name in full lr04 seed; do
+  tr '\r' '\n' < "runs/$name.log" | grep -vE '^\s*[0-9]+%' | tail -4
+  cp "runs/$name.log" "runs/$name/train.log"
+  tar cf "$OUT/$name.tar" -C runs "$name"
+done
+ls -la "$OUT"
