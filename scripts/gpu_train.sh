@@ -2,7 +2,7 @@
 # One-shot training on a lent GPU machine: the full recipe, a higher-lr variant and the seed preset,
 # run side by side (a <200K net leaves most of an H100 idle). Each run checkpoints every epoch
 # under runs/, and is packed into $OUT/<name>.tar at the end, finished or not.
-# Usage (repo root, dataset copied to data/cifar10-jpeg, wheels in .whl/):
+# Usage (repo root; data/cifar10-jpeg, or its pack made by scripts/pack_folder.py; wheels in .whl/):
 #   BUDGET=330 HARD_LIMIT=470 bash scripts/gpu_train.sh
 set -u
 BUDGET=${BUDGET:-330}
@@ -14,6 +14,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     && export PYTHONPATH=/tmp/site
 fi
 export PYTHONUNBUFFERED=1
+[ -d data/cifar10-jpeg ] || python3 scripts/pack_folder.py unpack data/pack/cifar10-jpeg.npz data/cifar10-jpeg
 nvidia-smi -L 2>/dev/null
 python3 -c "import torch, albumentations; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'albumentations', albumentations.__version__)"
 python3 -c "from cifar_s9.data import load_split; [print(s, len(load_split(s, 'data/cifar10-jpeg'))) for s in ('train', 'test')]"
