@@ -19,7 +19,7 @@ from typing import Callable, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from .augment import AugmentConfig, validate
 from .checkpoint import load_resume, save_resume
@@ -123,6 +123,23 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def ema_with_warmup(decay: float):
+    """EMA whose decay ramps up as (1 + n) / (10 + n): early averages forget the random init."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
+        n = float(num_averaged)
+        weight = 1.0 - min(decay, (1.0 + n) / (10.0 + n))
+        floats = [(a, c) for a, c in zip(averaged, current) if a.is_floating_point()]
+        if floats:
+            torch._foreach_lerp_([a for a, _ in floats], [c for _, c in floats], weight)
+        for a, c in zip(averaged, current):
+            if not a.is_floating_point():
+                a.copy_(c)  # BatchNorm's num_batches_tracked
+
+    return update
+
+
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1).mean()
 
@@ -147,7 +164,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=self.cfg.lr, total_steps=self.total_steps,
             pct_start=self.cfg.pct_start, div_factor=10.0, final_div_factor=100.0)
-        self.ema = (AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(self.cfg.ema_decay),
+        self.ema = (AveragedModel(self.model, multi_avg_fn=ema_with_warmup(self.cfg.ema_decay),
                                   use_buffers=True) if self.cfg.ema_decay else None)
         self.epoch, self.history, self.wall_time_s = 0, [], 0.0
 
@@ -180,7 +197,7 @@ class Trainer:
         """Time a few real steps on a throwaway copy, then fit whole epochs (with evals) in the budget."""
         probe = copy.deepcopy(self.model)
         opt = torch.optim.SGD(probe.parameters(), lr=1e-3)
-        warmup, timed = 3, 12
+        warmup, timed = 3 + 2 * self.workers, 20
         epochs_needed = 1 + (warmup + timed) // self.batches.batches_per_epoch
         stream = iter(batch_stream(self.batches, 0, epochs_needed, self.workers, self.device.type == "cuda"))
         for i in range(warmup + timed):
@@ -199,6 +216,8 @@ class Trainer:
         if self.test_split is None:
             return 0.0
         n = min(1000, len(self.test_split))
+        predict_logits(model, self.test_split.images[:n], self.device)  # first call pays set-up costs
+        self._sync()
         start = time.perf_counter()
         predict_logits(model, self.test_split.images[:n], self.device)
         return (time.perf_counter() - start) * len(self.test_split) / n
