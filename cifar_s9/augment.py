@@ -182,6 +182,8 @@ transform = A.Compose([
              rotate=({-cfg.rotate_limit}, {cfg.rotate_limit}),
              keep_ratio=True, border_mode=cv2.{_border_name(cfg.border_mode)},
              fill={cfg.fill}, p={cfg.affine_p}),
+    A.ImageCompression(quality_range=({cfg.jpeg_quality_min}, 100), p={cfg.jpeg_p}),
+    A.Sharpen(alpha=(0.1, 0.3), lightness=(1.0, 1.0), p={cfg.sharpen_p}),
     A.CoarseDropout(num_holes_range=({cfg.holes_min}, {cfg.holes_max}),
                     hole_height_range=({cfg.hole_height_min}, {cfg.hole_height_max}),
                     hole_width_range=({cfg.hole_width_min}, {cfg.hole_width_max}),

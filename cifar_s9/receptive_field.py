@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 from torch import nn
 
-from .layers import DepthwiseSeparableConv2d
+from .layers import ConvUnit, DepthwiseSeparableConv2d
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,15 @@ def _geometry(name: str, conv: nn.Module) -> LayerGeometry:
 
 
 def model_geometry(model: nn.Module) -> list[LayerGeometry]:
-    """The spatial layers of a `Net`, in order, named like the architecture (C1.conv1 ... C4.conv3)."""
+    """The spatial layers of a `Net`, in order, named like the architecture (C1.conv1 ... C4.conv3).
+
+    Every ConvUnit of each block counts, in registration order, so a model that breaks the
+    three-convs rule still gets a table (and `check_rules` reports the rule instead of crashing).
+    """
     layers = []
     for i, block in enumerate(model.blocks, start=1):
-        for j, unit in enumerate((block.conv1, block.conv2, block.conv3), start=1):
+        units = [m for m in block.modules() if isinstance(m, ConvUnit)]
+        for j, unit in enumerate(units, start=1):
             layers.append(_geometry(f"C{i}.conv{j}", unit.conv))
     return layers
 

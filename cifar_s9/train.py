@@ -12,6 +12,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Callable, Literal
@@ -161,9 +162,12 @@ class Trainer:
         if self.cfg.time_budget_s:
             self.cfg = replace(self.cfg, epochs=self._epochs_for_budget(self.cfg.time_budget_s))
         self.optimizer = self._make_optimizer()
+        pct_start = self.cfg.pct_start
+        if pct_start * self.total_steps == 1.0:  # OneCycleLR divides by zero on a 1-step warm-up
+            pct_start = 1.5 / self.total_steps
         self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=self.cfg.lr, total_steps=self.total_steps,
-            pct_start=self.cfg.pct_start, div_factor=10.0, final_div_factor=100.0)
+            pct_start=pct_start, div_factor=10.0, final_div_factor=100.0)
         self.ema = (AveragedModel(self.model, multi_avg_fn=ema_with_warmup(self.cfg.ema_decay),
                                   use_buffers=True) if self.cfg.ema_decay else None)
         self.epoch, self.history, self.wall_time_s = 0, [], 0.0
@@ -336,7 +340,17 @@ class Trainer:
         if trainer.ema is not None and state["ema"] is not None:
             trainer.ema.load_state_dict(state["ema"])
         trainer.optimizer.load_state_dict(state["optimizer"])
-        trainer.scheduler.load_state_dict(state["scheduler"])
+        steps_done = state["epoch"] * trainer.batches.batches_per_epoch
+        if state["scheduler"]["total_steps"] == trainer.total_steps:
+            trainer.scheduler.load_state_dict(state["scheduler"])
+        elif steps_done > trainer.total_steps:
+            raise ValueError(f"{path} has already trained {state['epoch']} epochs; "
+                             f"cannot resume with epochs={trainer.cfg.epochs}")
+        else:  # a new --epochs: the one-cycle schedule for the new length, at the steps already done
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
+                for _ in range(steps_done):
+                    trainer.scheduler.step()
         trainer.epoch, trainer.history = state["epoch"], list(state["history"])
         trainer.wall_time_s = state["wall_time_s"]
         return trainer

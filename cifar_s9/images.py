@@ -1,0 +1,186 @@
+"""Any user image (file, bytes, PIL image or array, any mode or size) -> the 32x32 RGB uint8 the net sees.
+
+Conversion rules, in order:
+  - size is checked from the header *before* decoding: more than `max_pixels` is refused
+    (a decompression bomb is a small file that decodes to gigapixels);
+  - EXIF orientation is applied (phone photos);
+  - transparency (RGBA, LA, palette with a transparent index) is composited on white;
+  - 16-bit and 32-bit integer images are scaled to 8 bits, float images are read as [0, 1];
+  - CMYK, YCbCr, LAB, HSV, palette and bilevel images go through PIL's RGB conversion;
+  - the image is centre-cropped to a square (or stretched, or padded with white), then
+    downsampled with an area filter (BOX), or upsampled bicubically when smaller than 32.
+"""
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+SIZE = 32
+MAX_PIXELS = 40_000_000  # 40 megapixels: any photo a phone takes, far below a bomb's size
+Fit = Literal["crop", "stretch", "pad"]
+WHITE = (255, 255, 255)
+
+
+class ImageInputError(ValueError):
+    """The input cannot be used as an image; the message is meant for the user."""
+
+
+class UnreadableImage(ImageInputError):
+    pass
+
+
+class ImageTooLarge(ImageInputError):
+    pass
+
+
+# ---------------------------------------------------------------- opening
+
+def open_image(source, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open a path, bytes, file object, PIL image or array; refuse more than `max_pixels` pixels.
+
+    The returned image is not converted yet (any mode); for files only the header has been read
+    when the size check runs.
+    """
+    if source is None:
+        raise UnreadableImage("no image given: upload, paste or drop an image first")
+    if isinstance(source, np.ndarray):
+        im = array_to_pil(source)
+    elif isinstance(source, Image.Image):
+        im = source
+    else:
+        im = _open_file(source, max_pixels)
+    check_size(im.size, max_pixels)
+    return im
+
+
+def _open_file(source, max_pixels: int) -> Image.Image:
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    elif isinstance(source, (str, Path)) and not Path(source).is_file():
+        raise UnreadableImage(f"no image file at {source}")
+    try:
+        with warnings.catch_warnings():
+            # our own limit is checked below; PIL's global one must not pre-empt a higher one
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(source)
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"the image is far too large to decode ({exc}); the limit is "
+                            f"{max_pixels / 1e6:.0f} megapixels") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise UnreadableImage("this file is not an image PIL can read (supported: PNG, JPEG, "
+                              f"WebP, GIF, BMP, TIFF, ...): {exc}") from exc
+
+
+def check_size(size: tuple[int, int], max_pixels: int = MAX_PIXELS) -> None:
+    w, h = size
+    if w < 1 or h < 1:
+        raise UnreadableImage(f"the image is empty ({w}x{h} pixels)")
+    if w * h > max_pixels:
+        raise ImageTooLarge(f"the image is {w}x{h} = {w * h / 1e6:.1f} megapixels; the limit is "
+                            f"{max_pixels / 1e6:.0f} megapixels. Resize it and try again.")
+
+
+def array_to_pil(a: np.ndarray) -> Image.Image:
+    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) arrays of uint8, uint16, bool, int or float."""
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (3, 4)):
+        raise UnreadableImage(f"expected an (H, W), (H, W, 3) or (H, W, 4) array, got shape {a.shape}")
+    if a.size == 0:
+        raise UnreadableImage(f"the image is empty (shape {a.shape})")
+    a = to_uint8(a)
+    mode = "L" if a.ndim == 2 else ("RGB" if a.shape[2] == 3 else "RGBA")
+    return Image.fromarray(np.ascontiguousarray(a), mode)
+
+
+def to_uint8(a: np.ndarray) -> np.ndarray:
+    """Scale any numeric array to uint8: 16-bit by 1/257, floats from [0, 1], bools to 0/255."""
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == bool:
+        return a.astype(np.uint8) * 255
+    if np.issubdtype(a.dtype, np.floating):
+        a = np.nan_to_num(a.astype(np.float64), nan=0.0)
+        if a.max(initial=0.0) <= 1.0:
+            a = a * 255.0
+        return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+    if np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.int64)
+        if a.max(initial=0) > 255:  # 16-bit data (also 16-bit PNGs that PIL opens as mode "I")
+            a = a * 255 // 65535 if a.max() <= 65535 else a * 255 // int(a.max())
+        return np.clip(a, 0, 255).astype(np.uint8)
+    raise UnreadableImage(f"unsupported pixel type {a.dtype}")
+
+
+# ---------------------------------------------------------------- mode conversion
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any PIL mode -> RGB; transparency is composited on white."""
+    try:
+        im = ImageOps.exif_transpose(im)
+    except Exception:  # a broken EXIF block must not make the image unusable
+        pass
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        im = Image.fromarray(to_uint8(np.asarray(im)), "L")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, WHITE + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return im if im.mode == "RGB" else im.convert("RGB")
+
+
+# ---------------------------------------------------------------- resizing
+
+def square(im: Image.Image, fit: Fit = "crop") -> Image.Image:
+    w, h = im.size
+    if fit == "stretch" or w == h:
+        return im
+    if fit == "crop":
+        s = min(w, h)
+        left, top = (w - s) // 2, (h - s) // 2
+        return im.crop((left, top, left + s, top + s))
+    if fit == "pad":
+        s = max(w, h)
+        canvas = Image.new("RGB", (s, s), WHITE)
+        canvas.paste(im, ((s - w) // 2, (s - h) // 2))
+        return canvas
+    raise ValueError(f"fit must be 'crop', 'stretch' or 'pad', got {fit!r}")
+
+
+def resize(im: Image.Image, size: int = SIZE) -> Image.Image:
+    if im.size == (size, size):
+        return im
+    downsampling = min(im.size) >= size
+    return im.resize((size, size), Image.Resampling.BOX if downsampling else Image.Resampling.BICUBIC)
+
+
+def load_rgb32(source, max_pixels: int = MAX_PIXELS, fit: Fit = "crop", size: int = SIZE) -> np.ndarray:
+    """The network's view of any image: (size, size, 3) uint8."""
+    im = open_image(source, max_pixels)
+    opened_here = not isinstance(source, (np.ndarray, Image.Image))
+    try:
+        if im.format == "JPEG":  # decode at a reduced scale straight from the DCT: fast, small
+            im.draft("RGB", (size * 4, size * 4))
+        im.load()
+        rgb = to_rgb(im)
+        return np.asarray(resize(square(rgb, fit), size), dtype=np.uint8).copy()
+    except ImageInputError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise UnreadableImage(f"the image could not be decoded (truncated or corrupt?): {exc}") from exc
+    finally:
+        if opened_here:
+            im.close()
+
+
+def upscale(image: np.ndarray, size: int = 256) -> np.ndarray:
+    """Nearest-neighbour enlargement for display: every network pixel becomes a visible block."""
+    factor = max(1, size // image.shape[0])
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)

@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny checkpoints and synthetic image folders in temporary folders.
+
+No dataset, no network. Data helpers (colour-coded synthetic images, class folders, a tiny
+network config) are plain functions in tests/synthetic.py.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+from synthetic import make_dataset_dir, make_split, tiny_config
+
+from cifar_s9.checkpoint import save_weights
+from cifar_s9.data import Split
+from cifar_s9.model import ModelConfig, build_model
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: launches a server or a browser (seconds, not milliseconds)")
+    config.addinivalue_line("markers", "browser: needs Playwright and Debian's chromium")
+    torch.set_num_threads(1)  # the lab machines have 2 cores; leave one for everything else
+
+
+@pytest.fixture(scope="session")
+def weights_path(tmp_path_factory):
+    """An untrained default-preset checkpoint with a small model card."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
+    history = [{"epoch": 1, "epochs": 2, "train_loss": 2.0, "train_acc": 0.2, "test_loss": 1.9,
+                "test_acc": 0.25, "lr": 0.1, "images_per_s": 100.0, "epoch_time_s": 1.0, "eta_s": 1.0},
+               {"epoch": 2, "epochs": 2, "train_loss": 1.8, "train_acc": 0.3, "test_loss": 1.7,
+                "test_acc": 0.35, "lr": 0.01, "images_per_s": 100.0, "epoch_time_s": 1.0, "eta_s": 0.0}]
+    save_weights(build_model("default").eval(), path,
+                 {"preset": "default", "history": history,
+                  "accuracy": {"test": {"data": "fixture", "n": 10, "plain": 0.35}}})
+    return path
+
+
+@pytest.fixture(scope="session")
+def model(weights_path):
+    from cifar_s9.checkpoint import load_weights
+    return load_weights(weights_path)[0]
+
+
+@pytest.fixture
+def tiny_split() -> Split:
+    """64 colour-coded 32x32 images, labels 0..9 in turn."""
+    return make_split(64, seed=0)
+
+
+@pytest.fixture
+def dataset_dir(tmp_path):
+    """tmp_path/cifar/{train,test}/<class>/*.png: 4 train and 2 test images per class."""
+    return make_dataset_dir(tmp_path / "cifar")
+
+
+@pytest.fixture
+def no_data_env(monkeypatch):
+    monkeypatch.delenv("CIFAR_S9_DATA_DIR", raising=False)
+
+
+@pytest.fixture
+def tiny_model_config() -> ModelConfig:
+    return tiny_config()

@@ -1,0 +1,221 @@
+"""Augmentation config, validation, seeded previews and the copyable pipeline snippet."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cifar_s9.augment import (NO_AUGMENT, AugmentConfig, InvalidAugmentConfig, build_pipeline,
+                              normalize_uint8, pipeline_code, preview, validate)
+from cifar_s9.data import MEAN, STD
+from cifar_s9.recipes import RECIPES, ROBUST_AUG
+
+PACKAGE = Path(__file__).resolve().parent.parent / "cifar_s9"
+ALWAYS = AugmentConfig(flip_p=0.5, affine_p=1.0, dropout_p=1.0)
+
+
+@pytest.fixture
+def image() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+
+
+# ---------------------------------------------------------------- preview
+
+def test_same_seed_same_images(image):
+    a = preview(image, ALWAYS, n=4, seed=3)
+    b = preview(image, ALWAYS, n=4, seed=3)
+    assert all(np.array_equal(x.image, y.image) for x, y in zip(a, b))
+    assert [x.applied for x in a] == [y.applied for y in b]
+
+
+def test_different_seed_different_images(image):
+    a = preview(image, ALWAYS, n=4, seed=3)
+    b = preview(image, ALWAYS, n=4, seed=4)
+    assert not all(np.array_equal(x.image, y.image) for x, y in zip(a, b))
+    # and the samples within one grid differ from each other
+    assert not np.array_equal(a[0].image, a[1].image)
+
+
+def test_preview_shapes_and_dtypes(image):
+    samples = preview(image, AugmentConfig(), n=5, seed=0)
+    assert len(samples) == 5
+    for s in samples:
+        assert s.image.shape == (32, 32, 3)
+        assert s.image.dtype == np.uint8
+        assert isinstance(s.applied, dict)
+
+
+def test_preview_does_not_modify_the_input(image):
+    before = image.copy()
+    preview(image, ALWAYS, n=2)
+    assert np.array_equal(image, before)
+
+
+def test_no_augment_is_the_identity(image):
+    (sample,) = preview(image, NO_AUGMENT, n=1)
+    assert np.array_equal(sample.image, image)
+    assert sample.applied == {}
+
+
+def test_flip_alone_mirrors_the_image(image):
+    (sample,) = preview(image, NO_AUGMENT.with_changes(flip_p=1.0), n=1)
+    assert np.array_equal(sample.image, image[:, ::-1])
+    assert set(sample.applied) == {"HorizontalFlip"}
+
+
+def test_cutout_paints_one_8x8_hole_in_the_fill_colour():
+    black = np.zeros((32, 32, 3), np.uint8)
+    for s in preview(black, NO_AUGMENT.with_changes(dropout_p=1.0, fill=128), n=3, seed=1):
+        filled = (s.image == 128).all(-1)
+        assert filled.sum() == 8 * 8
+        ys, xs = np.nonzero(filled)
+        assert (ys.max() - ys.min() + 1, xs.max() - xs.min() + 1) == (8, 8)
+        (hole,) = s.applied["CoarseDropout"]["holes"]
+        x1, y1, x2, y2 = hole
+        assert (x1, y1) == (xs.min(), ys.min()) and (x2 - x1, y2 - y1) == (8, 8)
+
+
+def test_applied_reports_the_sampled_parameters(image):
+    cfg = NO_AUGMENT.with_changes(affine_p=1.0, rotate_limit=10.0, dropout_p=1.0)
+    samples = preview(image, cfg, n=4, seed=0)
+    angles = []
+    for s in samples:
+        assert set(s.applied) == {"Affine", "CoarseDropout"}
+        angle = s.applied["Affine"]["rotate"]
+        assert -10.0 <= angle <= 10.0
+        angles.append(angle)
+        assert s.applied["Affine"]["fill"] == 128
+    assert len(set(angles)) > 1  # sampled per image, not fixed
+
+
+def test_applied_is_json_serialisable(image):
+    import json
+    for s in preview(image, ROBUST_AUG.with_changes(jpeg_p=1.0, sharpen_p=1.0), n=2):
+        json.dumps(s.applied)
+        assert {"ImageCompression", "Sharpen"} <= set(s.applied)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((32, 32), np.uint8), np.zeros((32, 32, 3), np.float32),
+                                 np.zeros((32, 32, 4), np.uint8)])
+def test_preview_rejects_non_rgb_uint8(bad):
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
+        preview(bad, AugmentConfig())
+
+
+# ---------------------------------------------------------------- validate
+
+@pytest.mark.parametrize("cfg", [AugmentConfig(), NO_AUGMENT, ROBUST_AUG] + [r.aug for r in RECIPES.values()])
+def test_validate_accepts_the_shipped_configs(cfg):
+    assert validate(cfg) is cfg
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"holes_min": 3, "holes_max": 2}, ["holes_min", "holes_max", "holes_min=3"]),
+    ({"hole_height_min": 10, "hole_height_max": 6}, ["hole_height_min <= hole_height_max"]),
+    ({"hole_width_max": 33}, ["hole_width_max", "<= 32"]),
+    ({"hole_height_min": 40, "hole_height_max": 40}, ["hole_height_max", "<= 32"]),
+    ({"holes_min": 0}, ["1 <= holes_min"]),
+    ({"holes_min": -1}, ["holes_min=-1"]),
+    ({"shift_limit": -0.1}, ["shift_limit", "[0, 0.5]", "-0.1"]),
+    ({"rotate_limit": float("nan")}, ["rotate_limit must be a number", "nan"]),
+    ({"scale_limit": float("inf")}, ["scale_limit must be a number"]),
+    ({"flip_p": 1.5}, ["flip_p must be a probability in [0, 1]", "1.5"]),
+    ({"dropout_p": -0.01}, ["dropout_p", "probability"]),
+    ({"fill": 300}, ["fill", "[0, 255]"]),
+    ({"jpeg_quality_min": 0}, ["jpeg_quality_min", "[1, 100]"]),
+    ({"border_mode": "mirror"}, ["border_mode", "'mirror'"]),
+    ({"holes_max": 2.5}, ["whole numbers"]),
+])
+def test_validate_rejects_impossible_values_readably(changes, words):
+    with pytest.raises(InvalidAugmentConfig) as info:
+        validate(AugmentConfig(**changes))
+    message = str(info.value)
+    for w in words:
+        assert w in message
+    assert "\n" not in message and "Traceback" not in message
+
+
+def test_validate_reports_every_problem_at_once():
+    with pytest.raises(InvalidAugmentConfig) as info:
+        validate(AugmentConfig(flip_p=2.0, holes_min=5, holes_max=1, fill=-1))
+    message = str(info.value)
+    assert "flip_p" in message and "holes_min" in message and "fill" in message
+
+
+def test_builders_refuse_invalid_configs():
+    for build in (build_pipeline, pipeline_code, lambda c: preview(np.zeros((32, 32, 3), np.uint8), c)):
+        with pytest.raises(InvalidAugmentConfig):
+            build(AugmentConfig(affine_p=2.0))
+
+
+def test_invalid_augment_config_is_a_value_error():
+    assert issubclass(InvalidAugmentConfig, ValueError)  # the CLI turns ValueErrors into exit 2
+
+
+def test_config_dict_round_trip_ignores_unknown_keys():
+    cfg = AugmentConfig(flip_p=0.1, holes_max=3)
+    assert AugmentConfig.from_dict({**cfg.to_dict(), "from_the_future": 1}) == cfg
+
+
+# ---------------------------------------------------------------- pipelines
+
+def test_training_pipeline_outputs_normalised_float(image):
+    out = build_pipeline(NO_AUGMENT, seed=0)(image=image)["image"]
+    assert out.dtype == np.float32 and out.shape == (32, 32, 3)
+    np.testing.assert_allclose(out, normalize_uint8(image[None])[0].transpose(1, 2, 0), atol=1e-5)
+
+
+def test_normalize_uint8_by_hand():
+    x = np.zeros((2, 32, 32, 3), np.uint8)
+    x[1] = 255
+    out = normalize_uint8(x)
+    assert out.shape == (2, 3, 32, 32) and out.dtype == np.float32
+    assert out[0, 0, 0, 0] == pytest.approx((0 - 0.4914) / 0.2470, abs=1e-5)
+    assert out[1, 0, 0, 0] == pytest.approx((1 - 0.4914) / 0.2470, abs=1e-5)  # 2.0591
+    assert out[1, 2, 5, 5] == pytest.approx((1 - MEAN[2]) / STD[2], abs=1e-5)
+
+
+def run_snippet(cfg: AugmentConfig):
+    namespace: dict = {}
+    exec(compile(pipeline_code(cfg), "<pipeline_code>", "exec"), namespace)
+    return namespace["transform"]
+
+
+@pytest.mark.parametrize("cfg", [AugmentConfig(), ROBUST_AUG,
+                                 AugmentConfig(flip_p=0.25, shift_limit=0.05, rotate_limit=7.5,
+                                               border_mode="constant", holes_max=3, fill=0)])
+def test_pipeline_code_execs_into_the_same_pipeline(cfg, image):
+    import albumentations as A  # the one place outside cifar_s9.augment that may
+
+    snippet = run_snippet(cfg)
+    built = build_pipeline(cfg)
+    assert isinstance(snippet, A.Compose)
+    assert [type(t).__name__ for t in snippet.transforms] == [type(t).__name__ for t in built.transforms]
+    assert [t.p for t in snippet.transforms] == pytest.approx([t.p for t in built.transforms])
+    # same seed, same image, same output: the snippet really is this pipeline
+    snippet.set_random_seed(11)
+    built.set_random_seed(11)
+    for _ in range(3):
+        np.testing.assert_array_equal(snippet(image=image)["image"], built(image=image)["image"])
+
+
+def test_pipeline_code_reflects_the_numbers():
+    code = pipeline_code(AugmentConfig(flip_p=0.25, holes_max=3, hole_width_max=12))
+    assert "HorizontalFlip(p=0.25)" in code
+    assert "num_holes_range=(1, 3)" in code
+    assert "hole_width_range=(8, 12)" in code
+
+
+def test_only_augment_imports_albumentations():
+    pattern = re.compile(r"^\s*(import\s+albumentations|from\s+albumentations[\s.])", re.M)
+    sources = sorted(PACKAGE.glob("**/*.py"))
+    app = PACKAGE.parent / "app.py"
+    if app.exists():
+        sources.append(app)
+    assert PACKAGE / "augment.py" in sources
+    offenders = [str(p.relative_to(PACKAGE.parent)) for p in sources
+                 if p.name != "augment.py" and pattern.search(p.read_text())]
+    assert offenders == []
+    assert pattern.search((PACKAGE / "augment.py").read_text())  # the grep does find imports

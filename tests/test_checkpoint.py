@@ -1,0 +1,215 @@
+"""Weights round-trip, model cards, refusal of anything that is not our checkpoint, atomic writes."""
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+from synthetic import tiny_config
+from safetensors.torch import save_file
+
+from cifar_s9 import checkpoint
+from cifar_s9.checkpoint import (CheckpointError, card_path, load_resume, load_weights, read_card,
+                                 save_resume, save_weights)
+from cifar_s9.model import ModelConfig, Net, build_model
+
+
+def trained_like(config=None, seed=0) -> Net:
+    """A model whose BatchNorm running statistics have moved off their defaults."""
+    torch.manual_seed(seed)
+    model = Net(config or tiny_config())
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(8, 3, 32, 32) * 2 + 0.5)
+    return model.eval()
+
+
+@pytest.fixture
+def saved(tmp_path):
+    model = trained_like()
+    path = tmp_path / "w" / "model.safetensors"
+    save_weights(model, path, {"accuracy": {"test": {"plain": 0.5}}, "epochs": 3})
+    return model, path
+
+
+class Marker:
+    """Unpickling this would create a file: proof that something executed pickled code."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_round_trip_gives_the_same_logits(saved):
+    model, path = saved
+    loaded, card = load_weights(path)
+    assert loaded.config == model.config
+    assert not loaded.training
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), atol=0, rtol=0)
+    for k, v in model.state_dict().items():  # buffers too: running stats, num_batches_tracked
+        assert torch.equal(loaded.state_dict()[k], v), k
+    assert card["epochs"] == 3
+
+
+@pytest.mark.parametrize("preset", ["seed", "default"])
+def test_round_trip_of_the_presets(tmp_path, preset):
+    model = build_model(preset).eval()
+    save_weights(model, tmp_path / f"{preset}.safetensors", {})
+    loaded, card = load_weights(tmp_path / f"{preset}.safetensors", expected=model.config)
+    assert card["params"] == model.num_params()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), atol=0, rtol=0)
+
+
+def test_card_is_written_beside_the_weights(saved):
+    model, path = saved
+    assert card_path(path) == path.with_suffix(".json") and card_path(path).is_file()
+    card = json.loads(card_path(path).read_text())
+    assert card["accuracy"] == {"test": {"plain": 0.5}}
+    assert card["params"] == model.num_params()
+    assert ModelConfig.from_dict(card["model_config"]) == model.config
+    assert read_card(path) == card
+
+
+def test_missing_card_reads_as_empty_and_a_broken_one_is_refused(saved):
+    _, path = saved
+    card_path(path).unlink()
+    assert read_card(path) == {}
+    assert load_weights(path)[1] == {}
+    card_path(path).write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_weights(path)
+
+
+def test_truncated_file(saved):
+    _, path = saved
+    raw = path.read_bytes()
+    for cut in (len(raw) // 2, 100, 7):
+        path.write_bytes(raw[:cut])
+        with pytest.raises(CheckpointError, match="not a valid safetensors file"):
+            load_weights(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00", bytes(range(256)) * 40])
+def test_zero_and_random_bytes(tmp_path, content):
+    path = tmp_path / "junk.safetensors"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError):
+        load_weights(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_weights(tmp_path / "absent.safetensors")
+
+
+def test_a_torch_pickle_is_refused(tmp_path):
+    path = tmp_path / "model.safetensors"
+    torch.save(trained_like().state_dict(), path)
+    with pytest.raises(CheckpointError):
+        load_weights(path)
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
+@pytest.mark.parametrize("writer", ["pickle", "torch.save"])
+def test_a_malicious_pickle_never_runs(tmp_path, writer):
+    marker = tmp_path / "PWNED"
+    payload = {"model": Marker(marker)}
+    for name in ("model.safetensors", "resume.pt"):
+        path = tmp_path / name
+        if writer == "pickle":
+            path.write_bytes(pickle.dumps(payload))
+        else:
+            torch.save(payload, path)
+        assert not marker.exists()  # writing it did not run it either
+    with pytest.raises(CheckpointError):
+        load_weights(tmp_path / "model.safetensors")
+    with pytest.raises(CheckpointError, match="cannot resume"):
+        load_resume(tmp_path / "resume.pt")
+    assert not marker.exists()
+    # the payload is live: plain pickle.loads would have created the marker
+    pickle.loads(pickle.dumps(payload)).get("model").close()
+    assert marker.exists()
+
+
+def test_another_architecture_is_refused(saved):
+    _, path = saved
+    other = build_model("seed").config
+    with pytest.raises(CheckpointError, match="different architecture"):
+        load_weights(path, expected=other)
+    assert load_weights(path, expected=tiny_config())[0] is not None
+
+
+def test_tensors_that_do_not_fit_the_recorded_config_are_refused(tmp_path):
+    # the metadata says "tiny network" but the tensors are the seed preset's
+    small, wide = trained_like(tiny_config()), build_model("seed")
+    state = {k: v.contiguous() for k, v in wide.state_dict().items()}
+    path = tmp_path / "mixed.safetensors"
+    save_file(state, str(path), metadata={"model_config": json.dumps(small.config.to_dict())})
+    with pytest.raises(CheckpointError, match="does not match its architecture"):
+        load_weights(path)
+
+
+def test_safetensors_without_our_metadata(tmp_path):
+    path = tmp_path / "foreign.safetensors"
+    save_file({"weight": torch.zeros(3)}, str(path))
+    with pytest.raises(CheckpointError, match="no cifar_s9 model config"):
+        load_weights(path)
+    save_file({"weight": torch.zeros(3)}, str(path), metadata={"model_config": "{\"blocks\": 3}"})
+    with pytest.raises(CheckpointError, match="unreadable model config"):
+        load_weights(path)
+
+
+def test_a_failed_write_leaves_the_previous_file(saved, monkeypatch):
+    model, path = saved
+    before_weights, before_card = path.read_bytes(), card_path(path).read_bytes()
+    listing = sorted(p.name for p in path.parent.iterdir())
+
+    def crash_midway(tensors, filename, metadata=None):
+        with open(filename, "wb") as f:
+            f.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint, "save_file", crash_midway)
+    with pytest.raises(OSError, match="disk full"):
+        save_weights(trained_like(seed=1), path, {"epochs": 99})
+    assert path.read_bytes() == before_weights
+    assert card_path(path).read_bytes() == before_card
+    assert sorted(p.name for p in path.parent.iterdir()) == listing  # no temp file left behind
+    loaded, card = load_weights(path)
+    assert card["epochs"] == 3
+
+
+def test_a_failed_resume_write_leaves_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "resume.pt"
+    save_resume(path, {"epoch": 1, "w": torch.ones(2)})
+
+    def crash(obj, f):
+        open(f, "wb").write(b"partial")
+        raise RuntimeError("killed")
+
+    monkeypatch.setattr(checkpoint.torch, "save", crash)
+    with pytest.raises(RuntimeError, match="killed"):
+        save_resume(path, {"epoch": 2})
+    monkeypatch.undo()
+    assert load_resume(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["resume.pt"]
+
+
+def test_resume_state_round_trip(tmp_path):
+    state = {"epoch": 4, "history": [{"train_loss": 1.5, "test_acc": None}],
+             "model": {"w": torch.arange(6.0).reshape(2, 3)}, "model_config": tiny_config().to_dict()}
+    save_resume(tmp_path / "r.pt", state)
+    loaded = load_resume(tmp_path / "r.pt")
+    assert loaded["epoch"] == 4 and loaded["history"] == state["history"]
+    assert torch.equal(loaded["model"]["w"], state["model"]["w"])
+    for bad in (b"", b"garbage"):
+        (tmp_path / "bad.pt").write_bytes(bad)
+        with pytest.raises(CheckpointError, match="cannot resume"):
+            load_resume(tmp_path / "bad.pt")

@@ -1,0 +1,151 @@
+"""The command line end to end, on synthetic folders, with JSON last lines and exit codes."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from synthetic import tiny_config
+
+from cifar_s9.checkpoint import card_path, load_resume, load_weights, save_weights
+from cifar_s9.cli import main
+from cifar_s9.model import Net, build_model
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch, no_data_env):
+    """Run in tmp_path (the decode cache is relative to the working directory) without git calls."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("cifar_s9.provenance.git_commit", lambda *a, **k: "test-commit")
+
+
+def last_json(text: str) -> dict:
+    return json.loads(text.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("preset, rf", [("default", 81), ("seed", 121)])
+def test_summary_json(capsys, preset, rf):
+    args = ["summary", "--json"] + ([] if preset == "default" else ["--preset", preset])
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    result = last_json(out)
+    assert result["preset"] == preset
+    assert result["params"] == build_model(preset).num_params() and result["params"] < 200_000
+    assert result["receptive_field"] == rf
+    assert result["convs_per_block"] == [3, 3, 3, 3]
+    assert result["dilated"] >= 1 and result["depthwise_separable"] >= 1
+    assert result["gap"] is True and result["ok"] is True
+    assert out.count("[PASS]") == 6 and "[FAIL]" not in out
+    assert "C4.conv3" in out  # the receptive-field table is printed too
+
+
+def test_summary_without_json_prints_no_json(capsys):
+    assert main(["summary"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("[PASS]")
+
+
+@pytest.fixture
+def weights(tmp_path):
+    torch.manual_seed(0)
+    model = Net(tiny_config()).eval()
+    path = tmp_path / "w" / "tiny.safetensors"
+    save_weights(model, path, {"note": "test"})
+    return path, model
+
+
+@pytest.mark.parametrize("tta", [False, True])
+def test_evaluate_json(capsys, weights, dataset_dir, tta):
+    path, model = weights
+    args = ["evaluate", "--weights", str(path), "--data-dir", str(dataset_dir), "--json"]
+    assert main(args + (["--tta"] if tta else [])) == 0
+    result = last_json(capsys.readouterr().out)
+    assert 0.0 <= result["accuracy"] <= 1.0
+    assert result["n"] == 20  # 2 test images per class
+    assert result["params"] == model.num_params()
+    assert result["tta"] is tta
+    assert set(result["per_class_accuracy"]) >= {"airplane", "truck"}
+    assert "test" in result["data"]
+
+
+def test_evaluate_a_bare_class_folder(capsys, weights, tmp_path):
+    from synthetic import write_class_folders
+
+    write_class_folders(tmp_path / "mine", per_class=1, classes=("cat", "dog", "ship"))
+    assert main(["evaluate", "--weights", str(weights[0]), "--data-dir", str(tmp_path / "mine"), "--json"]) == 0
+    assert last_json(capsys.readouterr().out)["n"] == 3
+
+
+def test_tiny_train_writes_weights_card_and_resume(capsys, dataset_dir, tmp_path):
+    out = tmp_path / "run" / "model.safetensors"
+    args = ["train", "--recipe", "quick", "--data-dir", str(dataset_dir), "--subset", "40",
+            "--epochs", "1", "--batch-size", "16", "--threads", "1", "--device", "cpu", "--out", str(out)]
+    assert main(args) == 0
+    result = last_json(capsys.readouterr().out)
+    assert result["weights"] == str(out) and result["epochs"] == 1
+    assert 0.0 <= result["accuracy"]["test"]["plain"] <= 1.0
+    assert out.is_file() and card_path(out).is_file()
+    resume = out.with_name("resume.pt")
+    assert resume.is_file() and load_resume(resume)["epoch"] == 1
+
+    model, card = load_weights(out)
+    assert model.config == build_model("default").config  # the quick recipe's preset
+    assert card["recipe"] == "quick" and card["epochs"] == 1
+    assert card["train_config"]["batch_size"] == 16 and card["train_config"]["subset"] == 40
+    assert card["train_data"]["n"] == 40
+    assert card["receptive_field"] == 81
+    assert card["git_commit"] == "test-commit" and "torch" in card and "device" in card
+    assert set(card["accuracy"]["test"]) == {"data", "n", "plain", "tta"}
+    assert len(card["history"]) == 1
+
+    # and the resume file continues the run to a second epoch
+    assert main(["train", "--recipe", "quick", "--data-dir", str(dataset_dir), "--resume", str(resume),
+                 "--epochs", "2", "--out", str(out), "--no-test"]) == 0
+    assert last_json(capsys.readouterr().out)["epochs"] == 2
+    assert load_resume(resume)["epoch"] == 2
+    assert len(load_weights(out)[1]["history"]) == 2
+
+
+def assert_one_line_error(capsys, *words):
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert lines[0].startswith("error: ")
+    for w in words:
+        assert w in lines[0]
+    assert "Traceback" not in captured.err
+
+
+def test_missing_data_dir_exits_2(capsys, weights, tmp_path):
+    assert main(["evaluate", "--weights", str(weights[0]), "--data-dir", str(tmp_path / "nowhere")]) == 2
+    assert_one_line_error(capsys, "nowhere", "--data-dir")
+    assert main(["train", "--recipe", "quick", "--data-dir", str(tmp_path / "nowhere")]) == 2
+    assert_one_line_error(capsys, "is not a directory")
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89PNG not weights", None])
+def test_corrupt_weights_exit_2(capsys, dataset_dir, tmp_path, weights, content):
+    path = tmp_path / "bad.safetensors"
+    if content is None:  # a truncated real checkpoint
+        path.write_bytes(weights[0].read_bytes()[:200])
+    else:
+        path.write_bytes(content)
+    assert main(["evaluate", "--weights", str(path), "--data-dir", str(dataset_dir)]) == 2
+    assert_one_line_error(capsys, "bad.safetensors")
+
+
+def test_missing_weights_exit_2(capsys, dataset_dir, tmp_path):
+    assert main(["evaluate", "--weights", str(tmp_path / "none.safetensors"), "--data-dir", str(dataset_dir)]) == 2
+    assert_one_line_error(capsys, "no checkpoint")
+
+
+def test_invalid_training_numbers_exit_2(capsys, dataset_dir):
+    assert main(["train", "--recipe", "quick", "--data-dir", str(dataset_dir), "--epochs", "0"]) == 2
+    assert_one_line_error(capsys, "epochs must be in [1, 1000]")
+
+
+def test_unknown_preset_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["summary", "--preset", "vgg"])
+    assert info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err

@@ -1,0 +1,138 @@
+"""Evaluation maths on hand-made labels and on models whose outputs we know."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from synthetic import make_split, tiny_config
+from torch import nn
+
+from cifar_s9.data import CLASSES, MEAN, STD, Split
+from cifar_s9.evaluate import Evaluation, confusion_matrix, evaluate, mistakes, predict_logits
+from cifar_s9.model import Net
+
+
+class FirstRow(nn.Module):
+    """Logits = the first 10 pixels of the red channel's first row (so a flip changes them)."""
+
+    def forward(self, x):
+        return x[:, 0, 0, :10]
+
+
+class Oracle(nn.Module):
+    """Predicts the class written into pixel (0, 0) of the red channel as value 20*class."""
+
+    def forward(self, x):
+        red = x[:, 0, 0, 0] * STD[0] + MEAN[0]                 # undo the normalisation
+        cls = torch.round(red * 255 / 20).long().clamp(0, 9)
+        return nn.functional.one_hot(cls, 10).float() * 4.0   # confident, not certain
+
+
+def oracle_split(labels, predictions) -> Split:
+    images = np.zeros((len(labels), 32, 32, 3), np.uint8)
+    images[:, 0, 0, 0] = np.asarray(predictions) * 20
+    return Split(images, np.asarray(labels, np.int64), "hand-made")
+
+
+def test_confusion_matrix_by_hand():
+    labels = np.array([0, 0, 1, 2, 2, 2])
+    preds = np.array([0, 1, 1, 2, 0, 2])
+    m = confusion_matrix(labels, preds, num_classes=3)
+    assert m.tolist() == [[1, 1, 0],   # true 0: one right, one called 1
+                          [0, 1, 0],   # true 1: right
+                          [1, 0, 2]]   # true 2: two right, one called 0
+    assert confusion_matrix(labels, preds).shape == (10, 10)
+    assert confusion_matrix(labels, preds).sum() == 6
+
+
+def test_predict_logits_tta_averages_with_the_mirror():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    x = (images[..., 0].astype(np.float32) / 255 - MEAN[0]) / STD[0]  # normalised red channel
+    plain = predict_logits(FirstRow(), images)
+    np.testing.assert_allclose(plain.numpy(), x[:, 0, :10], atol=1e-5)
+    tta = predict_logits(FirstRow(), images, tta=True)
+    # flipped row's first ten pixels are columns 31, 30, ..., 22 of the original
+    np.testing.assert_allclose(tta.numpy(), (x[:, 0, :10] + x[:, 0, 31:21:-1]) / 2, atol=1e-5)
+
+
+def test_predict_logits_batches_and_restores_training_mode():
+    images = make_split(7).images
+    model = FirstRow().train()
+    whole = predict_logits(model, images)
+    assert model.training
+    torch.testing.assert_close(predict_logits(model, images, batch_size=3), whole)
+    assert predict_logits(model, images[:0]).shape == (0, 10)
+
+
+def test_evaluate_with_known_predictions():
+    labels = [0, 0, 1, 2, 2, 2, 9, 9]
+    preds = [0, 1, 1, 2, 0, 2, 9, 3]
+    ev = evaluate(Oracle(), oracle_split(labels, preds))
+    assert ev.n == 8 and not ev.tta
+    assert ev.accuracy == pytest.approx(5 / 8)
+    assert ev.predictions.tolist() == preds
+    assert ev.per_class_accuracy["airplane"] == pytest.approx(0.5)
+    assert ev.per_class_accuracy["automobile"] == 1.0
+    assert ev.per_class_accuracy["bird"] == pytest.approx(2 / 3)
+    assert ev.per_class_accuracy["truck"] == 0.5
+    assert math.isnan(ev.per_class_accuracy["cat"])  # no cats in this split
+    assert ev.confusion[9, 3] == 1 and ev.confusion[2, 0] == 1 and ev.confusion.sum() == 8
+    np.testing.assert_allclose(ev.probabilities.sum(1), 1.0, atol=1e-6)
+    # loss of a correct prediction with logit 4 among ten: log(e^4 + 9) - 4
+    right, wrong = math.log(math.exp(4) + 9) - 4, math.log(math.exp(4) + 9)
+    assert ev.loss == pytest.approx((5 * right + 3 * wrong) / 8, rel=1e-5)
+    summary = ev.summary()
+    assert set(summary) == {"accuracy", "loss", "n", "tta", "per_class_accuracy"}
+    assert list(summary["per_class_accuracy"]) == list(CLASSES)
+
+
+def test_evaluate_a_real_network_on_a_tiny_split():
+    torch.manual_seed(0)
+    split = make_split(30)
+    ev = evaluate(Net(tiny_config()), split, tta=True)
+    assert ev.tta and ev.n == 30
+    assert 0.0 <= ev.accuracy <= 1.0 and math.isfinite(ev.loss)
+    assert ev.confusion.sum() == 30 and ev.confusion.sum(1).tolist() == [3] * 10
+    assert ev.accuracy == pytest.approx(np.trace(ev.confusion) / 30)
+
+
+@pytest.fixture
+def hand_made() -> Evaluation:
+    #          label  predicted (argmax)  p(predicted)  p(true)
+    # 0        0      0                   right
+    # 1        1      3                   0.6           0.3
+    # 2        1      3                   0.9           0.05
+    # 3        2      0                   0.5           0.4
+    # 4        3      3                   right
+    # 5        1      0                   0.7           0.2
+    probs = np.full((6, 10), 0.0)
+    rows = [(0, {0: 0.9, 1: 0.1}), (1, {3: 0.6, 1: 0.3, 5: 0.1}), (2, {3: 0.9, 1: 0.05, 4: 0.05}),
+            (3, {0: 0.5, 2: 0.4, 7: 0.1}), (4, {3: 0.8, 0: 0.2}), (5, {0: 0.7, 1: 0.2, 2: 0.1})]
+    for i, ps in rows:
+        for c, p in ps.items():
+            probs[i, c] = p
+    labels = np.array([0, 1, 1, 2, 3, 1])
+    cm = confusion_matrix(labels, probs.argmax(1))
+    return Evaluation(2 / 6, 1.0, 6, {}, cm, probs, labels, False)  # rows 0 and 4 are right
+
+
+def test_mistakes_sorted_by_confidence(hand_made):
+    found = mistakes(hand_made)
+    assert [m.index for m in found] == [2, 5, 1, 3]  # 0.9, 0.7, 0.6, 0.5
+    assert [(m.true, m.predicted) for m in found] == [(1, 3), (1, 0), (1, 3), (2, 0)]
+    assert found[0].confidence == pytest.approx(0.9) and found[0].true_probability == pytest.approx(0.05)
+    ascending = mistakes(hand_made, sort="confidence_asc")
+    assert [m.index for m in ascending] == [3, 1, 5, 2]
+
+
+def test_mistakes_filters_and_limit(hand_made):
+    assert [m.index for m in mistakes(hand_made, true_class=1)] == [2, 5, 1]
+    assert [m.index for m in mistakes(hand_made, predicted_class=0)] == [5, 3]
+    assert [m.index for m in mistakes(hand_made, true_class=1, predicted_class=3)] == [2, 1]
+    assert mistakes(hand_made, true_class=0) == []      # the airplane was right
+    assert mistakes(hand_made, true_class=9) == []
+    assert [m.index for m in mistakes(hand_made, limit=2)] == [2, 5]
+    assert len(mistakes(hand_made, limit=0)) == 0

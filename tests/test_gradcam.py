@@ -1,0 +1,142 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from cifar_s9 import gradcam, service
+from cifar_s9.gradcam import ExplainError, explain, hooks_left, layer_names, overlay, target_layer
+from cifar_s9.model import build_model
+
+
+@pytest.fixture(scope="module")
+def image():
+    return np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def trained_like():
+    """A random model whose residual branches are switched on, so every layer carries signal."""
+    torch.manual_seed(1)
+    m = build_model("default")
+    for block in m.blocks:
+        torch.nn.init.ones_(block.conv3[1].weight)
+    return m.eval()
+
+
+def test_layer_names_follow_the_architecture(model):
+    names = layer_names(model)
+    assert names[:4] == ["C1", "C1.conv1", "C1.conv2", "C1.conv3"] and names[-1] == "C4.conv3"
+    assert len(names) == 16
+    assert target_layer(model, "C2") is model.blocks[1]
+    assert target_layer(model, "C3.conv2") is model.blocks[2].conv2
+    for bad in ("C0", "C5", "C1.conv4", "conv1", "C1.conv1.0", ""):
+        with pytest.raises(ExplainError, match="unknown layer"):
+            target_layer(model, bad)
+
+
+@pytest.mark.parametrize("method", list(gradcam.METHODS))
+@pytest.mark.parametrize("layer", ["C4", "C2.conv1", "C1.conv3"])
+def test_every_method_and_layer_gives_a_clean_heatmap(trained_like, image, method, layer):
+    h = explain(trained_like, image, method, layer, target_class=3)
+    assert h.shape == (32, 32) and h.dtype == np.float32
+    assert np.isfinite(h).all() and 0 <= h.min() and h.max() <= 1
+    assert hooks_left(trained_like) == 0
+    assert all(p.grad is None for p in trained_like.parameters())
+
+
+def test_conv_unit_target_is_post_activation(trained_like, image):
+    seen = []
+    unit = target_layer(trained_like, "C2.conv2")
+    handle = unit.register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
+    explain(trained_like, image, "GradCAM", "C2.conv2")
+    handle.remove()
+    assert seen and (seen[0] >= 0).all()  # the unit ends with its ReLU (conv-bn-act order)
+
+
+def test_target_class_changes_the_map(trained_like, image):
+    maps = [explain(trained_like, image, "GradCAM", "C3", c) for c in range(10)]
+    assert any(not np.allclose(maps[0], m) for m in maps[1:])
+    predicted = explain(trained_like, image, "GradCAM", "C3", None)
+    top = int(service.probabilities(trained_like, image).argmax())
+    assert np.allclose(predicted, maps[top], atol=1e-5)
+
+
+def test_works_under_no_grad_and_keeps_mode(trained_like, image):
+    trained_like.train()
+    try:
+        with torch.no_grad():
+            h = explain(trained_like, image)
+        assert h.max() > 0
+        assert trained_like.training  # mode restored
+    finally:
+        trained_like.eval()
+
+
+def test_hooks_removed_when_the_cam_fails(trained_like, image, monkeypatch):
+    class Boom(gradcam.GradCAM):
+        def forward(self, *a, **k):
+            raise RuntimeError("boom")
+
+    monkeypatch.setitem(gradcam.METHODS, "Boom", Boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        explain(trained_like, image, "Boom")
+    assert hooks_left(trained_like) == 0
+
+
+def test_swallowed_index_error_is_not_returned_as_a_heatmap(trained_like, image, monkeypatch):
+    class Swallowed(gradcam.GradCAM):  # pytorch-grad-cam's __exit__ swallows IndexError
+        def forward(self, *a, **k):
+            raise IndexError("lost")
+
+    monkeypatch.setitem(gradcam.METHODS, "Swallowed", Swallowed)
+    with pytest.raises(ExplainError, match="failed"):
+        explain(trained_like, image, "Swallowed")
+    assert hooks_left(trained_like) == 0
+
+
+@pytest.mark.parametrize("kwargs, match", [({"method": "Nope"}, "unknown method"),
+                                           ({"target_class": 10}, "target class"),
+                                           ({"layer": "C9"}, "unknown layer")])
+def test_bad_arguments(trained_like, image, kwargs, match):
+    with pytest.raises(ExplainError, match=match):
+        explain(trained_like, image, **kwargs)
+    with pytest.raises(ExplainError):
+        explain(trained_like, image[:, :, :2])
+
+
+def test_concurrent_requests_do_not_mix_heatmaps(trained_like):
+    rng = np.random.default_rng(5)
+    imgs = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(4)]
+    expected = [explain(trained_like, im, "GradCAM", "C3", 1) for im in imgs]
+    results, errors = {}, []
+
+    def worker(i):
+        try:
+            for _ in range(3):
+                results.setdefault(i, []).append(explain(trained_like, imgs[i], "GradCAM", "C3", 1))
+                service.probabilities(trained_like, imgs[(i + 1) % 4])  # plain forwards in between
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i in range(4):
+        for h in results[i]:
+            assert np.allclose(h, expected[i], atol=1e-5)
+    assert hooks_left(trained_like) == 0
+
+
+def test_overlay(image):
+    heat = np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32)
+    out = overlay(image, heat, 0.0, 256)
+    assert out.shape == (256, 256, 3) and out.dtype == np.uint8
+    assert (out[::8, ::8] == image).all()  # opacity 0: the enlarged image itself
+    full = overlay(image, heat, 1.0, 128)
+    assert (full == gradcam.colorize(heat, 128)).all()
+    with pytest.raises(ExplainError):
+        overlay(image, heat, 1.5)

@@ -1,0 +1,133 @@
+"""Every registered preset: forward, backward, parameter budget, rules; plus the seed design by hand."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from cifar_s9.layers import ConvUnit, DepthwiseSeparableConv2d, make_conv
+from cifar_s9.model import (PRESETS, BlockSpec, ConvSpec, ModelConfig, Net, build_model,
+                            default_config, get_config, seed_config)
+from cifar_s9.rules import check_rules
+
+
+@pytest.fixture(params=sorted(PRESETS))
+def preset(request) -> str:
+    return request.param
+
+
+def test_registry_is_not_empty_and_holds_both_designs():
+    assert {"default", "seed"} <= set(PRESETS)
+
+
+def test_forward_shape(preset):
+    torch.manual_seed(0)
+    model = build_model(preset).eval()
+    out = model(torch.randn(2, 3, 32, 32))
+    assert out.shape == (2, 10)
+    assert torch.isfinite(out).all()
+
+
+def test_backward_reaches_every_parameter(preset):
+    torch.manual_seed(0)
+    model = build_model(preset).train()
+    loss = nn.functional.cross_entropy(model(torch.randn(2, 3, 32, 32)), torch.tensor([1, 7]))
+    loss.backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None]
+    assert missing == []
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters())
+    # zero-initialised residual BN gammas may block some grads at init, but the classifier and
+    # the first conv always see a gradient
+    assert model.head.classifier.weight.grad.abs().sum() > 0
+    first_conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    assert first_conv.weight.grad.abs().sum() > 0
+
+
+def test_channels_last_input_gives_the_same_logits(preset):
+    torch.manual_seed(0)
+    model = build_model(preset).eval()
+    x = torch.randn(2, 3, 32, 32)
+    cl = model.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(cl, model(x), atol=1e-5, rtol=1e-5)
+
+
+def test_under_the_parameter_budget(preset):
+    model = build_model(preset)
+    assert model.num_params() == sum(p.numel() for p in model.parameters())
+    assert model.num_params() < 200_000
+
+
+def test_every_rule_passes(preset):
+    failed = [r.rule for r in check_rules(build_model(preset)) if not r.passed]
+    assert failed == []
+
+
+def test_config_round_trips_through_a_dict(preset):
+    config = get_config(preset)
+    assert ModelConfig.from_dict(config.to_dict()) == config
+    import json
+    assert ModelConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_seed_preset_has_exactly_the_hand_counted_parameters():
+    # Separable unit (no conv bias): depthwise in*9 + pointwise in*out + BatchNorm 2*out.
+    #   C1  3->32: 27+96+64 = 187;       32->32: 288+1024+64 = 1376 (x2)        -> 2,939
+    #   C2 32->64: 288+2048+128 = 2464;  64->64: 576+4096+128 = 4800 (x2)       -> 12,064
+    #   C3 64->128: 576+8192+256 = 9024; 128->128: 1152+16384+256 = 17792 (x2) -> 44,608
+    #   C4 128->224: 1152+28672+448 = 30272; 224->224: 2016+50176+448 = 52640 (x2) -> 135,552
+    #   O  1x1 conv 224->10 with bias: 2240+10                                  -> 2,250
+    #   total 2,939 + 12,064 + 44,608 + 135,552 + 2,250 = 197,413
+    assert build_model("seed").num_params() == 197_413
+
+
+def test_seed_preset_uses_twelve_separable_convs():
+    model = build_model("seed")
+    units = [m for m in model.modules() if isinstance(m, ConvUnit)]
+    assert len(units) == 12
+    assert all(isinstance(u.conv, DepthwiseSeparableConv2d) for u in units)
+    assert sum(isinstance(m, DepthwiseSeparableConv2d) for m in model.modules()) == 12
+    # each block's third conv is the stride-2, dilation-2 one
+    assert [(u.stride, u.dilation) for u in units] == [(1, 1), (1, 1), (2, 2)] * 4
+    # order conv -> ReLU -> BN -> Dropout
+    assert [type(m) for m in units[0]] == [DepthwiseSeparableConv2d, nn.ReLU, nn.BatchNorm2d, nn.Dropout]
+
+
+def test_default_preset_is_residual_with_conv_bn_act():
+    model = build_model("default")
+    assert all(block.residual for block in model.blocks)
+    assert [type(m) for m in model.blocks[0].conv1] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
+    # residual branches start at zero: the block initially passes conv1's output through
+    for block in model.blocks:
+        bn = next(m for m in block.conv3 if isinstance(m, nn.BatchNorm2d))
+        assert torch.count_nonzero(bn.weight) == 0
+
+
+def test_separable_conv_parameters_by_hand():
+    conv = DepthwiseSeparableConv2d(4, 8)
+    # depthwise 4 filters of 3x3 = 36, pointwise 4*8 = 32, no bias
+    assert sum(p.numel() for p in conv.parameters()) == 68
+    assert conv(torch.zeros(1, 4, 10, 10)).shape == (1, 8, 10, 10)
+    dilated = DepthwiseSeparableConv2d(4, 8, stride=2, dilation=2)
+    assert dilated.depthwise.padding == (2, 2)
+    assert dilated(torch.zeros(1, 4, 10, 10)).shape == (1, 8, 5, 5)
+
+
+def test_make_conv_rejects_an_unknown_kind():
+    with pytest.raises(ValueError, match="unknown conv kind"):
+        make_conv("depthwise", 3, 8, 1, 1)
+
+
+def test_unknown_preset_names_the_choices():
+    with pytest.raises(ValueError, match="default"):
+        get_config("resnet50")
+
+
+def test_residual_block_with_mismatched_shapes_is_refused():
+    bad = ModelConfig(blocks=(BlockSpec((ConvSpec(8), ConvSpec(16), ConvSpec(8)), residual=True),))
+    with pytest.raises(ValueError, match="residual"):
+        Net(bad)
+
+
+def test_build_model_accepts_a_config():
+    assert build_model(seed_config()).config == seed_config()
+    assert build_model().config == default_config()

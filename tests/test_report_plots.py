@@ -1,0 +1,44 @@
+import numpy as np
+import plotly.graph_objects as go
+
+from cifar_s9 import plots, report
+from cifar_s9.data import CLASSES
+
+
+def test_architecture_rows_use_architecture_names(model):
+    rows = report.architecture_rows(model)
+    names = [r[0] for r in rows]
+    assert "C1" in names and "C4.conv3" in names and "O.classifier" in names
+    c2 = rows[names.index("C2")]
+    assert c2[2] == "64 x 16 x 16"
+    assert sum(r[3] for r in rows if "." not in r[0]) == model.num_params()  # blocks + O
+
+
+def test_rf_and_rule_rows(model):
+    rf = report.receptive_field_rows(model)
+    assert len(rf) == 12 and rf[0][:6] == ["C1.conv1", 3, 1, 1, 1, 3]
+    rules = report.rule_rows(model)
+    assert all(r[1] == "PASS" for r in rules)
+
+
+def test_card_markdown():
+    md = report.card_markdown({"accuracy": {"test": {"data": "x", "n": 10, "plain": 0.5, "tta": 0.55}},
+                               "params": 1234, "epochs": 3, "train_config": {"lr": 0.1}},
+                              "w.safetensors", warning="careful")
+    assert "50.00%" in md and "55.00%" in md and "1,234" in md and "careful" in md and '"lr": 0.1' in md
+    assert report.architecture_name("blocks.3.conv1.0") == "C4.conv1.0"
+
+
+def test_figures():
+    hist = [{"epoch": 1, "train_loss": 2.0, "test_loss": None, "train_acc": 0.1, "test_acc": None},
+            {"epoch": 2, "train_loss": 1.5, "test_loss": 1.6, "train_acc": 0.3, "test_acc": 0.3}]
+    fig = plots.training_curves(hist, [(1, 2.3), (2, 2.1)])
+    assert isinstance(fig, go.Figure) and {t.name for t in fig.data} >= {"train loss", "test accuracy", "step loss"}
+    assert len(fig.data[1].x) == 1  # the missing test loss is skipped, not plotted as 0
+    cm = np.diag(np.arange(1, 11))
+    cm[0, 1] = 5
+    heat = plots.confusion_heatmap(cm)
+    assert heat.data[0].z[0][1] == 5 / 6 and list(heat.data[0].x) == list(CLASSES)
+    assert plots.confusion_heatmap(np.zeros((10, 10), int)).data[0].z.sum() == 0
+    plots.per_class_accuracy({c: 0.5 for c in CLASSES})
+    plots.receptive_field_chart([["C1.conv1", 3, 1, 1, 1, 3, 32], ["C1.conv2", 3, 1, 1, 1, 5, 32]])
