@@ -127,7 +127,7 @@ def network_view(image) -> np.ndarray | None:
 def classify(image, k: int = 3) -> dict[str, float]:
     """Top-k class probabilities for one image of any size and mode."""
     model = STATE.store.current.model
-    return service.top_k(service.probabilities(model, to_rgb32(image)), int(k))
+    return service.top_k(service.probabilities(model, to_rgb32(image)), service.whole_number(k, "top-k"))
 
 
 @user_errors
@@ -180,7 +180,7 @@ def augment_preview(image, flip_p=_D.flip_p, affine_p=_D.affine_p, shift_limit=_
     """The original plus n augmented versions, as (image, caption) pairs for a gallery."""
     values = locals()
     cfg = augment_config(*[values[name] for name in AUG_FIELDS])
-    grid, _ = service.augment_grid(to_rgb32(image), cfg, int(n), int(seed))
+    grid, _ = service.augment_grid(to_rgb32(image), cfg, n, seed)
     return grid
 
 
@@ -191,14 +191,18 @@ def augment_details(image, *values_n_seed) -> tuple[str, dict | None, str]:
         cfg = augment_config(*values)
         if image is None:
             return "Choose a sample image.", None, pipeline_code(cfg)
-        _, applied = service.augment_grid(to_rgb32(image), cfg, int(n), int(seed))
+        _, applied = service.augment_grid(to_rgb32(image), cfg, n, seed)
     except (InvalidAugmentConfig, images.ImageInputError, ValueError) as exc:
         return f"⚠️ **Invalid settings:** {exc}", None, gr.skip()
-    return f"✅ Settings valid; showing {int(n)} draws with seed {int(seed)}.", applied, pipeline_code(cfg)
+    return f"✅ Settings valid; showing {len(applied)} draws with seed {int(seed)}.", applied, pipeline_code(cfg)
 
 
 def reroll(seed: int) -> int:
-    return int(np.random.default_rng(int(seed) + 1).integers(0, 2**31 - 1))
+    try:
+        seed = service.whole_number(seed, "seed", 0, service.MAX_SEED)
+    except ValueError:
+        seed = 0
+    return int(np.random.default_rng(seed + 1).integers(0, 2**31 - 1))
 
 
 def send_to_train(*values):
@@ -218,9 +222,13 @@ def reset_augment():
 
 def train_request(preset: str, epochs: int, lr: float, batch_size: int, subset: int,
                   aug: dict | None) -> TrainRequest:
-    train = TrainConfig(epochs=int(epochs), lr=float(lr), batch_size=int(batch_size),
-                        subset=int(subset) if subset else None, label_smoothing=0.1,
-                        log_every=max(1, int(subset or 50_000) // int(batch_size) // 10))
+    """UI values -> a TrainRequest; NaN, infinity, text and fractions are refused here, the ranges
+    by `TrainRequest.validated` (an empty subset field means all training images)."""
+    batch_size = service.whole_number(batch_size, "batch_size")
+    subset = None if subset in (None, "") else service.whole_number(subset, "subset")
+    train = TrainConfig(epochs=service.whole_number(epochs, "epochs"), lr=service.number(lr, "lr"),
+                        batch_size=batch_size, subset=subset, label_smoothing=0.1,
+                        log_every=max(1, (subset or 50_000) // max(1, batch_size) // 10))
     return TrainRequest(preset, train, service.coerce_augment(aug or {}))
 
 
@@ -543,10 +551,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     args = parser.parse_args(argv)
     configure(args.weights, args.data_dir)
-    demo.queue(default_concurrency_limit=4).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-        share=args.share, css=CSS, theme=gr.themes.Soft(), max_file_size="25mb")
+    demo.queue(**QUEUE).launch(**launch_options(share=args.share))
+
+
+# Safe defaults for a public app: local-only unless GRADIO_SERVER_NAME says otherwise, uploads
+# capped (Gradio refuses bigger files before any handler runs), 4 requests at a time, 64 queued.
+MAX_UPLOAD = "25mb"
+QUEUE = dict(default_concurrency_limit=4, max_size=64)
+
+
+def launch_options(share: bool = False) -> dict:
+    return dict(server_name=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
+                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+                share=share, css=CSS, theme=gr.themes.Soft(), max_file_size=MAX_UPLOAD)
 
 
 if __name__ == "__main__":

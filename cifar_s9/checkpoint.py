@@ -79,15 +79,17 @@ def load_weights(path: Path, expected: ModelConfig | None = None) -> tuple[Net, 
         raise CheckpointError(f"{path.name} holds no cifar_s9 model config; not one of our checkpoints")
     try:
         config = ModelConfig.from_dict(json.loads(metadata["model_config"]))
-        model = Net(config)
-    except (TypeError, KeyError, ValueError, json.JSONDecodeError) as exc:
+        with torch.device("meta"):  # shapes only: a config declaring a huge network allocates nothing
+            skeleton = Net(config)
+    except (TypeError, KeyError, ValueError, AttributeError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path.name} records an unreadable model config: {exc}") from exc
     if expected is not None and config != expected:
         raise CheckpointError(f"{path.name} holds a different architecture than the one requested")
-    missing, unexpected, wrong = _compare(model.state_dict(), state)
+    missing, unexpected, wrong = _compare(skeleton.state_dict(), state)
     if missing or unexpected or wrong:
         raise CheckpointError(f"{path.name} does not match its architecture: missing {missing[:3]}, "
                               f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]}")
+    model = Net(config)  # its parameters are no larger than the tensors the file really holds
     model.load_state_dict(state)
     model.eval()
     return model, read_card(path)

@@ -92,11 +92,14 @@ def _listing_key(root: Path, files: list[tuple[Path, int]]) -> str:
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:  # a failed write leaves no temp file (a killed process may; it is never read)
+        tmp.unlink(missing_ok=True)
 
 
 def _load_cached(path: Path, n_expected: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -61,19 +61,31 @@ def open_image(source, max_pixels: int = MAX_PIXELS) -> Image.Image:
 def _open_file(source, max_pixels: int) -> Image.Image:
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
-    elif isinstance(source, (str, Path)) and not Path(source).is_file():
-        raise UnreadableImage(f"no image file at {source}")
+    elif isinstance(source, (str, Path)):
+        if not Path(source).is_file():
+            raise UnreadableImage("no image file was received; upload, paste or drop an image")
+        if Path(source).stat().st_size == 0:
+            raise UnreadableImage("the file is empty (0 bytes); upload an image file")
     try:
         with warnings.catch_warnings():
             # our own limit is checked below; PIL's global one must not pre-empt a higher one
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(source)
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLarge(f"the image is far too large to decode ({exc}); the limit is "
-                            f"{max_pixels / 1e6:.0f} megapixels") from exc
+    except Image.DecompressionBombError as exc:  # PIL's hard stop: twice its MAX_IMAGE_PIXELS
+        raise ImageTooLarge(f"the image declares more than {Image.MAX_IMAGE_PIXELS * 2 / 1e6:.0f} "
+                            f"megapixels and was not decoded; the limit is {max_pixels / 1e6:.0f} "
+                            "megapixels") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise UnreadableImage("this file is not an image PIL can read (supported: PNG, JPEG, "
-                              f"WebP, GIF, BMP, TIFF, ...): {exc}") from exc
+        # PIL's message names the server-side file path: keep it out of what the user reads
+        raise UnreadableImage(f"this file is not an image that can be read ({_reason(exc)}); "
+                              "supported: PNG, JPEG, WebP, GIF, BMP, TIFF") from exc
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    if isinstance(exc, UnidentifiedImageError) or "cannot identify" in text:
+        return "unknown or corrupt format"
+    return "truncated or corrupt" if "runcated" in text else type(exc).__name__
 
 
 def check_size(size: tuple[int, int], max_pixels: int = MAX_PIXELS) -> None:

@@ -24,6 +24,11 @@ from .service import TrainingData
 from .train import EpochEvent, StepEvent, Trainer, TrainConfig, resolve_device, validate_train_config
 
 RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_WEIGHTS = ROOT / "weights"  # the released checkpoints: no app run may write here
+# The app's one training slot is shared by every user, so a run from the app is capped tighter than
+# the trainer's own LIMITS (the CLI may train for 1000 epochs; a public app must not hold the slot for days).
+APP_LIMITS = {"epochs": (1, 50), "batch_size": (1, 1024), "subset": (1, 50_000)}
 
 
 class Busy(RuntimeError):
@@ -40,6 +45,10 @@ class TrainRequest:
     def validated(self) -> "TrainRequest":
         get_config(self.preset)
         validate_train_config(self.train)
+        for name, (lo, hi) in APP_LIMITS.items():
+            value = getattr(self.train, name)
+            if value is not None and not lo <= value <= hi:
+                raise ValueError(f"{name} must be in [{lo}, {hi}] in the app, got {value}")
         validate(self.aug)
         if self.eval_images < 1:
             raise ValueError(f"eval_images must be positive, got {self.eval_images}")
@@ -166,11 +175,24 @@ def _device_label(device) -> str:
     return f"CPU ({n} thread{'s' if n > 1 else ''})"
 
 
+def check_output_dir(runs_dir: Path, protected: tuple[Path, ...] = (SHIPPED_WEIGHTS,)) -> Path:
+    """`runs_dir`, resolved (symlinks and ".." included); ValueError if it is, or lies inside, a
+    protected folder, so that no run from the app can overwrite the shipped weights."""
+    resolved = Path(runs_dir).resolve()
+    for folder in protected:
+        folder = Path(folder).resolve()
+        if resolved == folder or folder in resolved.parents:
+            raise ValueError(f"training output {runs_dir} resolves to {resolved}, inside the protected "
+                             f"folder {folder}; choose another runs folder")
+    return resolved
+
+
 class TrainingJobs:
     """The single training slot shared by every user of one app process."""
 
-    def __init__(self, runs_dir: Path, load_data: Callable[[], TrainingData]):
-        self.runs_dir, self.load_data = Path(runs_dir), load_data
+    def __init__(self, runs_dir: Path, load_data: Callable[[], TrainingData],
+                 protected: tuple[Path, ...] = (SHIPPED_WEIGHTS,)):
+        self.runs_dir, self.load_data = check_output_dir(runs_dir, protected), load_data
         self._slot = threading.Lock()
         self._guard = threading.Lock()
         self.current: Job | None = None

@@ -5,12 +5,14 @@ Nothing here knows about Gradio; every function is tested as a plain function.
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .augment import AugmentConfig, InvalidAugmentConfig, preview
 from .checkpoint import CheckpointError, load_weights
@@ -52,7 +54,7 @@ class ModelStore:
         self._version += 1
         if weights is not None:
             try:
-                model, card = load_weights(Path(weights))
+                model, card = load_servable(weights)
                 return ActiveModel(_serving(model), card, str(weights), self._version)
             except CheckpointError as exc:
                 reason = str(exc)
@@ -71,11 +73,30 @@ class ModelStore:
 
     def activate(self, weights: str | Path) -> ActiveModel:
         """Load `weights` and make them active; raises CheckpointError and keeps the old model."""
-        model, card = load_weights(Path(weights))
+        model, card = load_servable(weights)
         with self._lock:
             self._version += 1
             self._current = ActiveModel(_serving(model), card, str(weights), self._version)
             return self._current
+
+
+def load_servable(weights: str | Path) -> tuple[Net, dict]:
+    """`load_weights`, plus the checks that the app can serve it: 3-channel input, the 10 CIFAR-10
+    classes, and a 32x32 forward pass that works. Anything else is a CheckpointError."""
+    path = Path(weights)
+    model, card = load_weights(path)
+    cfg = model.config
+    if cfg.in_channels != 3 or cfg.num_classes != len(CLASSES):
+        raise CheckpointError(f"{path.name} is a network for {cfg.in_channels}-channel images and "
+                              f"{cfg.num_classes} classes; this app serves 3-channel CIFAR-10 (10 classes)")
+    try:
+        with torch.no_grad():
+            out = model.eval()(torch.zeros(1, 3, 32, 32))
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path.name} cannot classify a 32x32 image: {exc}") from exc
+    if tuple(out.shape) != (1, len(CLASSES)):
+        raise CheckpointError(f"{path.name} gives outputs of shape {tuple(out.shape)}, not (1, 10)")
+    return model, card
 
 
 def _serving(model: Net) -> Net:
@@ -116,6 +137,32 @@ def class_index(name: str | int | None) -> int | None:
     return index
 
 
+# ---------------------------------------------------------------- numbers from the UI
+
+def number(value, name: str) -> float:
+    """A UI value (slider float, numeric string) -> a finite float, or ValueError naming the field."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return x
+
+
+def whole_number(value, name: str, lo: int | None = None, hi: int | None = None) -> int:
+    """A UI value -> int within [lo, hi]; NaN, infinity, fractions and text give a ValueError that
+    names the field and the allowed range (never `int()`'s own OverflowError or message)."""
+    span = f" in [{lo}, {hi}]" if lo is not None and hi is not None else ""
+    x = number(value, name)
+    if not x.is_integer():
+        raise ValueError(f"{name} must be a whole number{span}, got {value!r}")
+    n = int(x)
+    if (lo is not None and n < lo) or (hi is not None and n > hi):
+        raise ValueError(f"{name} must be{span or ' in range'}, got {n}")
+    return n
+
+
 # ---------------------------------------------------------------- augmentation lab
 
 _INT_FIELDS = {f.name for f in fields(AugmentConfig) if f.type in ("int", int)}
@@ -148,11 +195,15 @@ def coerce_augment(values: dict) -> AugmentConfig:
     return AugmentConfig.from_dict(clean)
 
 
+MAX_VIEWS = 64          # augmented versions in one preview
+MAX_SEED = 2**32 - 1    # numpy's seed range
+
+
 def augment_grid(image: np.ndarray, cfg: AugmentConfig, n: int, seed: int,
                  display: int = 128) -> tuple[list[tuple[np.ndarray, str]], dict]:
     """(original + n augmented views as (enlarged image, caption)), {view: sampled parameters}."""
-    if not 1 <= n <= 64:
-        raise ValueError(f"choose between 1 and 64 augmented versions, got {n}")
+    n = whole_number(n, "augmented versions", 1, MAX_VIEWS)
+    seed = whole_number(seed, "seed", 0, MAX_SEED)
     samples = preview(image, cfg, n=n, seed=seed)
     grid = [(upscale(image, display), "original")]
     grid += [(upscale(s.image, display), f"#{i}") for i, s in enumerate(samples, start=1)]

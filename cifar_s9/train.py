@@ -80,6 +80,8 @@ def validate_train_config(cfg: TrainConfig) -> TrainConfig:
         problems.append(f"optimizer must be 'sgd' or 'adamw', got {cfg.optimizer!r}")
     if cfg.subset is not None and cfg.subset < 1:
         problems.append(f"subset must be a positive number of images, got {cfg.subset}")
+    elif cfg.subset is not None and isinstance(cfg.batch_size, int) and cfg.batch_size > cfg.subset:
+        problems.append(f"batch_size must be at most the {cfg.subset} training images, got {cfg.batch_size}")
     if problems:
         raise InvalidTrainConfig("; ".join(problems))
     return cfg

@@ -5,6 +5,8 @@ network config) are plain functions in tests/synthetic.py.
 """
 from __future__ import annotations
 
+import socket
+
 import pytest
 import torch
 from synthetic import make_dataset_dir, make_split, tiny_config
@@ -61,3 +63,26 @@ def no_data_env(monkeypatch):
 @pytest.fixture
 def tiny_model_config() -> ModelConfig:
     return tiny_config()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_client(weights_path, tmp_path_factory):
+    """The app launched as `python app.py` launches it (same queue and launch options, so the
+    upload limit applies) on a free local port; yields a gradio_client Client."""
+    from gradio_client import Client
+    import app
+
+    app.configure(weights=weights_path, runs_dir=tmp_path_factory.mktemp("runs"))
+    options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
+               "prevent_thread_lock": True, "quiet": True}
+    app.demo.queue(**app.QUEUE).launch(**options)
+    try:
+        yield Client(app.demo.local_url, verbose=False)
+    finally:
+        app.demo.close()

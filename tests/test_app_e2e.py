@@ -1,6 +1,4 @@
 """Launch the app on a free port and drive its named endpoints with gradio_client."""
-import socket
-
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -8,24 +6,9 @@ pytestmark = pytest.mark.slow
 CAT = "assets/examples/cat.jpg"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def client(weights_path, tmp_path_factory):
-    from gradio_client import Client
-    import app
-
-    app.configure(weights=weights_path, runs_dir=tmp_path_factory.mktemp("runs"))
-    app.demo.queue(default_concurrency_limit=4).launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
-    try:
-        yield Client(app.demo.local_url, verbose=False)
-    finally:
-        app.demo.close()
+def client(app_client):
+    return app_client
 
 
 def test_endpoints_are_listed(client):

@@ -149,3 +149,69 @@ def test_model_tab(app):
     arch, rf_rows, rf_chart, rules, card, curves = app.model_tab()
     assert any(r[0] == "C4.conv3" for r in arch) and len(rf_rows) == 12
     assert all(r[1] == "PASS" for r in rules) and "Weights" in card
+
+
+def test_concurrent_explains_through_the_handler_match_running_alone(app, tmp_path, weights_path):
+    """4 users explaining different images at once each get the heatmap they get alone; no hook is
+    left on the shared model afterwards."""
+    import threading
+
+    import torch
+    from PIL import Image
+
+    from cifar_s9.checkpoint import save_weights
+    from cifar_s9.gradcam import hooks_left
+    from cifar_s9.model import build_model
+    torch.manual_seed(1)
+    lively = build_model("default")  # residual branches switched on: every image gets its own map
+    for block in lively.blocks:
+        torch.nn.init.ones_(block.conv3[1].weight)
+    save_weights(lively.eval(), tmp_path / "lively.safetensors", {})
+    app.activate_weights(str(tmp_path / "lively.safetensors"))
+    rng = np.random.default_rng(3)
+    paths = []
+    for i in range(4):
+        paths.append(str(tmp_path / f"{i}.png"))
+        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(paths[-1])
+    alone = [app.explain(p, "GradCAM", "C3", "predicted", 1.0) for p in paths]
+    assert not all(np.array_equal(alone[0], a) for a in alone[1:])  # the images really differ
+    results, errors = {i: [] for i in range(4)}, []
+    barrier = threading.Barrier(4)
+
+    def user(i):
+        try:
+            barrier.wait()
+            for _ in range(3):
+                results[i].append(app.explain(paths[i], "GradCAM", "C3", "predicted", 1.0))
+                app.classify(paths[(i + 1) % 4])  # plain forwards of the same model in between
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=user, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i in range(4):
+        assert all(np.allclose(r, alone[i]) for r in results[i])
+    assert hooks_left(app.STATE.store.current.model) == 0
+    app.activate_weights(str(weights_path))
+
+
+def test_the_active_model_changes_only_when_a_finished_run_is_activated(app):
+    from cifar_s9.data import Split
+    from cifar_s9.service import TrainingData
+    rng = np.random.default_rng(1)
+    imgs, labels = rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 48)
+    app.STATE.jobs.load_data = lambda: TrainingData(Split(imgs[:32], labels[:32], "tr"),
+                                                    Split(imgs[32:], labels[32:], "te"), "tiny", True)
+    before = app.STATE.store.current
+    stream = app.start_training("default", 1, 0.05, 16, 32, None)
+    first = next(stream)
+    assert app.STATE.jobs.busy or "finished" in first[0]
+    assert app.STATE.store.current is before  # running: still the old model
+    *_, last = stream
+    assert last[2] and app.STATE.store.current is before  # finished: still the old model
+    app.activate_weights(last[2])
+    assert app.STATE.store.current is not before and app.STATE.store.current.source == last[2]

@@ -63,7 +63,7 @@ def test_a_crash_releases_the_slot(tmp_path):
     assert snap.state == FAILED and "disk on fire" in snap.error
     assert not jobs.busy
     jobs.load_data = tiny_data
-    too_big = TrainRequest("default", TrainConfig(epochs=1, batch_size=4096, device="cpu"))
+    too_big = TrainRequest("default", TrainConfig(epochs=1, batch_size=128, device="cpu"))
     snap = finish(jobs.start(too_big))  # fails inside the trainer: batch larger than the data
     assert snap.state == FAILED and "batch size" in snap.error and not jobs.busy
 
