@@ -26,12 +26,15 @@ def training_curves(epochs: Sequence[dict], steps: Sequence[tuple[int, float]] =
         pts = [(xi, e.get(key)) for xi, e in zip(x, epochs) if e.get(key) is not None]
         if pts:
             fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=name,
-                                     mode="lines+markers", line=dict(dash=dash)), row=1, col=col)
+                                     mode="lines+markers" if len(pts) <= 50 else "lines",
+                                     line=dict(dash=dash)), row=1, col=col)
     if steps:
         fig.add_trace(go.Scatter(x=[s for s, _ in steps], y=[v for _, v in steps], name="step loss",
                                  mode="lines", line=dict(width=1)), row=1, col=3)
-    fig.update_xaxes(title_text="epoch", dtick=1, row=1, col=1)
-    fig.update_xaxes(title_text="epoch", dtick=1, row=1, col=2)
+    # whole-epoch ticks, about ten of them however long the run
+    epoch_tick = max(1, round(max(x, default=1) / 10))
+    fig.update_xaxes(title_text="epoch", dtick=epoch_tick, row=1, col=1)
+    fig.update_xaxes(title_text="epoch", dtick=epoch_tick, row=1, col=2)
     if steps:
         fig.update_xaxes(title_text="step", row=1, col=3)
     fig.update_yaxes(tickformat=".0%", row=1, col=2)

@@ -63,7 +63,7 @@ def main() -> int:
     args = p.parse_args()
 
     model, card = load_weights(Path(args.weights))
-    accuracy = {"test_jpeg": measure(model, load_split("test", args.data_dir)),
+    accuracy = {"test": measure(model, load_split("test", args.data_dir)),
                 "clean_check": measure(model, load_split("test", args.clean_dir))}
     rules = rules_summary(model)
     card = {**card, "accuracy": accuracy, "hardware": args.hardware, "measured_on": "CPU, fp32",
@@ -74,7 +74,7 @@ def main() -> int:
     save_weights(model, Path(args.out), card)
     plot_curves(card["history"], Path(args.curves),
                 f"{card.get('preset', 'default')} preset, recipe {card.get('recipe')}: "
-                f"{accuracy['test_jpeg']['plain']:.2%} test")
+                f"{accuracy['test']['plain']:.2%} test")
     print({k: {m: v[m] for m in ("plain", "tta", "n")} for k, v in accuracy.items()})
     return 0
 
