@@ -5,11 +5,10 @@ network config) are plain functions in tests/synthetic.py.
 """
 from __future__ import annotations
 
-import socket
 
 import pytest
 import torch
-from synthetic import make_dataset_dir, make_split, tiny_config
+from synthetic import free_port, make_dataset_dir, make_split, tiny_config
 
 from cifar_s9.checkpoint import save_weights
 from cifar_s9.data import Split
@@ -63,12 +62,6 @@ def no_data_env(monkeypatch):
 @pytest.fixture
 def tiny_model_config() -> ModelConfig:
     return tiny_config()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

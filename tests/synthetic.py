@@ -4,6 +4,7 @@ Plain helpers (importable from any test module); the fixtures built on them live
 """
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,10 @@ def tiny_config(dropout: float = 0.0, residual: bool = False) -> ModelConfig:
         BlockSpec((sep(16, 2), sep(16), sep(16)), residual=residual),
         BlockSpec((sep(16, 2), sep(16), sep(16)), residual=residual),
     ), dropout=dropout)
+
+
+def free_port() -> int:
+    """A port that is free on 127.0.0.1 right now, for tests that launch the app."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

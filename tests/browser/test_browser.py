@@ -6,10 +6,10 @@ Skips cleanly when Playwright or chromium is missing.
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
+from synthetic import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -19,12 +19,6 @@ README_SHOTS = ROOT / "assets" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
