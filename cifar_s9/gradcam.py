@@ -2,7 +2,8 @@
 
 Layers are named like the architecture: "C1".."C4" (a block's output, after its residual sum)
 and "C1.conv1".."C4.conv3" (a ConvUnit's output, i.e. after its ReLU in conv-bn-act order, so
-the CAM sees post-activation maps).
+the CAM sees post-activation maps; the third unit of a residual block is the exception: its
+ReLU comes after the sum, so "Ci.conv3" is the branch before it is added).
 
 Two hazards handled here:
   - hooks: the CAM object is always used as a context manager, so its forward hooks are removed

@@ -39,10 +39,13 @@ class ConvUnit(nn.Sequential):
     """One of the twelve convolution layers: conv, BatchNorm, ReLU (in either order) and dropout."""
 
     def __init__(self, kind: ConvKind, in_channels: int, out_channels: int, stride: int = 1,
-                 dilation: int = 1, order: Order = "conv-bn-act", dropout: float = 0.0):
+                 dilation: int = 1, order: Order = "conv-bn-act", dropout: float = 0.0,
+                 activation: bool = True):
         conv = make_conv(kind, in_channels, out_channels, stride, dilation)
         bn, act = nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)
         layers = [conv, bn, act] if order == "conv-bn-act" else [conv, act, bn]
+        if not activation:  # the caller applies the ReLU itself (after a residual sum)
+            layers.remove(act)
         if dropout > 0:
             layers.append(nn.Dropout(dropout))
         super().__init__(*layers)

@@ -2,6 +2,9 @@
 
 Each block Ci holds exactly three ConvUnits. With `residual=True` the block adds the output
 of its first conv to the output of its third (shapes match because convs 2-3 keep the size).
+In conv-bn-act order the third unit stops at its BatchNorm and the ReLU follows the sum, as in
+ResNet: a ReLU inside the branch would pass no gradient while the branch's zero-initialised
+BatchNorm scale makes its input exactly 0, and the branch would never start learning.
 O is global average pooling followed by a 1x1 conv classifier (a linear layer on the pooled
 vector).
 """
@@ -53,12 +56,15 @@ class Block(nn.Module):
     def __init__(self, spec: BlockSpec, in_channels: int, order: Order, dropout: float):
         super().__init__()
         units, c = [], in_channels
-        for conv in spec.convs:
+        self.residual = spec.residual
+        activate_after_sum = spec.residual and order == "conv-bn-act"
+        for i, conv in enumerate(spec.convs):
+            last = i == len(spec.convs) - 1
             units.append(ConvUnit(conv.kind, c, conv.out_channels, conv.stride, conv.dilation,
-                                  order, dropout))
+                                  order, dropout, activation=not (last and activate_after_sum)))
             c = conv.out_channels
         self.conv1, self.conv2, self.conv3 = units
-        self.residual = spec.residual
+        self.post_sum = nn.ReLU(inplace=True) if activate_after_sum else nn.Identity()
         if spec.residual:
             second, third = spec.convs[1], spec.convs[2]
             if second.stride != 1 or third.stride != 1 or second.out_channels != spec.convs[0].out_channels \
@@ -68,7 +74,7 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
         y = self.conv3(self.conv2(x))
-        return x + y if self.residual else y
+        return self.post_sum(x + y) if self.residual else y
 
 
 class Head(nn.Module):

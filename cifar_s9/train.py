@@ -206,14 +206,18 @@ class Trainer:
         warmup, timed = 3 + 2 * self.workers, 20
         epochs_needed = 1 + (warmup + timed) // self.batches.batches_per_epoch
         stream = iter(batch_stream(self.batches, 0, epochs_needed, self.workers, self.device.type == "cuda"))
+        step_times = []
         for i in range(warmup + timed):
-            if i == warmup:
-                self._sync()
-                start = time.perf_counter()
+            self._sync()
+            start = time.perf_counter()
             x, y = next(stream)
             self._step(probe, opt, x, y, mixup=False)
-        self._sync()
-        step_s = (time.perf_counter() - start) / timed
+            self._sync()
+            if i >= warmup:
+                step_times.append(time.perf_counter() - start)
+        # the median ignores one-off stalls (page faults, a background process) that a mean of
+        # 20 steps would spread over the whole run and cost it an epoch
+        step_s = float(np.median(step_times))
         eval_s = self._time_eval(probe)
         epoch_s = step_s * self.batches.batches_per_epoch + eval_s / self.cfg.eval_every
         return max(1, int(budget_s / epoch_s))

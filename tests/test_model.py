@@ -36,11 +36,25 @@ def test_backward_reaches_every_parameter(preset):
     missing = [name for name, p in model.named_parameters() if p.grad is None]
     assert missing == []
     assert all(torch.isfinite(p.grad).all() for p in model.parameters())
-    # zero-initialised residual BN gammas may block some grads at init, but the classifier and
-    # the first conv always see a gradient
-    assert model.head.classifier.weight.grad.abs().sum() > 0
-    first_conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
-    assert first_conv.weight.grad.abs().sum() > 0
+    # the zero-initialised residual scales must see a gradient at once: a ReLU between them and
+    # the sum once blocked it, and the branches never trained
+    gammas = [bn.weight for block in model.blocks if block.residual
+              for bn in block.conv3 if isinstance(bn, nn.BatchNorm2d)]
+    assert all(torch.count_nonzero(g) == 0 and g.grad.abs().sum() > 0 for g in gammas)
+
+
+def test_every_weight_learns_within_a_few_steps(preset):
+    """After a few SGD steps every conv weight gets a non-zero gradient: no dead branch."""
+    torch.manual_seed(0)
+    model = build_model(preset).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    for _ in range(3):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    dead = [name for name, p in model.named_parameters() if p.grad.abs().sum() == 0]
+    assert dead == []
 
 
 def test_channels_last_input_gives_the_same_logits(preset):
@@ -100,6 +114,25 @@ def test_default_preset_is_residual_with_conv_bn_act():
     for block in model.blocks:
         bn = next(m for m in block.conv3 if isinstance(m, nn.BatchNorm2d))
         assert torch.count_nonzero(bn.weight) == 0
+        # the branch ends at its BatchNorm; the ReLU follows the sum
+        assert [type(m) for m in block.conv3] == [DepthwiseSeparableConv2d, nn.BatchNorm2d] or \
+            [type(m) for m in block.conv3] == [nn.Conv2d, nn.BatchNorm2d]
+        assert isinstance(block.post_sum, nn.ReLU)
+
+
+def test_residual_block_output_is_relu_of_the_sum():
+    torch.manual_seed(0)
+    block = build_model("default").blocks[1].eval()
+    x = torch.randn(1, 32, 32, 32)
+    with torch.no_grad():
+        for m in block.modules():  # a non-zero branch so the sum matters
+            if isinstance(m, nn.BatchNorm2d):
+                nn.init.uniform_(m.weight, 0.5, 1.5)
+                nn.init.uniform_(m.bias, -0.5, 0.5)
+        a = block.conv1(x)
+        expected = torch.relu(a + block.conv3(block.conv2(a)))
+        torch.testing.assert_close(block(x), expected)
+        assert (block(x) >= 0).all() and (block.conv3(block.conv2(a)) < 0).any()
 
 
 def test_separable_conv_parameters_by_hand():
