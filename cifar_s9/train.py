@@ -220,7 +220,7 @@ class Trainer:
         step_s = float(np.median(step_times))
         eval_s = self._time_eval(probe)
         epoch_s = step_s * self.batches.batches_per_epoch + eval_s / self.cfg.eval_every
-        return max(1, int(budget_s / epoch_s))
+        return max(1, min(LIMITS["epochs"][1], int(budget_s / epoch_s)))
 
     def _time_eval(self, model: Net) -> float:
         if self.test_split is None:

@@ -206,6 +206,9 @@ def test_time_budget_picks_a_positive_epoch_count(tiny_split):
     assert isinstance(large.cfg.epochs, int) and large.cfg.epochs > 1
     # the schedule is built for the chosen length
     assert large.scheduler.total_steps == large.total_steps == large.cfg.epochs * 4
+    # a budget far beyond the data's needs stops at the same 1000-epoch limit as a typed count
+    huge = Trainer(tiny_config(), replace(TINY, epochs=1, time_budget_s=1e7), NO_AUGMENT, tiny_split)
+    assert huge.cfg.epochs == 1000
 
 
 def test_optimizers_and_weight_decay_groups(tiny_split):
