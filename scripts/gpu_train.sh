@@ -27,9 +27,7 @@ run() {  # name, extra args...
 }
 mkdir -p runs/full
 run full --recipe full --workers 12
-for name in full; do
-  tr '\r' '\n' < "runs/$name.log" | grep -vE '^\s*[0-9]+%' | tail -4
-  cp "runs/$name.log" "runs/$name/train.log"
-  tar cf "$OUT/$name.tar" -C runs "$name"
-done
+tr '\r' '\n' < runs/full.log | grep -vE '^\s*[0-9]+%' | tail -4
+cp runs/full.log runs/full/train.log
+tar cf "$OUT/full.tar" -C runs full
 ls -la "$OUT"
