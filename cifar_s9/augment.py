@@ -5,10 +5,14 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Literal
 
-import albumentations as A
+# albumentations asks PyPI for a newer version on import: up to 2 s lost and a warning on
+# offline machines (the lab's, a GPU box), and a network call nobody asked for
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+import albumentations as A  # noqa: E402
 import cv2
 import numpy as np
 

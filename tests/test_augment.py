@@ -219,3 +219,18 @@ def test_only_augment_imports_albumentations():
                  if p.name != "augment.py" and pattern.search(p.read_text())]
     assert offenders == []
     assert pattern.search((PACKAGE / "augment.py").read_text())  # the grep does find imports
+
+
+def test_importing_the_augmentations_makes_no_network_call():
+    import os
+    import subprocess
+    import sys
+
+    # any URL opened during the import ends the interpreter with status 3
+    probe = ("import os, urllib.request\n"
+             "urllib.request.OpenerDirector.open = lambda *a, **k: os._exit(3)\n"
+             "import cifar_s9.augment\n")
+    env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
+    result = subprocess.run([sys.executable, "-c", probe], env=env, cwd=Path(__file__).parent.parent,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
