@@ -147,6 +147,15 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1).mean()
 
 
+def mix_batch(x: torch.Tensor, targets: torch.Tensor, y: torch.Tensor, lam: float,
+              perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mixup of a batch with its permutation: images, soft targets, and the label that dominates
+    each mixed image (training accuracy counts that one, else a lam < 0.5 draw scores ~0)."""
+    mixed_x = lam * x + (1 - lam) * x[perm]
+    mixed_targets = lam * targets + (1 - lam) * targets[perm]
+    return mixed_x, mixed_targets, (y if lam >= 0.5 else y[perm])
+
+
 class Trainer:
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, aug_config: AugmentConfig,
                  train_split: Split, test_split: Split | None = None, callback: Callback | None = None):
@@ -243,19 +252,19 @@ class Trainer:
         targets = F.one_hot(y, 10).float()
         if self.cfg.label_smoothing:
             targets = targets * (1 - self.cfg.label_smoothing) + self.cfg.label_smoothing / 10
+        labels = y
         if mixup and self.cfg.mixup_alpha > 0:
             lam = float(np.random.default_rng(int(torch.randint(0, 2**31, ())))
                         .beta(self.cfg.mixup_alpha, self.cfg.mixup_alpha))
             perm = torch.randperm(x.shape[0], device=self.device)
-            x = lam * x + (1 - lam) * x[perm]
-            targets = lam * targets + (1 - lam) * targets[perm]
+            x, targets, labels = mix_batch(x, targets, y, lam, perm)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             logits = model(x)
         loss = soft_cross_entropy(logits.float(), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        correct = (logits.argmax(1) == y).sum()
+        correct = (logits.argmax(1) == labels).sum()
         return loss.detach(), correct
 
     def fit(self, stop: threading.Event | None = None, checkpoint: Path | None = None) -> list[dict]:

@@ -30,17 +30,21 @@ def measure(model, split) -> dict:
             "tta": round(tta.accuracy, 4), "per_class_plain": plain.per_class_accuracy}
 
 
-def plot_curves(history: list[dict], path: Path, title: str) -> None:
+def plot_curves(history: list[dict], path: Path, title: str,
+                train_acc_label: str = "train (augmented)") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [h["epoch"] for h in history]
+    def series(key: str) -> tuple[list[int], list[float]]:  # test values exist every eval_every epochs
+        points = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
+        return [e for e, _ in points], [v for _, v in points]
+
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train (augmented, smoothed)")
-    ax_loss.plot(epochs, [h["test_loss"] for h in history], label="test")
-    ax_acc.plot(epochs, [h["train_acc"] for h in history], label="train (augmented)")
-    ax_acc.plot(epochs, [h["test_acc"] for h in history], label="test (EMA weights)")
+    ax_loss.plot(*series("train_loss"), label="train (augmented, smoothed)")
+    ax_loss.plot(*series("test_loss"), label="test")
+    ax_acc.plot(*series("train_acc"), label=train_acc_label)
+    ax_acc.plot(*series("test_acc"), label="test (EMA weights)")
     for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
@@ -60,6 +64,8 @@ def main() -> int:
     p.add_argument("--hardware", required=True, help="where the epochs ran, in words")
     p.add_argument("--out", default="weights/default.safetensors")
     p.add_argument("--curves", default="assets/training_curves.png")
+    p.add_argument("--train-acc-label", default="train (augmented)",
+                   help="legend of the training accuracy, e.g. what it counts under mixup")
     args = p.parse_args()
 
     model, card = load_weights(Path(args.weights))
@@ -74,7 +80,7 @@ def main() -> int:
     save_weights(model, Path(args.out), card)
     plot_curves(card["history"], Path(args.curves),
                 f"{card.get('preset', 'default')} preset, recipe {card.get('recipe')}: "
-                f"{accuracy['test']['plain']:.2%} test")
+                f"{accuracy['test']['plain']:.2%} test", args.train_acc_label)
     print({k: {m: v[m] for m in ("plain", "tta", "n")} for k, v in accuracy.items()})
     return 0
 

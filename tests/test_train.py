@@ -260,3 +260,17 @@ def test_each_epoch_visits_every_image_once(tiny_split):
     perm = epoch_permutation(64, 0, 1)
     np.testing.assert_array_equal(labels.numpy(), tiny_split.labels[perm])
     assert not np.array_equal(perm, epoch_permutation(64, 0, 2))
+
+
+def test_mix_batch_mixes_images_and_targets_and_keeps_the_dominant_label():
+    from cifar_s9.train import mix_batch
+
+    x = torch.tensor([0.0, 10.0, 20.0]).view(3, 1, 1, 1)
+    targets = torch.eye(3)
+    y = torch.tensor([0, 1, 2])
+    perm = torch.tensor([2, 0, 1])
+    mixed, soft, labels = mix_batch(x, targets, y, 0.25, perm)
+    assert mixed.flatten().tolist() == [15.0, 2.5, 12.5]  # 0.25 * x + 0.75 * x[perm]
+    assert soft[0].tolist() == [0.25, 0.0, 0.75]
+    assert labels.tolist() == [2, 0, 1]  # the permuted image dominates
+    assert mix_batch(x, targets, y, 0.5, perm)[2].tolist() == [0, 1, 2]
