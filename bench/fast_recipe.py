@@ -73,7 +73,8 @@ def main() -> int:
                   "accuracy": {"test": {"data": test_split.source, "n": ev.n, "plain": ev.accuracy}},
                   "history": trainer.history, **run_info(trainer.device)})
     result = {"recipe": "fast", "accuracy": round(ev.accuracy, 4),
-              "accuracy_flip_tta": round(ev_tta.accuracy, 4), "accuracy_live_weights": round(ev_raw.accuracy, 4), "n": ev.n, "epochs": trainer.epoch,
+              "accuracy_flip_tta": round(ev_tta.accuracy, 4),
+              "accuracy_live_weights": round(ev_raw.accuracy, 4), "n": ev.n, "epochs": trainer.epoch,
               "train_wall_s": round(train_wall, 1), "default_images_per_s": round(default_ips, 1),
               "seed_images_per_s": round(seed_ips, 1), "speed_ratio": round(default_ips / seed_ips, 2),
               "threads": torch.get_num_threads(), "target_met": ev.accuracy >= 0.85 and train_wall <= 900,

@@ -13,6 +13,7 @@ epoch, so one killed by the hard limit can be resumed elsewhere.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import statistics
@@ -32,8 +33,6 @@ def launch(name: str, args: list[str], data_dir: str, run_dir: Path, log: Path) 
 
 
 def stop_all(procs: dict[str, subprocess.Popen]) -> None:
-    import os
-
     for p in procs.values():
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGINT)  # the CLI stops cleanly on Ctrl-C
