@@ -22,7 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cifar_s9.checkpoint import load_resume  # noqa: E402
 
 
 def launch(name: str, args: list[str], data_dir: str, run_dir: Path, log: Path) -> subprocess.Popen:
@@ -52,8 +54,7 @@ def wait_all(procs: dict[str, subprocess.Popen], deadline: float) -> None:
 def epoch_times(resume: Path) -> list[float]:
     if not resume.exists():
         return []
-    history = torch.load(resume, map_location="cpu", weights_only=True)["history"]
-    return [h["epoch_time_s"] for h in history]
+    return [h["epoch_time_s"] for h in load_resume(resume)["history"]]
 
 
 def main() -> int:
