@@ -143,6 +143,15 @@ def ema_with_warmup(decay: float):
     return update
 
 
+def epochs_within_budget(budget_s: float, spent_s: float, epochs_done: int, epoch_s: float,
+                         eval_s: float, eval_every: int) -> int:
+    """Total epoch count for a time budget: the epochs done plus the whole epochs (each with its
+    share of test evaluations) that fit in what is left after one final evaluation."""
+    per_epoch = epoch_s + eval_s / eval_every
+    more = math.floor((budget_s - spent_s - eval_s) / per_epoch) if per_epoch > 0 else LIMITS["epochs"][1]
+    return max(1, epochs_done, min(LIMITS["epochs"][1], epochs_done + more))
+
+
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1).mean()
 
@@ -170,15 +179,13 @@ class Trainer:
         self.batches = AugmentedBatches(self.train_split, self.aug_config, self.cfg.batch_size, self.cfg.seed)
         torch.manual_seed(self.cfg.seed)
         self.model = Net(model_config).to(self.device, memory_format=torch.channels_last)
+        # the budget counts from here: calibration and set-up spend it too
+        self._budget_clock = time.perf_counter() if self.cfg.time_budget_s else None
+        self._eval_s, self._epoch_train_s = 0.0, []
         if self.cfg.time_budget_s:
             self.cfg = replace(self.cfg, epochs=self._epochs_for_budget(self.cfg.time_budget_s))
         self.optimizer = self._make_optimizer()
-        pct_start = self.cfg.pct_start
-        if pct_start * self.total_steps == 1.0:  # OneCycleLR divides by zero on a 1-step warm-up
-            pct_start = 1.5 / self.total_steps
-        self.scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            self.optimizer, max_lr=self.cfg.lr, total_steps=self.total_steps,
-            pct_start=pct_start, div_factor=10.0, final_div_factor=100.0)
+        self.scheduler = self._make_scheduler(steps_done=0)
         self.ema = (AveragedModel(self.model, multi_avg_fn=ema_with_warmup(self.cfg.ema_decay),
                                   use_buffers=True) if self.cfg.ema_decay else None)
         self.epoch, self.history, self.wall_time_s = 0, [], 0.0
@@ -204,6 +211,20 @@ class Trainer:
             return torch.optim.AdamW(groups, lr=self.cfg.lr, betas=(self.cfg.momentum, 0.999))
         return torch.optim.SGD(groups, lr=self.cfg.lr, momentum=self.cfg.momentum, nesterov=True)
 
+    def _make_scheduler(self, steps_done: int) -> torch.optim.lr_scheduler.OneCycleLR:
+        """The one-cycle schedule for cfg.epochs, moved on to `steps_done` (a resume or a re-plan)."""
+        pct_start = self.cfg.pct_start
+        if pct_start * self.total_steps == 1.0:  # OneCycleLR divides by zero on a 1-step warm-up
+            pct_start = 1.5 / self.total_steps
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(
+            self.optimizer, max_lr=self.cfg.lr, total_steps=self.total_steps,
+            pct_start=pct_start, div_factor=10.0, final_div_factor=100.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
+            for _ in range(steps_done):
+                scheduler.step()
+        return scheduler
+
     @property
     def eval_model(self) -> Net:
         return self.ema.module if self.ema is not None else self.model
@@ -227,9 +248,27 @@ class Trainer:
         # the median ignores one-off stalls (page faults, a background process) that a mean of
         # 20 steps would spread over the whole run and cost it an epoch
         step_s = float(np.median(step_times))
-        eval_s = self._time_eval(probe)
-        epoch_s = step_s * self.batches.batches_per_epoch + eval_s / self.cfg.eval_every
-        return max(1, min(LIMITS["epochs"][1], int(budget_s / epoch_s)))
+        self._eval_s = self._time_eval(probe)
+        return epochs_within_budget(budget_s, time.perf_counter() - self._budget_clock, 0,
+                                    step_s * self.batches.batches_per_epoch, self._eval_s,
+                                    self.cfg.eval_every)
+
+    def _replan_for_budget(self, epoch_train_s: float) -> None:
+        """During the warm-up, fit the run to the budget again after each epoch, from the median
+        epoch time so far.
+
+        The calibration times 20 steps; whole epochs (EMA update and augmentation at full rate
+        included) predict the rest far better, and this machine's speed varies by ~10% between
+        runs and settles after the first epoch or two. Once the learning rate anneals, the
+        length stays fixed: a late change would bend the schedule where it matters most."""
+        self._epoch_train_s.append(epoch_train_s)
+        spent = time.perf_counter() - self._budget_clock
+        epochs = epochs_within_budget(self.cfg.time_budget_s, spent, self.epoch,
+                                      float(np.median(self._epoch_train_s)), self._eval_s,
+                                      self.cfg.eval_every)
+        if epochs != self.cfg.epochs:
+            self.cfg = replace(self.cfg, epochs=epochs)
+            self.scheduler = self._make_scheduler(steps_done=self.epoch * self.batches.batches_per_epoch)
 
     def _time_eval(self, model: Net) -> float:
         if self.test_split is None:
@@ -270,10 +309,16 @@ class Trainer:
     def fit(self, stop: threading.Event | None = None, checkpoint: Path | None = None) -> list[dict]:
         """Train from the current epoch to cfg.epochs; returns the per-epoch history."""
         stop = stop or threading.Event()
+        self.model.train()
+        while self.epoch < self.cfg.epochs and not stop.is_set():
+            self._train_stream(stop, checkpoint)  # returns early when a budget re-plan moves the end
+        return self.history
+
+    def _train_stream(self, stop: threading.Event, checkpoint: Path | None) -> None:
         nb = self.batches.batches_per_epoch
+        planned_epochs = self.cfg.epochs
         stream = batch_stream(self.batches, self.epoch, self.cfg.epochs, self.workers,
                               self.device.type == "cuda")
-        self.model.train()
         run_start = time.perf_counter()
         steps_done_at_start = self.epoch * nb
         loss_sum, correct_sum, seen = torch.zeros((), device=self.device), 0, 0
@@ -304,7 +349,8 @@ class Trainer:
                 loss_sum.zero_()
                 correct_sum, seen = 0, 0
                 epoch_start = time.perf_counter()
-        return self.history
+                if self.cfg.epochs != planned_epochs:
+                    return
 
     def _emit_step(self, step: int, loss: float, run_start: float, steps_this_run: int) -> None:
         elapsed = time.perf_counter() - run_start
@@ -317,6 +363,8 @@ class Trainer:
                    checkpoint: Path | None) -> None:
         train_time = time.perf_counter() - epoch_start
         self.epoch += 1
+        if self._budget_clock is not None and self.epoch <= max(1, int(self.cfg.epochs * self.cfg.pct_start)):
+            self._replan_for_budget(train_time)
         test_loss = test_acc = None
         if self.test_split is not None and (self.epoch % self.cfg.eval_every == 0
                                             or self.epoch == self.cfg.epochs):
@@ -362,10 +410,7 @@ class Trainer:
             raise ValueError(f"{path} has already trained {state['epoch']} epochs; "
                              f"cannot resume with epochs={trainer.cfg.epochs}")
         else:  # a new --epochs: the one-cycle schedule for the new length, at the steps already done
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
-                for _ in range(steps_done):
-                    trainer.scheduler.step()
+            trainer.scheduler = trainer._make_scheduler(steps_done)
         trainer.epoch, trainer.history = state["epoch"], list(state["history"])
         trainer.wall_time_s = state["wall_time_s"]
         return trainer
