@@ -30,8 +30,8 @@ RECIPES = {
     "full": Recipe("default", FULL_TRAIN, ROBUST_AUG, "long schedule: about 2 hours on the 2-core CPU"),
     "fast": Recipe("default",
                    # small batches: more steps per CPU-second; light augmentation for a short run
-                   # the budget includes calibration and the final eval; the first epoch re-plans
-                   # the run with its measured time, and 30 s stay spare for drift after it
+                   # the budget includes calibration and the final eval; the warm-up epochs re-plan
+                   # the run from measured epoch times, and 30 s stay spare for drift after them
                    TrainConfig(epochs=8, batch_size=128, lr=0.15, weight_decay=5e-4,
                                label_smoothing=0.1, ema_decay=0.999, time_budget_s=14.5 * 60,
                                eval_every=1000),
