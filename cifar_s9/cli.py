@@ -46,7 +46,10 @@ def _train_config(args, recipe):
         "optimizer": args.optimizer, "ema_decay": args.ema, "mixup_alpha": args.mixup,
         "label_smoothing": args.label_smoothing, "subset": args.subset, "device": args.device,
         "threads": args.threads, "workers": args.workers, "seed": args.seed,
-        "time_budget_s": args.time_budget, "eval_every": args.eval_every}.items() if v is not None}
+        "time_budget_s": args.time_budget, "eval_every": args.eval_every, "pct_start": args.pct_start,
+        "init_weights": args.init_weights, "teachers": tuple(args.teacher) if args.teacher else None,
+        "distill_alpha": args.distill_alpha, "distill_temperature": args.distill_temperature,
+    }.items() if v is not None}
     if args.epochs is not None and args.time_budget is None:
         overrides["time_budget_s"] = None  # an explicit epoch count wins over the recipe's budget
     return replace(recipe.train, **overrides)
@@ -167,8 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name, typ in (("epochs", int), ("batch-size", int), ("lr", float), ("ema", float),
                       ("mixup", float), ("label-smoothing", float), ("subset", int),
                       ("threads", int), ("workers", int), ("seed", int), ("time-budget", float),
-                      ("eval-every", int)):
+                      ("eval-every", int), ("pct-start", float), ("distill-alpha", float),
+                      ("distill-temperature", float)):
         t.add_argument(f"--{name}", type=typ)
+    t.add_argument("--init-weights", help="start from these weights (.safetensors), e.g. to fine-tune")
+    t.add_argument("--teacher", action="append", metavar="WEIGHTS",
+                   help="distil from this network (.safetensors); repeat for an ensemble")
     t.add_argument("--optimizer", choices=("sgd", "adamw"))
     t.add_argument("--device", choices=("auto", "cpu", "cuda"))
     t.set_defaults(func=cmd_train)

@@ -1,4 +1,5 @@
-"""The trainer: OneCycleLR with SGD-Nesterov or AdamW, label smoothing, mixup, EMA, resume.
+"""The trainer: OneCycleLR with SGD-Nesterov or AdamW, label smoothing, mixup, EMA, distillation
+from teacher networks, fine-tuning from saved weights, resume.
 
 Progress goes out as `StepEvent`s and `EpochEvent`s to one callback, so the CLI can draw a
 tqdm bar and the app can stream curves. `stop` (a threading.Event) ends a run cleanly after the
@@ -23,8 +24,9 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 
 from .augment import AugmentConfig, validate
-from .checkpoint import load_resume, save_resume
+from .checkpoint import load_resume, load_weights, save_resume
 from .data import Split
+from .distill import Teacher, distillation_loss
 from .evaluate import predict_logits
 from .loader import AugmentedBatches, batch_stream
 from .model import ModelConfig, Net
@@ -50,6 +52,10 @@ class TrainConfig:
     eval_every: int = 1              # epochs between test evaluations
     log_every: int = 10              # steps between StepEvents
     time_budget_s: float | None = None  # if set, pick the epoch count that fits this budget
+    init_weights: str | None = None  # start from these weights (.safetensors) instead of random
+    teachers: tuple[str, ...] = ()   # distil from these networks' averaged predictions
+    distill_alpha: float = 0.9       # weight of the teacher term when there are teachers
+    distill_temperature: float = 4.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,13 +63,16 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        kwargs = {k: v for k, v in d.items() if k in names}
+        if "teachers" in kwargs:  # JSON and older checkpoints give a list
+            kwargs["teachers"] = tuple(kwargs["teachers"] or ())
+        return cls(**kwargs)
 
 
 LIMITS = {"epochs": (1, 1000), "batch_size": (1, 4096), "lr": (1e-6, 10.0),
           "weight_decay": (0.0, 1.0), "pct_start": (0.01, 0.99), "label_smoothing": (0.0, 0.5),
           "mixup_alpha": (0.0, 10.0), "ema_decay": (0.0, 0.99999), "momentum": (0.0, 0.999),
-          "threads": (1, 256)}
+          "threads": (1, 256), "distill_alpha": (0.0, 1.0), "distill_temperature": (0.1, 100.0)}
 
 
 class InvalidTrainConfig(ValueError):
@@ -82,6 +91,9 @@ def validate_train_config(cfg: TrainConfig) -> TrainConfig:
         problems.append(f"subset must be a positive number of images, got {cfg.subset}")
     elif cfg.subset is not None and isinstance(cfg.batch_size, int) and cfg.batch_size > cfg.subset:
         problems.append(f"batch_size must be at most the {cfg.subset} training images, got {cfg.batch_size}")
+    for path in (*cfg.teachers, *([cfg.init_weights] if cfg.init_weights else [])):
+        if not Path(path).is_file():
+            problems.append(f"no weights file at {path}")
     if problems:
         raise InvalidTrainConfig("; ".join(problems))
     return cfg
@@ -179,6 +191,10 @@ class Trainer:
         self.batches = AugmentedBatches(self.train_split, self.aug_config, self.cfg.batch_size, self.cfg.seed)
         torch.manual_seed(self.cfg.seed)
         self.model = Net(model_config).to(self.device, memory_format=torch.channels_last)
+        if self.cfg.init_weights:
+            start, _ = load_weights(Path(self.cfg.init_weights), expected=model_config)
+            self.model.load_state_dict(start.state_dict())
+        self.teacher = Teacher(self.cfg.teachers, self.device) if self.cfg.teachers else None
         # the budget counts from here: calibration and set-up spend it too
         self._budget_clock = time.perf_counter() if self.cfg.time_budget_s else None
         self._eval_s, self._epoch_train_s = 0.0, []
@@ -299,7 +315,13 @@ class Trainer:
             x, targets, labels = mix_batch(x, targets, y, lam, perm)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             logits = model(x)
-        loss = soft_cross_entropy(logits.float(), targets)
+            teacher_probs = (self.teacher.soft_targets(x, self.cfg.distill_temperature)
+                             if self.teacher is not None else None)
+        if teacher_probs is None:
+            loss = soft_cross_entropy(logits.float(), targets)
+        else:
+            loss = distillation_loss(logits.float(), targets, teacher_probs,
+                                     self.cfg.distill_alpha, self.cfg.distill_temperature)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -149,3 +149,21 @@ def test_unknown_preset_is_an_argparse_error(capsys):
         main(["summary", "--preset", "vgg"])
     assert info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_train_distils_and_fine_tunes_from_weights(capsys, dataset_dir, tmp_path):
+    base = ["train", "--recipe", "quick", "--data-dir", str(dataset_dir), "--subset", "40",
+            "--epochs", "1", "--batch-size", "16", "--threads", "1", "--device", "cpu", "--no-test"]
+    teacher = tmp_path / "teacher" / "model.safetensors"
+    assert main(base + ["--out", str(teacher)]) == 0
+    student = tmp_path / "student" / "model.safetensors"
+    assert main(base + ["--out", str(student), "--init-weights", str(teacher), "--teacher", str(teacher),
+                        "--teacher", str(teacher), "--distill-alpha", "0.5", "--distill-temperature", "2",
+                        "--pct-start", "0.1"]) == 0
+    capsys.readouterr()
+    cfg = load_weights(student)[1]["train_config"]
+    assert cfg["teachers"] == [str(teacher), str(teacher)] and cfg["init_weights"] == str(teacher)
+    assert cfg["distill_alpha"] == 0.5 and cfg["distill_temperature"] == 2.0 and cfg["pct_start"] == 0.1
+
+    assert main(base + ["--out", str(student), "--teacher", str(tmp_path / "gone.safetensors")]) == 2
+    assert_one_line_error(capsys, "no weights file at", "gone.safetensors")
