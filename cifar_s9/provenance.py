@@ -29,3 +29,21 @@ def git_commit(repo: Path = Path(__file__).resolve().parent.parent) -> str | Non
 def run_info(device: torch.device) -> dict:
     return {"device": device_name(device), "torch": torch.__version__, "python": platform.python_version(),
             "git_commit": git_commit(), "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+STAGE_KEYS = ("recipe", "train_config", "aug_config", "epochs", "wall_time_s", "git_commit", "device",
+              "accuracy")
+
+
+def chain_cards(base: dict, fine_tune: dict, base_name: str, fine_tune_name: str) -> dict:
+    """The card of a network fine-tuned from `base`: one per-epoch history over both stages
+    (fine-tune epochs numbered on from the base's, each entry naming its stage), summed epochs
+    and wall time, and what each stage ran under `stages`."""
+    offset = base["epochs"]
+    history = ([{**h, "stage": base_name} for h in base["history"]]
+               + [{**h, "epoch": h["epoch"] + offset, "epochs": h["epochs"] + offset, "stage": fine_tune_name}
+                  for h in fine_tune["history"]])
+    stages = [{"name": name, **{k: card[k] for k in STAGE_KEYS if k in card}}
+              for name, card in ((base_name, base), (fine_tune_name, fine_tune))]
+    return {**fine_tune, "history": history, "stages": stages, "epochs": offset + fine_tune["epochs"],
+            "wall_time_s": round(base["wall_time_s"] + fine_tune["wall_time_s"], 1)}

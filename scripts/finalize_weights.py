@@ -11,6 +11,7 @@ function the CLI uses.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cifar_s9.checkpoint import load_weights, save_weights  # noqa: E402
 from cifar_s9.data import load_split  # noqa: E402
 from cifar_s9.evaluate import evaluate  # noqa: E402
-from cifar_s9.provenance import git_commit  # noqa: E402
+from cifar_s9.provenance import chain_cards, git_commit  # noqa: E402
 from cifar_s9.receptive_field import model_receptive_field  # noqa: E402
 from cifar_s9.rules import rules_summary  # noqa: E402
 
@@ -36,8 +37,12 @@ def plot_curves(history: list[dict], path: Path, title: str,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    def series(key: str) -> tuple[list[int], list[float]]:  # test values exist every eval_every epochs
+    stage_starts = [h["epoch"] for prev, h in zip(history, history[1:]) if h.get("stage") != prev.get("stage")]
+
+    def series(key: str) -> tuple[list[float], list[float]]:  # test values exist every eval_every epochs
         points = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
+        points += [(start - 0.5, float("nan")) for start in stage_starts]  # no line across stages
+        points.sort()
         return [e for e, _ in points], [v for _, v in points]
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -45,6 +50,11 @@ def plot_curves(history: list[dict], path: Path, title: str,
     ax_loss.plot(*series("test_loss"), label="test")
     ax_acc.plot(*series("train_acc"), label=train_acc_label)
     ax_acc.plot(*series("test_acc"), label="test (EMA weights)")
+    for epoch in stage_starts:  # a fine-tune's loss is another loss (distillation): mark where it starts
+        for ax in (ax_loss, ax_acc):
+            ax.axvline(epoch - 0.5, color="grey", linestyle=":", linewidth=1)
+        ax_loss.annotate(f" {history[epoch - 1].get('stage', '')}", (epoch, ax_loss.get_ylim()[1]),
+                         va="top", fontsize=8, color="grey")
     for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
@@ -66,9 +76,14 @@ def main() -> int:
     p.add_argument("--curves", default="assets/training_curves.png")
     p.add_argument("--train-acc-label", default="train (augmented)",
                    help="legend of the training accuracy, e.g. what it counts under mixup")
+    p.add_argument("--base-card", help="card (.json) of the run these weights were fine-tuned from: "
+                                       "its history and wall time become the first stage")
+    p.add_argument("--stage-names", nargs=2, default=("full", "distill"), metavar=("BASE", "FINE_TUNE"))
     args = p.parse_args()
 
     model, card = load_weights(Path(args.weights))
+    if args.base_card:
+        card = chain_cards(json.loads(Path(args.base_card).read_text()), card, *args.stage_names)
     accuracy = {"test": measure(model, load_split("test", args.data_dir)),
                 "clean_check": measure(model, load_split("test", args.clean_dir))}
     rules = rules_summary(model)

@@ -213,3 +213,19 @@ def test_resume_state_round_trip(tmp_path):
         (tmp_path / "bad.pt").write_bytes(bad)
         with pytest.raises(CheckpointError, match="cannot resume"):
             load_resume(tmp_path / "bad.pt")
+
+
+def test_chain_cards_numbers_the_fine_tune_epochs_on():
+    from cifar_s9.provenance import chain_cards
+
+    base = {"recipe": "full", "epochs": 2, "wall_time_s": 100.0, "train_config": {"lr": 0.15},
+            "history": [{"epoch": 1, "epochs": 2, "test_acc": 0.5}, {"epoch": 2, "epochs": 2, "test_acc": 0.6}]}
+    tune = {"recipe": "full", "epochs": 1, "wall_time_s": 30.3, "train_config": {"lr": 0.03},
+            "history": [{"epoch": 1, "epochs": 1, "test_acc": 0.7}], "preset": "default"}
+    card = chain_cards(base, tune, "full", "distill")
+    assert [(h["epoch"], h["epochs"], h["stage"]) for h in card["history"]] == [
+        (1, 2, "full"), (2, 2, "full"), (3, 3, "distill")]
+    assert card["epochs"] == 3 and card["wall_time_s"] == 130.3
+    assert [s["name"] for s in card["stages"]] == ["full", "distill"]
+    assert card["stages"][0]["train_config"] == {"lr": 0.15} and card["train_config"] == {"lr": 0.03}
+    assert card["preset"] == "default" and base["history"][0] == {"epoch": 1, "epochs": 2, "test_acc": 0.5}
