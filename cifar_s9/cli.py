@@ -73,6 +73,8 @@ class ProgressPrinter:
                            f"{fmt(event.test_loss, '>9.4f'):>9} {fmt(event.test_acc, '>8.4f'):>8} "
                            f"{event.lr:>8.4f} {event.images_per_s:>7.0f} {event.epoch_time_s:>7.1f}")
         else:
+            if self.bar.total != event.total_steps:  # a time budget re-planned the run
+                self.bar.total = event.total_steps
             self.bar.n = event.step
             self.bar.set_postfix(loss=f"{event.loss:.3f}", lr=f"{event.lr:.3g}",
                                  img_s=f"{event.images_per_s:.0f}", refresh=True)

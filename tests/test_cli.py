@@ -167,3 +167,14 @@ def test_train_distils_and_fine_tunes_from_weights(capsys, dataset_dir, tmp_path
 
     assert main(base + ["--out", str(student), "--teacher", str(tmp_path / "gone.safetensors")]) == 2
     assert_one_line_error(capsys, "no weights file at", "gone.safetensors")
+
+
+def test_progress_bar_follows_a_replanned_total(capsys):
+    from cifar_s9.cli import ProgressPrinter
+    from cifar_s9.train import StepEvent
+
+    printer = ProgressPrinter(total_steps=100, done_steps=0)
+    printer(StepEvent(epoch=1, step=10, total_steps=100, loss=1.0, lr=0.1, images_per_s=1.0, eta_s=1.0))
+    printer(StepEvent(epoch=1, step=20, total_steps=140, loss=1.0, lr=0.1, images_per_s=1.0, eta_s=1.0))
+    assert printer.bar.total == 140 and printer.bar.n == 20
+    printer.close()
