@@ -26,9 +26,10 @@ from torch.optim.swa_utils import AveragedModel
 from .augment import AugmentConfig, validate
 from .checkpoint import load_resume, load_weights, save_resume
 from .data import Split
-from .distill import Teacher, distillation_loss
+from .distill import Teacher
 from .evaluate import predict_logits
 from .loader import AugmentedBatches, batch_stream
+from .losses import distillation_loss, soft_cross_entropy
 from .model import ModelConfig, Net
 
 
@@ -162,10 +163,6 @@ def epochs_within_budget(budget_s: float, spent_s: float, epochs_done: int, epoc
     per_epoch = epoch_s + eval_s / eval_every
     more = math.floor((budget_s - spent_s - eval_s) / per_epoch) if per_epoch > 0 else LIMITS["epochs"][1]
     return max(1, epochs_done, min(LIMITS["epochs"][1], epochs_done + more))
-
-
-def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return torch.sum(-targets * F.log_softmax(logits, dim=1), dim=1).mean()
 
 
 def mix_batch(x: torch.Tensor, targets: torch.Tensor, y: torch.Tensor, lam: float,

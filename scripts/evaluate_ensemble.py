@@ -19,7 +19,7 @@ import torch  # noqa: E402
 
 from cifar_s9.checkpoint import load_weights  # noqa: E402
 from cifar_s9.data import load_split  # noqa: E402
-from cifar_s9.distill import ensemble_soft_targets  # noqa: E402
+from cifar_s9.losses import ensemble_soft_targets  # noqa: E402
 from cifar_s9.evaluate import predict_logits  # noqa: E402
 
 

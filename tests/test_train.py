@@ -16,8 +16,8 @@ from cifar_s9.augment import NO_AUGMENT, AugmentConfig
 from cifar_s9.loader import AugmentedBatches, batch_stream, epoch_permutation
 import cifar_s9.train as train_module
 from cifar_s9.train import (EpochEvent, InvalidTrainConfig, StepEvent, TrainConfig, Trainer,
-                            ema_with_warmup, epochs_within_budget, soft_cross_entropy,
-                            validate_train_config)
+                            ema_with_warmup, epochs_within_budget, validate_train_config)
+from cifar_s9.losses import soft_cross_entropy
 
 # 64 images, batches of 16: 4 steps an epoch; one thread so the machine's other work goes on.
 TINY = TrainConfig(epochs=2, batch_size=16, lr=0.05, label_smoothing=0.0, device="cpu",
