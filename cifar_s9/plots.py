@@ -20,11 +20,14 @@ def training_curves(epochs: Sequence[dict], steps: Sequence[tuple[int, float]] =
     fig = make_subplots(rows=1, cols=cols, subplot_titles=("loss per epoch", "accuracy per epoch",
                                                            "loss per step")[:cols])
     x = [e["epoch"] for e in epochs]
+    # a fine-tuned model's card has stages (its loss may be another loss): no line across them
+    stage_starts = [e["epoch"] for prev, e in zip(epochs, epochs[1:]) if e.get("stage") != prev.get("stage")]
     for key, name, col, dash in (("train_loss", "train loss", 1, None), ("test_loss", "test loss", 1, "dot"),
                                  ("train_acc", "train accuracy", 2, None),
                                  ("test_acc", "test accuracy", 2, "dot")):
         pts = [(xi, e.get(key)) for xi, e in zip(x, epochs) if e.get(key) is not None]
         if pts:
+            pts = sorted(pts + [(start - 0.5, None) for start in stage_starts])
             fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=name,
                                      mode="lines+markers" if len(pts) <= 50 else "lines",
                                      line=dict(dash=dash)), row=1, col=col)

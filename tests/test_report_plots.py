@@ -42,3 +42,14 @@ def test_figures():
     assert plots.confusion_heatmap(np.zeros((10, 10), int)).data[0].z.sum() == 0
     plots.per_class_accuracy({c: 0.5 for c in CLASSES})
     plots.receptive_field_chart([["C1.conv1", 3, 1, 1, 1, 3, 32], ["C1.conv2", 3, 1, 1, 1, 5, 32]])
+
+
+def test_training_curves_break_the_line_between_stages():
+    hist = [{"epoch": e, "train_loss": 1.0 / e, "test_acc": 0.5, "stage": "full" if e <= 2 else "distill"}
+            for e in (1, 2, 3, 4)]
+    fig = plots.training_curves(hist)
+    train_loss = next(t for t in fig.data if t.name == "train loss")
+    assert list(train_loss.x) == [1, 2, 2.5, 3, 4]
+    assert train_loss.y[2] is None and not train_loss.connectgaps
+    one_stage = plots.training_curves([{k: v for k, v in h.items() if k != "stage"} for h in hist])
+    assert None not in next(t for t in one_stage.data if t.name == "train loss").y
