@@ -8,6 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .data import CLASSES
+from .provenance import stage_starts
 from .rules import MIN_RECEPTIVE_FIELD
 
 LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40))
@@ -21,13 +22,13 @@ def training_curves(epochs: Sequence[dict], steps: Sequence[tuple[int, float]] =
                                                            "loss per step")[:cols])
     x = [e["epoch"] for e in epochs]
     # a fine-tuned model's card has stages (its loss may be another loss): no line across them
-    stage_starts = [e["epoch"] for prev, e in zip(epochs, epochs[1:]) if e.get("stage") != prev.get("stage")]
+    starts = stage_starts(list(epochs))
     for key, name, col, dash in (("train_loss", "train loss", 1, None), ("test_loss", "test loss", 1, "dot"),
                                  ("train_acc", "train accuracy", 2, None),
                                  ("test_acc", "test accuracy", 2, "dot")):
         pts = [(xi, e.get(key)) for xi, e in zip(x, epochs) if e.get(key) is not None]
         if pts:
-            pts = sorted(pts + [(start - 0.5, None) for start in stage_starts])
+            pts = sorted(pts + [(start - 0.5, None) for start in starts])
             fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], name=name,
                                      mode="lines+markers" if len(pts) <= 50 else "lines",
                                      line=dict(dash=dash)), row=1, col=col)

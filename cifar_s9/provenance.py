@@ -35,6 +35,11 @@ STAGE_KEYS = ("recipe", "train_config", "aug_config", "epochs", "wall_time_s", "
               "accuracy")
 
 
+def stage_starts(history: list[dict]) -> list[int]:
+    """The epochs where a chained card's history enters a new stage (none for a single run)."""
+    return [h["epoch"] for prev, h in zip(history, history[1:]) if h.get("stage") != prev.get("stage")]
+
+
 def chain_cards(base: dict, fine_tune: dict, base_name: str, fine_tune_name: str) -> dict:
     """The card of a network fine-tuned from `base`: one per-epoch history over both stages
     (fine-tune epochs numbered on from the base's, each entry naming its stage), summed epochs

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cifar_s9.checkpoint import load_weights, save_weights  # noqa: E402
 from cifar_s9.data import load_split  # noqa: E402
 from cifar_s9.evaluate import evaluate  # noqa: E402
-from cifar_s9.provenance import chain_cards, git_commit  # noqa: E402
+from cifar_s9.provenance import chain_cards, git_commit, stage_starts  # noqa: E402
 from cifar_s9.receptive_field import model_receptive_field  # noqa: E402
 from cifar_s9.rules import rules_summary  # noqa: E402
 
@@ -37,11 +37,11 @@ def plot_curves(history: list[dict], path: Path, title: str,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    stage_starts = [h["epoch"] for prev, h in zip(history, history[1:]) if h.get("stage") != prev.get("stage")]
+    starts = stage_starts(history)
 
     def series(key: str) -> tuple[list[float], list[float]]:  # test values exist every eval_every epochs
         points = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
-        points += [(start - 0.5, float("nan")) for start in stage_starts]  # no line across stages
+        points += [(start - 0.5, float("nan")) for start in starts]  # no line across stages
         points.sort()
         return [e for e, _ in points], [v for _, v in points]
 
@@ -50,7 +50,7 @@ def plot_curves(history: list[dict], path: Path, title: str,
     ax_loss.plot(*series("test_loss"), label="test")
     ax_acc.plot(*series("train_acc"), label=train_acc_label)
     ax_acc.plot(*series("test_acc"), label="test (EMA weights)")
-    for epoch in stage_starts:  # a fine-tune's loss is another loss (distillation): mark where it starts
+    for epoch in starts:  # a fine-tune's loss is another loss (distillation): mark where it starts
         for ax in (ax_loss, ax_acc):
             ax.axvline(epoch - 0.5, color="grey", linestyle=":", linewidth=1)
         ax_loss.annotate(f" {history[epoch - 1].get('stage', '')}", (epoch, ax_loss.get_ylim()[1]),
