@@ -41,14 +41,19 @@ def stage_starts(history: list[dict]) -> list[int]:
 
 
 def chain_cards(base: dict, fine_tune: dict, base_name: str, fine_tune_name: str) -> dict:
-    """The card of a network fine-tuned from `base`: one per-epoch history over both stages
+    """The card of a network fine-tuned from `base`: one per-epoch history over all stages
     (fine-tune epochs numbered on from the base's, each entry naming its stage), summed epochs
-    and wall time, and what each stage ran under `stages`."""
+    and wall time, and what each stage ran under `stages`. A base that is itself chained keeps
+    its own stages (`base_name` then goes unused), so a fine-tune of a fine-tune chains on."""
     offset = base["epochs"]
-    history = ([{**h, "stage": base_name} for h in base["history"]]
+    history = ([{"stage": base_name, **h} for h in base["history"]]
                + [{**h, "epoch": h["epoch"] + offset, "epochs": h["epochs"] + offset, "stage": fine_tune_name}
                   for h in fine_tune["history"]])
-    stages = [{"name": name, **{k: card[k] for k in STAGE_KEYS if k in card}}
-              for name, card in ((base_name, base), (fine_tune_name, fine_tune))]
-    return {**fine_tune, "history": history, "stages": stages, "epochs": offset + fine_tune["epochs"],
+    base_stages = base.get("stages") or [_stage(base_name, base)]
+    return {**fine_tune, "history": history, "stages": [*base_stages, _stage(fine_tune_name, fine_tune)],
+            "epochs": offset + fine_tune["epochs"],
             "wall_time_s": round(base["wall_time_s"] + fine_tune["wall_time_s"], 1)}
+
+
+def _stage(name: str, card: dict) -> dict:
+    return {"name": name, **{k: card[k] for k in STAGE_KEYS if k in card}}

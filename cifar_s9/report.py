@@ -51,6 +51,15 @@ def rule_rows(model: nn.Module) -> list[list]:
             for r in check_rules(model)]
 
 
+def stages_text(card: dict) -> str | None:
+    """One line per training stage of a chained card (a fine-tune of a fine-tune ...)."""
+    stages = card.get("stages")
+    if not isinstance(stages, list):
+        return None
+    return "<br>".join(f"{s.get('name', '?')}: {s.get('epochs', '?')} epochs, {s.get('wall_time_s', '?')} s "
+                       f"on {s.get('device', '?')}" for s in stages if isinstance(s, dict))
+
+
 def card_markdown(card: dict, source: str, warning: str | None = None) -> str:
     """A readable model card: where the weights came from, accuracy, data, training."""
     lines = [f"**Weights:** `{source}`"]
@@ -67,8 +76,9 @@ def card_markdown(card: dict, source: str, warning: str | None = None) -> str:
              ("parameters", f"{card['params']:,}" if "params" in card else None),
              ("receptive field", card.get("receptive_field")), ("epochs", card.get("epochs")),
              ("wall time", f"{card['wall_time_s']} s" if "wall_time_s" in card else None),
-             ("device", card.get("device")), ("torch", card.get("torch")),
-             ("commit", card.get("git_commit")), ("created", card.get("created"))]
+             ("stages", stages_text(card)), ("hardware", card.get("hardware")),
+             ("device" + (" (last stage)" if card.get("stages") else ""), card.get("device")),
+             ("torch", card.get("torch")), ("commit", card.get("git_commit")), ("created", card.get("created"))]
     data = card.get("train_data")
     if isinstance(data, dict):
         facts.append(("training data", f"{data.get('n', '?')} images of {data.get('source', '?')}"

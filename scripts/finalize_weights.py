@@ -53,8 +53,8 @@ def plot_curves(history: list[dict], path: Path, title: str,
     for epoch in starts:  # a fine-tune's loss is another loss (distillation): mark where it starts
         for ax in (ax_loss, ax_acc):
             ax.axvline(epoch - 0.5, color="grey", linestyle=":", linewidth=1)
-        ax_loss.annotate(f" {history[epoch - 1].get('stage', '')}", (epoch, ax_loss.get_ylim()[1]),
-                         va="top", fontsize=8, color="grey")
+        ax_acc.annotate(f"{history[epoch - 1].get('stage', '')} ", (epoch - 1, ax_acc.get_ylim()[0]),
+                        rotation=90, ha="right", va="bottom", fontsize=8, color="grey")
     for ax, name in ((ax_loss, "loss"), (ax_acc, "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(name)
@@ -78,7 +78,8 @@ def main() -> int:
                    help="legend of the training accuracy, e.g. what it counts under mixup")
     p.add_argument("--base-card", help="card (.json) of the run these weights were fine-tuned from: "
                                        "its history and wall time become the first stage")
-    p.add_argument("--stage-names", nargs=2, default=("full", "distill"), metavar=("BASE", "FINE_TUNE"))
+    p.add_argument("--stage-names", nargs=2, default=("full", "distill"), metavar=("BASE", "FINE_TUNE"),
+                   help="stage names in the card; BASE is unused when the base card is chained already")
     args = p.parse_args()
 
     model, card = load_weights(Path(args.weights))

@@ -2,10 +2,11 @@
 # One-shot training on a lent GPU machine: several runs side by side (scripts/gpu_sweep.py sizes
 # each to the budget). Each run checkpoints every epoch under runs/sweep/ and is packed into
 # $OUT/<name>.tar at the end, finished or not, so a CPU can resume what is left.
-# Usage (repo root; data/cifar10-jpeg, or its pack made by scripts/pack_folder.py; wheels in .whl/):
+# Usage (repo root; data/cifar10-jpeg, or its pack made by scripts/pack_folder.py, at $PACK; wheels in .whl/):
 #   BUDGET=470 bash scripts/gpu_train.sh "b128=--recipe full --workers 3" "b512=--recipe full --batch-size 512 --lr 0.4"
 set -u
 BUDGET=${BUDGET:-470}
+PACK=${PACK:-data/pack/cifar10-jpeg.npz}
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT" runs
 if ls .whl/*.whl >/dev/null 2>&1; then
@@ -13,7 +14,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     && export PYTHONPATH=/tmp/site
 fi
 export PYTHONUNBUFFERED=1
-[ -d data/cifar10-jpeg ] || python3 scripts/pack_folder.py unpack data/pack/cifar10-jpeg.npz data/cifar10-jpeg
+[ -d data/cifar10-jpeg ] || python3 scripts/pack_folder.py unpack "$PACK" data/cifar10-jpeg
 nvidia-smi -L 2>/dev/null
 python3 -c "import torch, albumentations, cv2; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'albumentations', albumentations.__version__, 'cv2', cv2.__version__)"
 # decode once: the runs then read the cached arrays instead of each decoding 56,000 JPEGs

@@ -229,3 +229,19 @@ def test_chain_cards_numbers_the_fine_tune_epochs_on():
     assert [s["name"] for s in card["stages"]] == ["full", "distill"]
     assert card["stages"][0]["train_config"] == {"lr": 0.15} and card["train_config"] == {"lr": 0.03}
     assert card["preset"] == "default" and base["history"][0] == {"epoch": 1, "epochs": 2, "test_acc": 0.5}
+
+
+def test_chain_cards_chains_onto_a_chained_card_keeping_its_stages():
+    from cifar_s9.provenance import chain_cards
+
+    def run(epochs: int, wall: float, lr: float) -> dict:
+        return {"epochs": epochs, "wall_time_s": wall, "train_config": {"lr": lr},
+                "history": [{"epoch": e, "epochs": epochs} for e in range(1, epochs + 1)]}
+
+    two = chain_cards(run(2, 100.0, 0.15), run(1, 30.0, 0.03), "full", "distill")
+    three = chain_cards(two, run(2, 10.0, 0.1), "ignored", "distill-gpu")
+    assert [(h["epoch"], h["epochs"], h["stage"]) for h in three["history"]] == [
+        (1, 2, "full"), (2, 2, "full"), (3, 3, "distill"), (4, 5, "distill-gpu"), (5, 5, "distill-gpu")]
+    assert [(s["name"], s["train_config"]["lr"], s["epochs"]) for s in three["stages"]] == [
+        ("full", 0.15, 2), ("distill", 0.03, 1), ("distill-gpu", 0.1, 2)]
+    assert three["epochs"] == 5 and three["wall_time_s"] == 140.0

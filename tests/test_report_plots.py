@@ -27,6 +27,15 @@ def test_card_markdown():
                               "w.safetensors", warning="careful")
     assert "50.00%" in md and "55.00%" in md and "1,234" in md and "careful" in md and '"lr": 0.1' in md
     assert report.architecture_name("blocks.3.conv1.0") == "C4.conv1.0"
+    assert "stages" not in md and "| device |" not in md
+
+
+def test_card_markdown_lists_each_stage_of_a_chained_card():
+    stages = [{"name": "full", "epochs": 120, "wall_time_s": 7008.8, "device": "CPU"},
+              {"name": "distill-gpu", "epochs": 108, "wall_time_s": 365.8, "device": "H100"}]
+    md = report.card_markdown({"stages": stages, "device": "H100", "hardware": "a CPU, then a GPU"}, "w")
+    assert "| stages | full: 120 epochs, 7008.8 s on CPU<br>distill-gpu: 108 epochs, 365.8 s on H100 |" in md
+    assert "| device (last stage) | H100 |" in md and "| hardware | a CPU, then a GPU |" in md
 
 
 def test_figures():
