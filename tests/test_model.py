@@ -94,6 +94,19 @@ def test_seed_preset_has_exactly_the_hand_counted_parameters():
     assert build_model("seed").num_params() == 197_413
 
 
+def test_wide_teacher_has_the_hand_counted_parameters_and_is_no_student():
+    # Standard unit (no conv bias): in*out*9 + BatchNorm 2*out; head: linear 512->10 with bias.
+    #   C1   3->64: 1728+128;   64->64: 36864+128 (x2)                     -> 75,840
+    #   C2  64->128: 73728+256; 128->128: 147456+256 (x2)                  -> 369,408
+    #   C3 128->256: 294912+512; 256->256: 589824+512 (x2)                 -> 1,476,096
+    #   C4 256->512: 1179648+1024; 512->512: 2359296+1024 (x2)             -> 5,901,312
+    #   O  5120+10                                                          -> 5,130
+    assert build_model("wide").num_params() == 7_827_786
+    failed = {r.rule for r in check_rules(build_model("wide")) if not r.passed}
+    assert failed == {"parameters", "depthwise-separable convolution"}
+    assert "wide" not in PRESETS  # the app offers students only
+
+
 def test_seed_preset_uses_twelve_separable_convs():
     model = build_model("seed")
     units = [m for m in model.modules() if isinstance(m, ConvUnit)]
