@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .checkpoint import CheckpointError, load_weights, save_weights
 from .data import DatasetUnavailable, load_split
-from .model import PRESETS, TEACHER_PRESETS, build_model
+from .model import ALL_PRESETS, build_model
 from .receptive_field import model_receptive_field
 from .recipes import RECIPES, get_recipe
 from .rules import check_rules, rules_summary
@@ -157,13 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("summary", help="architecture, receptive field and rule checklist")
-    s.add_argument("--preset", default="default", choices=sorted(PRESETS) + sorted(TEACHER_PRESETS))
+    s.add_argument("--preset", default="default", choices=list(ALL_PRESETS))
     s.add_argument("--json", action="store_true", help="last line: a JSON object")
     s.set_defaults(func=cmd_summary)
 
     t = sub.add_parser("train", help="train a recipe, checkpointing every epoch")
     t.add_argument("--recipe", default="full", choices=sorted(RECIPES))
-    t.add_argument("--preset", choices=sorted(PRESETS) + sorted(TEACHER_PRESETS),
+    t.add_argument("--preset", choices=list(ALL_PRESETS),
                    help="override the recipe's preset (wide: a 7.8M-parameter distillation teacher)")
     t.add_argument("--data-dir", help="image folder with train/ and test/ (default: torchvision download)")
     t.add_argument("--out", help="weights path (.safetensors); default runs/<recipe>/model.safetensors")

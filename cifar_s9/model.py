@@ -171,14 +171,14 @@ PRESETS = {  # networks under the Session 9 rules: the app offers these
 TEACHER_PRESETS = {  # larger networks that only teach (command line)
     "wide": wide_teacher_config,
 }
+ALL_PRESETS = {**PRESETS, **TEACHER_PRESETS}
 
 
 def get_config(preset: str) -> ModelConfig:
     try:
-        return {**PRESETS, **TEACHER_PRESETS}[preset]()
+        return ALL_PRESETS[preset]()
     except KeyError:
-        raise ValueError(f"unknown preset {preset!r}; choose one of "
-                         f"{sorted(PRESETS) + sorted(TEACHER_PRESETS)}") from None
+        raise ValueError(f"unknown preset {preset!r}; choose one of {list(ALL_PRESETS)}") from None
 
 
 def build_model(preset_or_config: str | ModelConfig = "default") -> Net:
