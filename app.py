@@ -12,7 +12,7 @@ import os
 
 import gradio as gr
 
-from cifar_s9 import app_data, paths
+from cifar_s9 import app_data, cleanup, http_limits, paths, uploads
 from cifar_s9.jobs import TrainingJobs
 from cifar_s9.serving import EvaluationCache, ModelCache
 from cifar_s9.session import Session
@@ -23,9 +23,10 @@ TABS = [("Classify", "classify", classify.build), ("Augmentation lab", "augment"
         ("Train", "train", train.build), ("Mistakes", "mistakes", mistakes.build),
         ("Model", "model", model.build)]
 CSS_FILE = paths.PACKAGE_DIR / "ui" / "app.css"
-# Safe defaults for a public app: local-only unless GRADIO_SERVER_NAME says otherwise, uploads
-# capped (Gradio refuses bigger files before any handler runs), 4 requests at a time, 64 queued.
-MAX_UPLOAD = "25mb"
+# Safe defaults for a public app: local-only unless GRADIO_SERVER_NAME says otherwise, request
+# bodies and uploads capped before they are read (cifar_s9.http_limits), 4 requests at a time,
+# 64 queued; the upload folder pruned by age and size (cifar_s9.cleanup).
+MAX_UPLOAD = http_limits.MAX_UPLOAD_BYTES
 QUEUE = dict(default_concurrency_limit=4, max_size=64)
 
 
@@ -70,7 +71,7 @@ demo = build_demo(CTX)
 def launch_options(share: bool = False) -> dict:
     return dict(server_name=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), share=share,
-                css=CSS_FILE.read_text(), theme=gr.themes.Soft(), max_file_size=MAX_UPLOAD)
+                css=CSS_FILE.read_text(), theme=gr.themes.Soft(), **http_limits.launch_kwargs())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     args = parser.parse_args(argv)
     configure(args.weights, args.data_dir)
+    cleanup.keep_pruned(uploads.upload_folder(), **cleanup.UPLOAD_CAPS,
+                        keep=lambda: uploads.files_in_use(demo))
     demo.queue(**QUEUE).launch(**launch_options(share=args.share))
 
 

@@ -1,5 +1,6 @@
 """The tabs' handlers, called as plain functions (no server), and the per-session state."""
 import copy
+from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
@@ -21,6 +22,7 @@ from cifar_s9.ui.train import TrainHandlers, render_progress, train_request
 
 CAT = "assets/examples/cat.jpg"
 S0 = Session()
+A, B = SimpleNamespace(session_hash="visitor-a"), SimpleNamespace(session_hash="visitor-b")  # gr.Request
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +43,9 @@ def tiny_data(seed=0):
                                 "tiny", True)
 
 
-def train_one(app, session, epochs=1):
+def train_one(app, session, request, epochs=1):
     app.ctx.jobs.load_data = tiny_data()
-    *_, last = app.train.start("default", epochs, 0.05, 32, 32, session)
+    *_, last = app.train.start("default", epochs, 0.05, 32, 32, session, request)
     return last
 
 
@@ -153,17 +155,19 @@ def test_train_request_and_progress():
 def test_a_run_belongs_to_its_session(app):
     """Session A trains and activates; B keeps the shipped model and cannot stop A's run."""
     a, b = Session(), Session()
-    text, fig, weights, button, slot, a = train_one(app, a)
+    text, fig, weights, button, slot, a = train_one(app, a, A)
     assert "finished 1 epochs" in text and weights.endswith("model.safetensors")
     assert button["interactive"] is True and a.run is not None and str(app.ctx.jobs.runs_dir) not in text
-    assert "Nothing of yours is running" in app.train.stop(b)
-    message, banner, a = app.train.activate(a)
+    assert "Nothing of yours is running" in app.train.stop(B)
+    with pytest.raises(gr.Error, match="another visitor"):
+        app.train.activate(a, B)  # even holding A's run name, B's session may not use it
+    message, banner, a = app.train.activate(a, A)
     assert "your model" in banner and a.run in message and not a.model.shipped
     assert app.ctx.model(a).model is not app.ctx.model(b).model
     assert app.ctx.model(b) is app.ctx.models.shipped  # the other session is untouched
     assert app.classify.classify(CAT, 10, b) == app.classify.classify(CAT, 10, Session())
     with pytest.raises(gr.Error, match="no finished run"):
-        app.train.activate(b)
+        app.train.activate(b, B)
     banner, a = app.header.restore(a)
     assert a.model.shipped and "shipped model" in banner
 
@@ -174,17 +178,17 @@ def test_only_the_owner_can_stop_a_running_run(app):
     real = tiny_data()
     app.ctx.jobs.load_data = lambda: gate.wait(10) and real()
     owner, other = Session(), Session()
-    stream = app.train.start("default", 1, 0.05, 32, 32, owner)
+    stream = app.train.start("default", 1, 0.05, 32, 32, owner, A)
     first = next(stream)
     owner = first[-1]
     assert app.ctx.jobs.busy and "your" in first[4]
-    assert "another visitor" in app.train.stop(other) and "another visitor" in app.train.slot(other)
-    assert "Stopping" in app.train.stop(owner)
+    assert "another visitor" in app.train.stop(B) and "another visitor" in app.train.slot(B)
+    assert "Stopping" in app.train.stop(A)
     gate.set()
     *_, last = stream
-    assert not app.ctx.jobs.busy
-    with pytest.raises(gr.Error, match="before finishing one epoch|no saved checkpoint"):
-        app.train.activate(last[-1])  # stopped at 0 epochs: nothing to activate
+    assert not app.ctx.jobs.busy and "nothing was saved" in last[0]
+    with pytest.raises(gr.Error, match="no trained weights|0 epochs"):
+        app.train.activate(last[-1], A)  # stopped at 0 epochs: nothing to activate
 
 
 def test_busy_message(app, monkeypatch):
@@ -229,15 +233,15 @@ def test_model_tab_and_an_uploaded_checkpoint(app, tmp_path, monkeypatch):
     torch.manual_seed(3)
     path = tmp_path / "mine.safetensors"
     save_weights(build_model("default").eval(), path, {"epochs": 1})
-    with pytest.raises(gr.Error, match="upload a .safetensors"):
+    with pytest.raises(gr.Error, match="upload the file first"):
         app.model.use_upload(str(path), S0)  # not in Gradio's upload folder: refused
-    monkeypatch.setattr(model_ui, "_in_upload_folder", lambda p: True)
+    monkeypatch.setattr(model_ui, "uploaded_file", lambda p: Path(p))  # as if uploaded
     message, banner, mine = app.model.use_upload(str(path), S0)
     assert "upload mine.safetensors" in message and not mine.model.shipped and S0.model.shipped
     wide = tmp_path / "wide.safetensors"
     save_weights(build_model("wide").eval(), wide, {})
-    with pytest.raises(gr.Error, match="rules"):
-        app.model.use_upload(str(wide), S0)
+    with pytest.raises(gr.Error, match="parameters|rules"):
+        app.model.use_upload(str(wide), S0)  # refused from its declared config, before building
 
 
 def test_banner_for_each_session(app):

@@ -384,10 +384,10 @@ BAD_CHECKPOINTS = {
     "truncated": r"not a valid safetensors file",
     "zero bytes": r"not a valid safetensors file",
     "foreign safetensors": r"no cifar_s9 model config",
-    "100-class network": r"100 classes; this app serves 3-channel CIFAR-10",
-    "1-channel network": r"1-channel images",
+    "100-class network": r"num_classes=100; 10 is required",
+    "1-channel network": r"in_channels=1; 3 is required",
     "config and tensors disagree": r"does not match its architecture",
-    "huge declared network": r"does not match its architecture",
+    "huge declared network": r"out_channels of C1 conv 1 must be a whole number in \[1, 512\]",
     "torch.save pickle": r"not a valid safetensors file",
     "malicious pickle": r"not a valid safetensors file",
     "malicious torch.save": r"not a valid safetensors file",
@@ -398,7 +398,7 @@ BAD_CHECKPOINTS = {
 @pytest.mark.parametrize("kind", list(BAD_CHECKPOINTS))
 def test_bad_checkpoints_are_refused_and_the_active_model_stays(app, tmp_path, valid_path, kind, monkeypatch):
     from cifar_s9.ui import model as model_ui
-    monkeypatch.setattr(model_ui, "_in_upload_folder", lambda p: True)  # as if uploaded
+    monkeypatch.setattr(model_ui, "uploaded_file", lambda p: __import__("pathlib").Path(p))  # as if uploaded
     path = make_checkpoint(kind, tmp_path)
     path = path.rename(path.with_suffix(".safetensors")) if path.suffix != ".safetensors" else path
     probs_before = app.classify(valid_path, 10)

@@ -10,7 +10,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from .. import images
+from .. import images, redact, uploads
 from ..app_data import EvalData, load_test_data
 from ..augment import InvalidAugmentConfig
 from ..checkpoint import CheckpointError
@@ -60,7 +60,7 @@ class Shared:
     model_events: list = field(default_factory=list)
 
 
-USER_ERRORS = (ValueError, IndexError, CheckpointError, InvalidAugmentConfig, ExplainError)
+USER_ERRORS = (ValueError, IndexError, PermissionError, CheckpointError, InvalidAugmentConfig, ExplainError)
 
 
 def user_errors(fn):
@@ -73,52 +73,31 @@ def user_errors(fn):
         except gr.Error:
             raise
         except USER_ERRORS as exc:
-            raise gr.Error(str(exc), title="Cannot do that", print_exception=False) from None
+            raise gr.Error(redact.scrub(exc), title="Cannot do that", print_exception=False) from None
     return wrapper
 
 
 # ---------------------------------------------------------------- image inputs
 
-def _in_upload_folder(path: str) -> bool:
-    from gradio.utils import get_upload_folder, is_in_or_equal
-    return is_in_or_equal(path, get_upload_folder())
-
-
-def check_image_payload(payload) -> None:
-    """Before Gradio decodes anything: only a file that Gradio itself stored in its upload folder,
-    whose header declares a readable image of acceptable size. Anything else is one gr.Error."""
-    url = getattr(payload, "url", None) or ""
-    if url.startswith("data:"):
-        raise gr.Error("Send the image as a file upload (data: URLs are not accepted).",
-                       title="Cannot do that", print_exception=False)
-    path = getattr(payload, "path", None)
-    if not path or not _in_upload_folder(path):
-        raise gr.Error("No uploaded image was received: upload, paste or drop an image.",
-                       title="Cannot do that", print_exception=False)
-    try:
-        with images.open_image(path):  # the header only: size limits before any decode
-            pass
-    except images.ImageInputError as exc:
-        raise gr.Error(str(exc), title="Cannot use this image", print_exception=False) from None
-
-
 def image_input(**kwargs) -> gr.Image:
-    """A gr.Image (type="filepath") whose payload is checked by `check_image_payload` before
-    Gradio's own preprocessing, which still runs and keeps all its checks.
+    """Every image input of the app: a gr.Image (type="filepath") guarded by
+    `uploads.guard_image`: only a file in Gradio's upload folder (or a data: URL whose bytes and
+    header were checked first), within the byte and pixel limits; anything else is one gr.Error
+    with no server path, and the handler never runs. Do not catch its errors."""
+    return uploads.guard_image(gr.Image(type="filepath", image_mode=None, **kwargs))
 
-    (Patched on the instance: subclassing gr.Image would make Gradio write a .pyi stub.)
-    """
-    image = gr.Image(type="filepath", image_mode=None, **kwargs)
-    decode = image.preprocess
 
-    def preprocess(payload):
-        if payload is None:
-            return None
-        check_image_payload(payload)
-        return decode(payload)
+def uploaded_file(path) -> Path:
+    """A file a visitor uploaded (gr.File): inside Gradio's upload folder, else ValueError."""
+    try:
+        return uploads.confine(path, [uploads.upload_folder()])
+    except images.ImageInputError:
+        raise ValueError("upload the file first (other server files are never read)") from None
 
-    image.preprocess = preprocess
-    return image
+
+def owner(request: gr.Request | None) -> str:
+    """Who owns a training run: the visitor's session; a direct call (tests, scripts) is "local"."""
+    return getattr(request, "session_hash", None) or "local"
 
 
 @functools.lru_cache(maxsize=64)

@@ -2,15 +2,13 @@
 its card; and a checkpoint of your own, used by your session only after the same checks."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 
 from .. import plots, report, texts
 from ..checkpoint import CheckpointError
 from ..rules import check_rules
 from ..session import Session
-from .common import AppContext, Shared, _in_upload_folder, user_errors
+from .common import AppContext, Shared, uploaded_file, user_errors
 
 
 def passes_rules(model) -> None:
@@ -38,10 +36,10 @@ class ModelHandlers:
     def use_upload(self, file, session: Session):
         """An uploaded checkpoint becomes this session's model: only a file Gradio stored in its
         upload folder, only if it loads, classifies 32x32 images and passes the rules."""
-        path = getattr(file, "path", file)
-        if not path or not _in_upload_folder(str(path)):
+        if not file:
             raise ValueError("upload a .safetensors checkpoint first")
-        name = Path(str(path)).name
+        path = uploaded_file(getattr(file, "path", file))
+        name = path.name
         if not name.endswith(".safetensors"):
             raise ValueError("only .safetensors checkpoints can be used")
         choice = self.ctx.models.add(path, f"upload {name}", check=passes_rules)

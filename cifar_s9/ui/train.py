@@ -6,20 +6,16 @@ slot is busy, and keep their own model.
 """
 from __future__ import annotations
 
-import re
-
 import gradio as gr
 
 from .. import plots, texts
-from ..checkpoint import CheckpointError, read_card
-from ..jobs import Busy, TrainRequest
+from .. import redact
+from ..jobs import Busy, NotOwner, TrainRequest
 from ..model import PRESETS
 from ..session import Session
 from ..train import TrainConfig
 from ..uinput import number, whole_number
-from .common import AppContext, Shared, user_errors
-
-RUN_NAME = re.compile(r"^[0-9A-Za-z_.-]+$")
+from .common import AppContext, Shared, owner, user_errors
 
 
 def train_request(preset: str, epochs, lr, batch_size, subset, aug) -> TrainRequest:
@@ -34,8 +30,8 @@ def train_request(preset: str, epochs, lr, batch_size, subset, aug) -> TrainRequ
 
 
 def render_progress(snap) -> tuple[str, object]:
-    text = texts.progress_text(snap.state, snap.message, snap.fraction, snap.total_steps, snap.eta_s,
-                               snap.device, snap.data_note)
+    text = texts.progress_text(snap.state, redact.scrub(snap.message), snap.fraction, snap.total_steps,
+                               snap.eta_s, snap.device, redact.scrub(snap.data_note))
     return text, plots.training_curves(snap.epochs, snap.steps)
 
 
@@ -43,36 +39,30 @@ class TrainHandlers:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
 
-    def own_job(self, session: Session):
-        """The running or last job, if this session started it; else None."""
+    def slot(self, request: gr.Request | None = None) -> str:
+        """Who holds the one training slot, as this visitor sees it."""
         job = self.ctx.jobs.current
-        if job is None or session.run is None or job.out_dir.name != session.run:
-            return None
-        return job
+        busy = self.ctx.jobs.busy and job is not None
+        mine = busy and job.owner == owner(request)
+        return texts.slot_status(busy, mine, redact.scrub(job.snapshot().message) if busy else None)
 
-    def slot(self, session: Session) -> str:
-        job = self.ctx.jobs.current
-        busy = self.ctx.jobs.busy
-        message = job.snapshot().message if (busy and job is not None) else None
-        return texts.slot_status(busy, self.own_job(session) is not None, message)
-
-    def show(self, session: Session):
+    def show(self, session: Session, request: gr.Request = None):
         """On opening the tab: who holds the slot, and the settings a run would use."""
-        return self.slot(session), session.aug.to_dict()
+        return self.slot(request), session.aug.to_dict()
 
-    def start(self, preset, epochs, lr, batch_size, subset, session: Session):
+    def start(self, preset, epochs, lr, batch_size, subset, session: Session, request: gr.Request = None):
         """Generator: takes the shared slot and streams progress until the run ends.
         Yields (progress, curves, checkpoint file, activate button, slot line, session)."""
         try:
-            request = train_request(preset, epochs, lr, batch_size, subset, session.aug)
-            job = self.ctx.jobs.start(request)
+            train = train_request(preset, epochs, lr, batch_size, subset, session.aug)
+            job = self.ctx.jobs.start(train, owner(request))
         except Busy as exc:
             yield f"🚦 **Busy.** {texts.md_escape(str(exc))}", gr.skip(), gr.skip(), gr.skip(), \
-                self.slot(session), session
+                self.slot(request), session
             return
         except ValueError as exc:
             raise gr.Error(f"Invalid training settings: {exc}", print_exception=False) from None
-        session = session.with_run(job.out_dir.name)
+        session = session.with_run(job.run_id)
         seen = -1
         try:
             while True:
@@ -82,38 +72,29 @@ class TrainHandlers:
                 if snap.finished:
                     usable = snap.weights is not None and snap.state in ("done", "stopped")
                     yield (text, fig, snap.weights if usable else None, gr.update(interactive=usable),
-                           self.slot(session), session)
+                           self.slot(request), session)
                     return
-                yield text, fig, None, gr.update(interactive=False), self.slot(session), session
+                yield text, fig, None, gr.update(interactive=False), self.slot(request), session
         except GeneratorExit:  # the page went away: its run must not hold the shared slot
             job.stop()
             raise
 
-    def stop(self, session: Session) -> str:
-        job = self.own_job(session)
-        if job is None:
-            if self.ctx.jobs.busy:
-                return "The running training belongs to another visitor; only they can stop it."
-            return "Nothing of yours is running."
-        if job.snapshot().finished:
-            return "Your run has already finished."
-        job.stop()
-        return "⏹️ Stopping after the current step..."
+    def stop(self, request: gr.Request = None) -> str:
+        """Only the session that started the run can stop it."""
+        try:
+            stopped = self.ctx.jobs.stop(owner(request))
+        except NotOwner as exc:
+            return f"🚦 {exc}"
+        return "⏹️ Stopping after the current step..." if stopped else "Nothing of yours is running."
 
     @user_errors
-    def activate(self, session: Session):
+    def activate(self, session: Session, request: gr.Request = None):
         """Make this session's own finished run its active model: loaded from the run's folder
-        (weights and card together), never from a path a client sent."""
-        if session.run is None or not RUN_NAME.match(session.run):
+        (weights and card together), never from a path a client sent; `trained_weights` refuses
+        other sessions' runs, unfinished runs and 0-epoch runs."""
+        if session.run is None:
             raise ValueError("train a model first: this session has no finished run to activate")
-        weights = self.ctx.jobs.runs_dir / session.run / "model.safetensors"
-        if not weights.is_file():
-            raise ValueError("this session's run has no saved checkpoint (still running, failed, "
-                             "or cleaned up)")
-        card = read_card(weights)
-        if int(card.get("epochs") or 0) < 1:
-            raise CheckpointError("this run stopped before finishing one epoch: its network is "
-                                  "untrained, so it cannot be activated")
+        weights = self.ctx.jobs.trained_weights(session.run, owner(request))
         choice = self.ctx.models.add(weights, f"run {session.run}")
         session = session.with_model(choice)
         active = self.ctx.model(session)
@@ -155,7 +136,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     start_btn.click(start_fn, [preset, epochs, lr, batch, subset, session],
                     [progress, curves, ckpt, activate_btn, slot, session], api_visibility="private",
                     concurrency_limit=None)
-    stop_btn.click(h.stop, [session], [progress], api_visibility="private", concurrency_limit=None)
+    stop_btn.click(h.stop, None, [progress], api_visibility="private", concurrency_limit=None)
     event = activate_btn.click(h.activate, [session], [activate_status, shared.banner, session],
                                api_visibility="private")
     shared.model_events.append(event)
