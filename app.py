@@ -53,7 +53,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             shared = Shared(demo, gr.State(Session()), banner,
                             [str(p) for p in app_data.example_paths()])
             header.build(ctx, shared)
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # a phone shows every tab, in rows
             shared.tabs = tabs
             for title, tab_id, build in TABS:
                 with gr.Tab(title, id=tab_id) as tab:
