@@ -139,7 +139,9 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                                     elem_id="aug_image")
             with gr.Row():
                 n_views = gr.Slider(1, MAX_VIEWS, 11, step=1, label="augmented versions", min_width=150)
-                seed = gr.Number(0, precision=0, label="seed", minimum=0, maximum=MAX_SEED, min_width=120)
+                # no minimum= here: Gradio would refuse a negative seed with its own toast and a
+                # traceback in the log; lab_update says it once in the status line instead
+                seed = gr.Number(0, precision=0, label="seed", min_width=120)
             with gr.Row():
                 reroll_btn = gr.Button("🎲 Re-roll", min_width=100)
                 reset_btn = gr.Button("Reset to defaults", min_width=100)

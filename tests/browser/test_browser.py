@@ -126,6 +126,28 @@ def test_two_visitors_each_keep_their_model(server, browser):
     b.context.close()
 
 
+def test_one_bad_input_one_message(server, browser):
+    """A corrupt upload and a negative seed: one readable message each, no pile of toasts."""
+    page = open_page(browser, server[0])
+    ARTIFACTS.mkdir(exist_ok=True)
+    bad = ARTIFACTS / "corrupt.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 20)
+    page.locator("#input_image input[type=file]").set_input_files(str(bad))
+    page.locator(".toast-body").first.wait_for()
+    page.wait_for_timeout(2000)  # any further toast would have arrived by now
+    assert page.locator(".toast-body").count() == 1
+    text = page.locator(".toast-body").first.inner_text()
+    assert "image" in text.lower() and "/tmp" not in text and "Traceback" not in text
+    open_tab(page, "Augmentation lab")
+    page.locator("#aug_status").get_by_text("Settings valid").wait_for()
+    seed = page.get_by_label("seed", exact=True)
+    seed.fill("-3")
+    seed.press("Enter")
+    page.locator("#aug_status").get_by_text("seed must be", exact=False).wait_for()
+    assert page.locator(".toast-body").count() <= 1  # the status line says it; no new toast
+    page.context.close()
+
+
 def test_every_tab_at_desktop_width(server, browser):
     page = open_page(browser, server[0])
     classify_example(page, "ship")
