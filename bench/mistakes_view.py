@@ -2,7 +2,8 @@
 
     CIFAR_S9_DATA_DIR=/work/shared/data/cifar10-jpeg python bench/mistakes_view.py [--threads 2]
 
-Prints: loading the 10,000 test images (decoded-array cache), inference (the cold evaluation),
+Prints: loading the 10,000 test images (decoded-array cache), inference on 2,000 of them with
+the served model and with its BatchNorm-folded copy, the cold evaluation (all 10,000),
 the same view again (memory cache), a fresh cache object reading the logits from disk (what a
 restarted app or another session choosing the same weights pays), and building the gallery and plots.
 """
@@ -32,6 +33,13 @@ def main() -> None:
     t = time.perf_counter()
     data = app_data.load_test_data()
     print(f"test data: {len(data.split):,} images in {time.perf_counter() - t:.2f} s ({data.note})")
+    from cifar_s9.evaluate import predict_logits
+    sample = data.split.images[:2000]
+    plain = serving.ModelCache(DEFAULT_WEIGHTS).shipped.model
+    for name, net in (("as served", plain), ("BatchNorm folded", serving.inference_copy(plain))):
+        t = time.perf_counter()
+        predict_logits(net, sample, "cpu")
+        print(f"inference on 2,000 images, {name}: {time.perf_counter() - t:.2f} s")
     with tempfile.TemporaryDirectory() as disk:
         models = serving.ModelCache(DEFAULT_WEIGHTS)
         ctx = AppContext(models, serving.EvaluationCache(disk_dir=Path(disk)), jobs=None)

@@ -206,6 +206,8 @@ def _plain(v):
         return int(v)
     if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
+    if isinstance(v, dict):  # Affine's scale is {"x": ..., "y": ...}
+        return {str(k): _plain(x) for k, x in v.items()}
     return v if isinstance(v, (int, str, bool, type(None))) else str(v)
 
 

@@ -8,6 +8,7 @@ least-recently-used and reloaded from their file on the next request.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import threading
@@ -202,6 +203,27 @@ def class_index(name: str | int | None) -> int | None:
 
 # ---------------------------------------------------------------- evaluation cache
 
+def inference_copy(model: Net) -> Net:
+    """An eval-mode copy of `model` with each BatchNorm folded into the convolution before it
+    (same outputs up to float rounding; about a fifth less work on a CPU)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    from .layers import ConvUnit, DepthwiseSeparableConv2d
+
+    fast = copy.deepcopy(model).eval()
+    for p in fast.parameters():
+        p.requires_grad_(False)
+    for unit in fast.modules():
+        if isinstance(unit, ConvUnit) and len(unit) > 1 and isinstance(unit[1], torch.nn.BatchNorm2d):
+            conv = unit[0]
+            if isinstance(conv, DepthwiseSeparableConv2d):
+                conv.pointwise = fuse_conv_bn_eval(conv.pointwise, unit[1])
+            else:
+                unit[0] = fuse_conv_bn_eval(conv, unit[1])
+            unit[1] = torch.nn.Identity()
+    return fast
+
+
 class EvaluationCache:
     """One Evaluation per (model, test set), the last `capacity` kept in memory; concurrent first
     requests for the same pair evaluate once (the others wait for it).
@@ -244,8 +266,11 @@ class EvaluationCache:
                     return summarize(torch.from_numpy(logits), split.labels)
             except (OSError, ValueError, KeyError):
                 pass  # unreadable: evaluate again and rewrite it
+        # a private copy with BatchNorm folded in: 10,000 forwards must neither hold the shared
+        # model's lock (every visitor's Classify would wait) nor pay for BatchNorm separately
         with model_lock(active.model):
-            logits = predict_logits(active.model, split.images, "cpu", progress=progress)
+            fast = inference_copy(active.model)
+        logits = predict_logits(fast, split.images, "cpu", progress=progress)
         if path is not None:
             try:
                 save_npz_atomic(path, logits=logits.numpy())

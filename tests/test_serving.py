@@ -235,3 +235,21 @@ def test_evaluations_are_kept_on_disk_per_weights_and_test_set(weights_path, tmp
     other = Split(split.images[:20], split.labels[:20], "thirty")  # other images, same name
     serving.EvaluationCache(disk_dir=tmp_path / "evals").get(shipped, other)
     assert len(calls) == 2
+
+
+def test_the_inference_copy_folds_batchnorm_and_gives_the_same_logits(model):
+    import copy
+
+    from cifar_s9.serving import inference_copy
+    model = copy.deepcopy(model)  # the fixture is shared by other tests
+    torch.manual_seed(0)
+    for m in model.modules():  # non-trivial statistics, so the folding really has work to do
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    fast = inference_copy(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), model.eval()(x), atol=1e-4, rtol=1e-4)
