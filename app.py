@@ -17,7 +17,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from cifar_s9 import gradcam, http_limits, images, plots, report, service, uploads
+from cifar_s9 import cleanup, gradcam, http_limits, images, plots, report, service, uploads
 from cifar_s9.augment import AugmentConfig, InvalidAugmentConfig, pipeline_code, validate
 from cifar_s9.checkpoint import CheckpointError
 from cifar_s9.cli import DEFAULT_WEIGHTS
@@ -541,6 +541,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     args = parser.parse_args(argv)
     configure(args.weights, args.data_dir)
+    cleanup.keep_pruned(uploads.upload_folder(), **cleanup.UPLOAD_CAPS, keep=lambda: uploads.files_in_use(demo))
     demo.queue(**QUEUE).launch(**launch_options(share=args.share))
 
 

@@ -177,9 +177,13 @@ def test_main_uses_the_safe_options(monkeypatch, weights_path, tmp_path):
     monkeypatch.setenv("CIFAR_S9_APP_RUNS", str(tmp_path / "runs"))
     monkeypatch.setattr(app.demo, "queue", lambda **kw: seen.setdefault("queue", kw) and app.demo)
     monkeypatch.setattr(app.demo, "launch", lambda **kw: seen.setdefault("launch", kw))
+    monkeypatch.setattr(app.cleanup, "keep_pruned", lambda *a, **kw: seen.setdefault("prune", (a, kw)))
     app.main(["--weights", str(weights_path)])
     assert seen["launch"]["server_name"] == "127.0.0.1"
     assert seen["launch"]["max_file_size"] == app.MAX_UPLOAD
+    assert seen["launch"]["app_kwargs"]["middleware"]  # request bodies capped before reading
+    (folder,), caps = seen["prune"]  # the upload folder is kept small while the app runs
+    assert caps["max_total_bytes"] and caps["max_age_s"] and callable(caps["keep"])
     assert seen["queue"]["max_size"] and seen["queue"]["default_concurrency_limit"] <= 8
 
 
