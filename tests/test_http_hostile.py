@@ -5,7 +5,7 @@ Each hole of issue 13 is one row (`test_row_*`); `test_every_fn_index_survives_h
 then calls every `fn_index` listed in `/config` with hostile payloads. After each, a valid
 classify still works and the shipped model still gives the same answer to a bystander session.
 The harness reads `/config` and finds handlers by what they take and what triggers them (the
-button labels "Start", "Stop", "activ..."), never by a hard-coded index.
+button labels "Start", "Stop", "activate"/"use this model"), never by a hard-coded index.
 
 Rows marked `NEEDS_APP` depend on the rebuilt app (per-session activation from the run's own
 folder, no paths in UI texts: branch `app`). Until `cifar_s9/ui/` exists they are strict xfails,
@@ -36,6 +36,7 @@ NEEDS_APP = pytest.mark.xfail(not APP_REBUILT, strict=True,
                               reason="needs the rebuilt app (branch app): per-session state, no paths in texts")
 CALL_TIMEOUT = 60.0
 SHIPPED = ROOT / "weights" / "default.safetensors"
+ACTIVATE = r"activ|use this model"  # the label of the button that makes a run the active model
 
 
 # ================================================================ a raw HTTP client
@@ -431,7 +432,7 @@ def wait_for(session: Session, event_id: str, pattern: str, timeout: float = 60)
 def activate_with(app: App, session: Session, final: Result) -> Result:
     """Call the activate handler as the page would after a run: with the run's file output, if
     the app shows one (the rebuilt app keeps the run in session state instead)."""
-    activate = app.fn_by_button(r"activ")
+    activate = app.fn_by_button(ACTIVATE)
     files = [o for o in (final.data or []) if isinstance(o, dict) and "path" in o]
     data = [files[0] if (t == "file" and files) else v
             for t, v in zip(app.types(activate), app.defaults(activate))]
