@@ -153,7 +153,9 @@ def save_weights(model: Net, path: Path, card: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    metadata = {"format": "cifar_s9", "model_config": json.dumps(model.config.to_dict())}
+    # one metadata key: safetensors writes metadata in hash-map order, so with two keys the same
+    # weights saved twice would differ in bytes (and in sha256, and in the app's cache key)
+    metadata = {"model_config": json.dumps(model.config.to_dict())}
     tmp = temp_path(path)
     try:
         save_file(state, str(tmp), metadata=metadata)

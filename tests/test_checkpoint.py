@@ -399,3 +399,10 @@ def test_a_card_without_a_hash_still_loads(saved):
     del card["weights_sha256"]
     card_path(path).write_text(json.dumps(card))
     assert load_weights(path)[1]["epochs"] == 3
+
+
+def test_the_same_weights_saved_twice_are_the_same_bytes(tmp_path):
+    for name in ("a", "b"):
+        save_weights(trained_like(seed=3), tmp_path / f"{name}.safetensors", {"epochs": 1})
+    assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
+    assert read_card(tmp_path / "a.safetensors") == read_card(tmp_path / "b.safetensors")
