@@ -194,3 +194,18 @@ def test_no_handler_takes_a_path_from_the_user():
     import gradio as gr
     for block in app.demo.blocks.values():
         assert not isinstance(block, (gr.Textbox, gr.FileExplorer)), block
+
+
+def test_every_file_input_is_guarded():
+    """Every gr.Image input goes through uploads.guard_image, and no input that carries files
+    makes the server download a web address (uploads.refuse_downloads)."""
+    import app
+    import gradio as gr
+    inputs = {b._id: b for fn in app.demo.fns.values() for b in fn.inputs}
+    images = [b for b in inputs.values() if isinstance(b, gr.Image)]
+    assert images
+    for block in images:
+        assert "preprocess" in vars(block), f"gr.Image {block._id} is not wrapped by guard_image"
+    for block in inputs.values():
+        if isinstance(block, (gr.Image, gr.File, gr.Gallery, gr.Audio, gr.Video, gr.Model3D)):
+            assert getattr(block, "_refuses_downloads", False), f"{type(block).__name__} {block._id}"

@@ -541,6 +541,9 @@ def test_every_fn_index_survives_hostile_payloads(app, probe):
                     assert not result.success or "busy" in " ".join(result.texts()).lower()
                 if "image" in app.types(fn) and "path" in name:
                     assert not result.success, f"fn {fn['id']} accepted {name}"
+                if name == "web address" and {"image", "file"} & set(app.types(fn)):
+                    assert not result.success and "web address" in result.error, \
+                        f"fn {fn['id']} tried to fetch a web address: {result.error!r}"
                 sent = json.dumps(payload)
                 for text in result.texts():  # a server path the visitor did not send themselves
                     if any(p in text and p not in sent for p in server_paths(app)):
