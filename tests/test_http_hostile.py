@@ -7,9 +7,9 @@ classify still works and the shipped model still gives the same answer to a byst
 The harness reads `/config` and finds handlers by what they take and what triggers them (the
 button labels "Start", "Stop", "activate"/"use this model"), never by a hard-coded index.
 
-Rows marked `NEEDS_APP` depend on the rebuilt app (per-session activation from the run's own
-folder, no paths in UI texts: branch `app`). Until `cifar_s9/ui/` exists they are strict xfails,
-so they must still fail there; once the app is rebuilt they run as ordinary tests.
+The last three rows needed the rebuilt app (branch `app`: per-session models, activation from
+the run's own folder, no paths in UI texts); they failed on `main` and on this branch before
+`app` was merged into it.
 """
 from __future__ import annotations
 
@@ -31,9 +31,6 @@ from synthetic import free_port, make_dataset_dir
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_REBUILT = (ROOT / "cifar_s9" / "ui").is_dir()
-NEEDS_APP = pytest.mark.xfail(not APP_REBUILT, strict=True,
-                              reason="needs the rebuilt app (branch app): per-session state, no paths in texts")
 CALL_TIMEOUT = 60.0
 SHIPPED = ROOT / "weights" / "default.safetensors"
 ACTIVATE = r"activ|use this model"  # the label of the button that makes a run the active model
@@ -553,9 +550,8 @@ def test_every_fn_index_survives_hostile_payloads(app, probe):
     assert not leaked, leaked[:5]
 
 
-# ================================================================ rows that change shared state on today's app (run last)
+# ================================================================ rows that changed shared state before (run last)
 
-@NEEDS_APP
 def test_row_no_server_path_in_any_message(app, probe):
     """Hole: the training-finished and activate messages, the Model tab's weights line and the
     Mistakes note showed server paths. Every no-input handler (tabs, banner) and a short run."""
@@ -576,7 +572,6 @@ def test_row_no_server_path_in_any_message(app, probe):
         [t for t in texts if re.search(r"(?<![\w:/])/(tmp|work|home|root|srv|var)/", t)][:3]
 
 
-@NEEDS_APP
 def test_row_a_card_from_other_weights_is_refused_on_activation(app, probe):
     """Hole: weights and card were not a pair (kill -9 between the writes left new weights beside
     an old card, loaded without complaint). Activation of the run must load the run's own folder
@@ -595,7 +590,6 @@ def test_row_a_card_from_other_weights_is_refused_on_activation(app, probe):
     assert_still_serving(app, probe)
 
 
-@NEEDS_APP
 def test_row_an_uploaded_checkpoint_never_reaches_another_session(app, probe):
     """Hole 1: upload a valid checkpoint that always answers "truck", POST the activate handler's
     fn_index with its path from session B: every other session was then served it."""
@@ -610,6 +604,11 @@ def test_row_an_uploaded_checkpoint_never_reaches_another_session(app, probe):
     save_weights(truck, tmp, {})
     path = app.upload(tmp.read_bytes(), "truck.safetensors")
     attacker = app.session()
+    wide = app.runs_dir.parent / "wide.safetensors"  # the 7.8M-parameter teacher: 31 MB
+    save_weights(build_model("wide").eval(), wide, {})
+    with pytest.raises(Refused) as info:
+        app.upload(wide.read_bytes(), "wide.safetensors")
+    assert info.value.status == 413
     file_fns = [d for d in app.fns if "file" in app.types(d)] or app.fns
     for fn in file_fns:
         data = [file_payload(path, "truck.safetensors") if t in ("file", "state") else v
