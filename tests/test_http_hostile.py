@@ -485,8 +485,27 @@ def test_row_a_run_stopped_before_its_first_epoch_cannot_be_activated(app, probe
 
 
 def test_row_no_server_path_in_config(app):
-    """Hole: /config named server paths. Only Gradio's own cache folder may appear in it."""
-    assert_no_server_path(app, [json.dumps(app.config)])
+    """Hole: /config named server paths. Only Gradio's own cache folder may appear in it, nor in
+    the API description routes."""
+    texts = [json.dumps(app.config)]
+    for route in ("/gradio_api/info", "/gradio_api/openapi.json", "/manifest.json"):
+        r = app.client.get(route)
+        texts.append(r.text)
+    assert_no_server_path(app, texts)
+
+
+def test_row_file_routes_serve_only_gradios_cache(app, probe):
+    """The other routes that take a path: `/gradio_api/file=` serves Gradio's cache only, with
+    no traversal out of it; the proxy route fetches nothing for a visitor."""
+    uploaded = Path(probe[0])
+    up = "/".join([".."] * len(uploaded.parent.parts))
+    for target in (SHIPPED, ROOT / "app.py", ROOT / "assets" / "examples" / "cat.jpg", Path("/etc/passwd")):
+        for path in (str(target), f"{uploaded.parent}/{up}{target}", str(target.relative_to(target.anchor))):
+            r = app.client.get(f"/gradio_api/file={path}")
+            assert r.status_code in (400, 403, 404), f"/file={path} answered {r.status_code}"
+    assert app.client.get(f"/gradio_api/file={uploaded}").status_code == 200  # an upload is served
+    r = app.client.get("/gradio_api/proxy=http://169.254.169.254/latest/meta-data/")
+    assert r.status_code >= 400
 
 
 # ================================================================ every fn_index, hostile payloads
