@@ -10,6 +10,7 @@ sampled every 5 ms). A normal classify is timed after each, to show the app stil
   - a 140 KB PNG declaring 144 megapixels, as a data: URL to /classify;
   - a 27 MB BMP as a data: URL to /classify;
   - a 200 MB JSON body to queue/join (declared Content-Length);
+  - the largest image allowed: a 170 KB RGBA PNG of 6,000 x 6,600 (39.6 MP), uploaded, classified;
   - a 1.9 MB checkpoint declaring 20,000 blocks, uploaded, then given to every handler that
     takes a file (the activate handler); capped at 180 s (`--skip-slow` leaves it out).
 Target: each refused in well under a second with under 100 MB of growth.
@@ -158,6 +159,16 @@ def main() -> None:
             except httpx.TransportError as exc:
                 return "closed", type(exc).__name__
         report("200 MB JSON body to queue/join", big_json)
+        import io
+
+        import numpy as np
+        from PIL import Image
+        big = io.BytesIO()
+        Image.fromarray(np.full((6600, 6000, 4), (10, 20, 30, 128), np.uint8), "RGBA").save(big, "PNG")
+        big_path = client.post("/gradio_api/upload", files={"files": ("big.png", big.getvalue())}).json()[0]
+        big_payload = {"path": big_path, "meta": {"_type": "gradio.FileData"}, "orig_name": "big.png"}
+        report(f"39.6 MP RGBA PNG upload ({len(big.getvalue()) // 1000} KB, allowed)",
+               lambda: call(client, classify["id"], classify_data(big_payload), 120))
         if not args.skip_slow:
             ckpt = safetensors_with_config(blocks_config(20_000))
             up = client.post("/gradio_api/upload", files={"files": ("model.safetensors", ckpt)}).json()[0]
