@@ -96,7 +96,8 @@ def main() -> None:
     port = free_port()
     runs = tempfile.mkdtemp(prefix="hostile-runs-")
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
-           "CIFAR_S9_APP_RUNS": runs, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+           "CIFAR_S9_APP_RUNS": runs, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1",
+           "GRADIO_TEMP_DIR": tempfile.mkdtemp(prefix="hostile-uploads-")}  # its own upload folder
     server = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
