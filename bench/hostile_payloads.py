@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -98,6 +99,7 @@ def main() -> None:
     env = {**os.environ, "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1",
            "CIFAR_S9_APP_RUNS": runs, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1",
            "GRADIO_TEMP_DIR": tempfile.mkdtemp(prefix="hostile-uploads-")}  # its own upload folder
+    scratch = [runs, env["GRADIO_TEMP_DIR"]]
     server = subprocess.Popen([sys.executable, "app.py"], cwd=root, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
@@ -181,6 +183,8 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
+        for folder in scratch:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
