@@ -51,7 +51,7 @@ def _train_config(args, recipe):
         "time_budget_s": args.time_budget, "eval_every": args.eval_every, "pct_start": args.pct_start,
         "init_weights": args.init_weights, "teachers": tuple(args.teacher) if args.teacher else None,
         "distill_alpha": args.distill_alpha, "distill_temperature": args.distill_temperature,
-        "val_per_class": args.val_per_class,
+        "val_per_class": args.val_per_class, "logit_bank": args.logit_bank,
     }.items() if v is not None}
     if args.epochs is not None and args.time_budget is None:
         overrides["time_budget_s"] = None  # an explicit epoch count wins over the recipe's budget
@@ -193,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init-weights", help="start from these weights (.safetensors), e.g. to fine-tune")
     t.add_argument("--teacher", action="append", metavar="WEIGHTS",
                    help="distil from this network (.safetensors); repeat for an ensemble")
+    t.add_argument("--logit-bank", metavar="DIR",
+                   help="distil from a bank of stored teacher logits (scripts/teacher_bank.py); "
+                        "its views replace the recipe's augmentation")
     t.add_argument("--optimizer", choices=("sgd", "adamw"))
     t.add_argument("--device", choices=("auto", "cpu", "cuda"))
     t.set_defaults(func=cmd_train)

@@ -135,3 +135,23 @@ def test_formula_agrees_with_a_gradient_measurement():
     assert measured == int(cols.max() - cols.min() + 1)
     assert receptive_field_table(layers, 64)[-1].receptive_field == measured == 13
     assert receptive_field_table(layers, 64)[-1].output_size == y.shape[-1]
+
+
+def test_highres_preset_table_by_hand():
+    # C1: 3, +4 (5x5), +4 (5x5); C2: stride 2 +2, then jump 2: 5x5 +8, 3x3 d2 (k_eff 5) +8;
+    # C3 (no stride): +4, 5x5 +8, 3x3 d3 (k_eff 7) +12; C4: stride 2 +4, then jump 4: +8, +8
+    table, rf = model_receptive_field(build_model("highres"))
+    assert [r.receptive_field for r in table] == [3, 7, 11, 13, 21, 29, 33, 41, 53, 57, 65, 73]
+    assert [r.output_size for r in table] == [32] * 3 + [16] * 6 + [8] * 3
+    assert rf == 73
+
+
+def test_highres_parameter_count_by_hand():
+    # standard 3x3 conv: 9*cin*cout; separable kxk: k*k*cin + cin*cout; BatchNorm: 2 per channel
+    c1 = 9 * 3 * 48 + 2 * (25 * 48 + 48 * 48)
+    c2 = (9 * 48 + 48 * 96) + (25 * 96 + 96 * 96) + (9 * 96 + 96 * 96)
+    c3 = (9 * 96 + 96 * 128) + (25 * 128 + 128 * 128) + (9 * 128 + 128 * 128)
+    c4 = (9 * 128 + 128 * 176) + 2 * (9 * 176 + 176 * 176)
+    bn = 2 * 3 * (48 + 96 + 128 + 176)
+    head = 176 * 10 + 10
+    assert c1 + c2 + c3 + c4 + bn + head == 178_570 == build_model("highres").num_params()

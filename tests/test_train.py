@@ -36,9 +36,11 @@ class Recorder:
 
 
 def test_loss_falls_when_overfitting_colours(tiny_split):
-    # the class is the image's colour: a few epochs of a tiny network are enough to learn it
+    # the class is the image's colour: a few epochs of a tiny residual network are enough to
+    # learn it (the plain 12-conv stack learns it too, but too slowly for a margin that holds on
+    # every CPU: 0.70 of the first loss after 6 epochs on one machine, 0.55 on another)
     cfg = replace(TINY, epochs=6, lr=0.1)
-    trainer = Trainer(tiny_config(), cfg, NO_AUGMENT, tiny_split, test_split=make_split(20, seed=5))
+    trainer = Trainer(tiny_config(residual=True), cfg, NO_AUGMENT, tiny_split, test_split=make_split(20, seed=5))
     history = trainer.fit()
     losses = [h["train_loss"] for h in history]
     assert len(history) == 6 and trainer.epoch == 6
