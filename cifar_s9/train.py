@@ -301,9 +301,10 @@ class Trainer:
     def _step(self, model, optimizer, x, y, mixup: bool) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
         y = y.to(self.device, non_blocking=True)
-        targets = F.one_hot(y, 10).float()
+        num_classes = self.model_config.num_classes
+        targets = F.one_hot(y, num_classes).float()
         if self.cfg.label_smoothing:
-            targets = targets * (1 - self.cfg.label_smoothing) + self.cfg.label_smoothing / 10
+            targets = targets * (1 - self.cfg.label_smoothing) + self.cfg.label_smoothing / num_classes
         labels = y
         if mixup and self.cfg.mixup_alpha > 0:
             lam = float(np.random.default_rng(int(torch.randint(0, 2**31, ())))

@@ -178,3 +178,103 @@ def test_progress_bar_follows_a_replanned_total(capsys):
     printer(StepEvent(epoch=1, step=20, total_steps=140, loss=1.0, lr=0.1, images_per_s=1.0, eta_s=1.0))
     assert printer.bar.total == 140 and printer.bar.n == 20
     printer.close()
+
+
+# ---------------------------------------------------------------- evaluate --ensemble
+
+def test_evaluate_ensemble_reports_each_member_and_their_average(capsys, dataset_dir, tmp_path):
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"m{seed}.safetensors")
+        save_weights(Net(tiny_config()).eval(), paths[-1], {})
+    alone = []
+    for path in paths:
+        assert main(["evaluate", "--weights", str(path), "--data-dir", str(dataset_dir), "--json"]) == 0
+        alone.append(last_json(capsys.readouterr().out)["accuracy"])
+    assert main(["evaluate", "--ensemble", *map(str, paths), "--data-dir", str(dataset_dir), "--json"]) == 0
+    out = capsys.readouterr().out
+    result = last_json(out)
+    assert [m["accuracy"] for m in result["members"]] == pytest.approx(alone)
+    assert [m["weights"] for m in result["members"]] == list(map(str, paths))
+    assert result["n"] == 20 and result["tta"] is False and 0.0 <= result["ensemble_accuracy"] <= 1.0
+    assert f"ensemble of 2: {result['ensemble_accuracy']:.4f} on 20 images" in out
+    # an ensemble of one network is that network
+    assert main(["evaluate", "--ensemble", str(paths[0]), "--data-dir", str(dataset_dir), "--json"]) == 0
+    assert last_json(capsys.readouterr().out)["ensemble_accuracy"] == pytest.approx(alone[0])
+
+
+def test_evaluate_ensemble_errors(capsys, dataset_dir, tmp_path, weights):
+    assert main(["evaluate", "--ensemble", str(weights[0]), str(tmp_path / "gone.safetensors"),
+                 "--data-dir", str(dataset_dir)]) == 2
+    assert_one_line_error(capsys, "gone.safetensors")
+    with pytest.raises(SystemExit) as info:  # one network or an ensemble, not both
+        main(["evaluate", "--weights", str(weights[0]), "--ensemble", str(weights[0])])
+    assert info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- finalize
+
+def _finished_run(path, epochs: int, seed: int = 0):
+    """A tiny network saved as `train` saves a finished run: card with history and wall time."""
+    torch.manual_seed(seed)
+    history = [{"epoch": e, "epochs": epochs, "train_loss": 2.0 / e, "train_acc": 0.1 * e,
+                "test_loss": 2.1 / e, "test_acc": 0.1 * e} for e in range(1, epochs + 1)]
+    save_weights(Net(tiny_config()).eval(), path,
+                 {"recipe": "quick", "preset": "default", "epochs": epochs, "wall_time_s": 10.0 * epochs,
+                  "history": history, "train_data": {"source": "somewhere", "n": 40}})
+    return path
+
+
+def test_finalize_measures_what_evaluate_reproduces(capsys, dataset_dir, tmp_path):
+    run = _finished_run(tmp_path / "run" / "model.safetensors", epochs=3)
+    clean = tmp_path / "clean"
+    from synthetic import write_class_folders
+    write_class_folders(clean, per_class=1, seed=7)
+    out, curves = tmp_path / "ship" / "model.safetensors", tmp_path / "fig" / "curves.png"
+    assert main(["finalize", str(run), "--data-dir", str(dataset_dir), "--clean-dir", str(clean),
+                 "--hardware", "a test machine", "--out", str(out), "--curves", str(curves)]) == 0
+    printed = last_json(capsys.readouterr().out)
+    model, card = load_weights(out)
+    assert card["hardware"] == "a test machine" and card["measured_on"] == "CPU, fp32"
+    assert card["code_commit_at_export"] == "test-commit" and card["receptive_field"] == 81
+    assert card["train_data"]["n"] == 40 and "JPEG" in card["train_data"]["source"]
+    assert set(card["accuracy"]) == {"test", "clean_check"}
+    assert card["accuracy"]["test"]["n"] == 20 and card["accuracy"]["clean_check"]["n"] == 10
+    assert printed["accuracy"]["test"]["plain"] == card["accuracy"]["test"]["plain"]
+    assert curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the card's figures are what `evaluate` measures on the finalized weights
+    for tta in (False, True):
+        assert main(["evaluate", "--weights", str(out), "--data-dir", str(dataset_dir), "--json"]
+                    + (["--tta"] if tta else [])) == 0
+        measured = last_json(capsys.readouterr().out)
+        assert card["accuracy"]["test"]["tta" if tta else "plain"] == round(measured["accuracy"], 4)
+        if not tta:
+            assert card["accuracy"]["test"]["per_class_plain"] == measured["per_class_accuracy"]
+
+
+def test_finalize_chains_a_fine_tune_onto_its_base_card(capsys, dataset_dir, tmp_path):
+    base = _finished_run(tmp_path / "base" / "model.safetensors", epochs=2)
+    tune = _finished_run(tmp_path / "tune" / "model.safetensors", epochs=3, seed=1)
+    out = tmp_path / "ship" / "model.safetensors"
+    assert main(["finalize", str(tune), "--data-dir", str(dataset_dir), "--hardware", "here", "--out", str(out),
+                 "--curves", "", "--base-card", str(card_path(base)), "--stage-names", "full", "distill2"]) == 0
+    printed = last_json(capsys.readouterr().out)
+    assert printed["curves"] is None and not (tmp_path / "assets").exists()
+    card = load_weights(out)[1]
+    assert [s["name"] for s in card["stages"]] == ["full", "distill2"]
+    assert card["epochs"] == 5 and card["wall_time_s"] == 50.0
+    assert [h["stage"] for h in card["history"]] == ["full"] * 2 + ["distill2"] * 3
+    assert set(card["accuracy"]) == {"test"}  # no --clean-dir
+
+
+def test_finalize_errors_are_one_line(capsys, dataset_dir, tmp_path):
+    run = _finished_run(tmp_path / "run" / "model.safetensors", epochs=1)
+    common = ["--data-dir", str(dataset_dir), "--hardware", "here", "--out", str(tmp_path / "o.safetensors")]
+    (tmp_path / "broken.json").write_text("{not json")
+    assert main(["finalize", str(run), *common, "--base-card", str(tmp_path / "broken.json")]) == 2
+    assert_one_line_error(capsys, "base card", "broken.json")
+    assert main(["finalize", str(tmp_path / "none.safetensors"), *common]) == 2
+    assert_one_line_error(capsys, "no checkpoint")
+    assert not (tmp_path / "o.safetensors").exists()
