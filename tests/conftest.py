@@ -12,13 +12,20 @@ from synthetic import free_port, make_dataset_dir, make_split, tiny_config
 
 from cifar_s9.checkpoint import save_weights
 from cifar_s9.data import Split
-from cifar_s9.model import ModelConfig, build_model
+from cifar_s9.model import ALL_PRESETS, ModelConfig, build_model
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: launches a server or a browser (seconds, not milliseconds)")
     config.addinivalue_line("markers", "browser: needs Playwright and Debian's chromium")
     torch.set_num_threads(1)  # the lab machines have 2 cores; leave one for everything else
+
+
+@pytest.fixture(params=sorted(ALL_PRESETS))
+def preset(request) -> str:
+    """Every registered preset: the students the app offers (`model.PRESETS`, under the rules) and
+    the command line's teachers (`model.TEACHER_PRESETS`); a new preset is tested once registered."""
+    return request.param
 
 
 @pytest.fixture(scope="session")
