@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 import torch
-from synthetic import tiny_config
+from synthetic import Marker, tiny_config
 from safetensors.torch import save_file
 
 from cifar_s9 import checkpoint
@@ -31,16 +31,6 @@ def saved(tmp_path):
     path = tmp_path / "w" / "model.safetensors"
     save_weights(model, path, {"accuracy": {"test": {"plain": 0.5}}, "epochs": 3})
     return model, path
-
-
-class Marker:
-    """Unpickling this would create a file: proof that something executed pickled code."""
-
-    def __init__(self, path):
-        self.path = str(path)
-
-    def __reduce__(self):
-        return (open, (self.path, "w"))
 
 
 def test_round_trip_gives_the_same_logits(saved):
