@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .checkpoint import CheckpointError, load_weights, save_weights
 from .data import DatasetUnavailable, load_split
+from .finalize import JPEG_TRAIN_DATA
 from .model import ALL_PRESETS, build_model
 from .receptive_field import model_receptive_field
 from .recipes import RECIPES, get_recipe
@@ -184,7 +185,8 @@ def cmd_finalize(args) -> int:
     card = finalize(FinalizeRequest(
         weights=Path(args.weights), data_dir=args.data_dir, clean_dir=args.clean_dir,
         hardware=args.hardware, out=Path(args.out), curves=Path(args.curves) if args.curves else None,
-        base_card=base_card, stage_names=tuple(args.stage_names), train_acc_label=args.train_acc_label))
+        base_card=base_card, stage_names=tuple(args.stage_names), train_acc_label=args.train_acc_label,
+        train_data=args.train_data))
     summary = {k: {m: v[m] for m in ("plain", "tta", "n")} for k, v in card["accuracy"].items()}
     print(json.dumps({"weights": args.out, "curves": args.curves or None, "accuracy": summary}))
     return 0
@@ -239,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--hardware", required=True, help="where the epochs ran, in words")
     f.add_argument("--out", default="weights/default.safetensors", help="where the checkpoint and card go")
     f.add_argument("--curves", default="assets/training_curves.png", help="PNG figure; '' draws none")
+    f.add_argument("--train-data", default=JPEG_TRAIN_DATA, help="what the network was trained on, in words")
     f.add_argument("--train-acc-label", default="train (augmented)",
                    help="legend of the training accuracy, e.g. what it counts under mixup")
     f.add_argument("--base-card", help="card (.json) of the run these weights were fine-tuned from: "

@@ -14,7 +14,8 @@ import torch
 from .checkpoint import load_weights, save_weights
 from .data import Split, load_split
 from .evaluate import evaluate
-from .provenance import chain_cards, git_commit, stage_starts
+from . import provenance
+from .provenance import chain_cards, stage_starts
 from .receptive_field import model_receptive_field
 from .rules import rules_summary
 
@@ -54,7 +55,7 @@ def finalize(req: FinalizeRequest) -> dict:
         accuracy["clean_check"] = measure(model, load_split("test", req.clean_dir))
     card = {**card, "accuracy": accuracy, "hardware": req.hardware, "measured_on": "CPU, fp32",
             "receptive_field": model_receptive_field(model)[1], "rules_ok": rules_summary(model)["ok"],
-            "code_commit_at_export": git_commit(),
+            "code_commit_at_export": provenance.git_commit(),
             "train_data": {"source": req.train_data, "n": card.get("train_data", {}).get("n")}}
     save_weights(model, req.out, card)
     if req.curves is not None and card.get("history"):

@@ -266,7 +266,8 @@ def test_finalize_chains_a_fine_tune_onto_its_base_card(capsys, dataset_dir, tmp
     tune = _finished_run(tmp_path / "tune" / "model.safetensors", epochs=3, seed=1)
     out = tmp_path / "ship" / "model.safetensors"
     assert main(["finalize", str(tune), "--data-dir", str(dataset_dir), "--hardware", "here", "--out", str(out),
-                 "--curves", "", "--base-card", str(card_path(base)), "--stage-names", "full", "distill2"]) == 0
+                 "--curves", "", "--base-card", str(card_path(base)), "--stage-names", "full", "distill2",
+                 "--train-data", "40 colour squares"]) == 0
     printed = last_json(capsys.readouterr().out)
     assert printed["curves"] is None and not (tmp_path / "assets").exists()
     card = load_weights(out)[1]
@@ -274,6 +275,7 @@ def test_finalize_chains_a_fine_tune_onto_its_base_card(capsys, dataset_dir, tmp
     assert card["epochs"] == 5 and card["wall_time_s"] == 50.0
     assert [h["stage"] for h in card["history"]] == ["full"] * 2 + ["distill2"] * 3
     assert set(card["accuracy"]) == {"test"}  # no --clean-dir
+    assert card["train_data"] == {"source": "40 colour squares", "n": 40}
 
 
 def test_finalize_errors_are_one_line(capsys, dataset_dir, tmp_path):
