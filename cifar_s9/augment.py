@@ -19,10 +19,8 @@ import numpy as np
 from .data import MEAN, STD
 
 BorderMode = Literal["reflect", "constant", "replicate", "wrap"]
-# each mode's OpenCV constant by name: the pipeline uses the value, pipeline_code prints the name
-BORDER_NAMES = {"reflect": "BORDER_REFLECT_101", "constant": "BORDER_CONSTANT",
-                "replicate": "BORDER_REPLICATE", "wrap": "BORDER_WRAP"}
-BORDER_MODES = {mode: getattr(cv2, name) for mode, name in BORDER_NAMES.items()}
+BORDER_MODES = {"reflect": cv2.BORDER_REFLECT_101, "constant": cv2.BORDER_CONSTANT,
+                "replicate": cv2.BORDER_REPLICATE, "wrap": cv2.BORDER_WRAP}
 IMAGE_SIZE = 32
 
 
@@ -186,7 +184,7 @@ transform = A.Compose([
     A.Affine(translate_percent=({-cfg.shift_limit}, {cfg.shift_limit}),
              scale=({1 - cfg.scale_limit:.3g}, {1 + cfg.scale_limit:.3g}),
              rotate=({-cfg.rotate_limit}, {cfg.rotate_limit}),
-             keep_ratio=True, border_mode=cv2.{BORDER_NAMES[cfg.border_mode]},
+             keep_ratio=True, border_mode=cv2.{_border_name(cfg.border_mode)},
              fill={cfg.fill}, p={cfg.affine_p}),
     A.ImageCompression(quality_range=({cfg.jpeg_quality_min}, 100), p={cfg.jpeg_p}),
     A.Sharpen(alpha=(0.1, 0.3), lightness=(1.0, 1.0), p={cfg.sharpen_p}),
@@ -197,3 +195,8 @@ transform = A.Compose([
     A.Normalize(mean={MEAN}, std={STD}, max_pixel_value=255.0),
 ])
 """
+
+
+def _border_name(mode: str) -> str:
+    return {"reflect": "BORDER_REFLECT_101", "constant": "BORDER_CONSTANT",
+            "replicate": "BORDER_REPLICATE", "wrap": "BORDER_WRAP"}[mode]

@@ -14,13 +14,12 @@ from .data import CLASSES, Split
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: np.ndarray, device: torch.device | str = "cpu",
                    batch_size: int = 1000, tta: bool = False) -> torch.Tensor:
-    """Logits (N, classes) for (N, 32, 32, 3) uint8 images; with `tta`, averaged with the mirror image."""
+    """Logits (N, 10) for (N, 32, 32, 3) uint8 images; with `tta`, averaged with the mirror image."""
     device = torch.device(device)
     was_training = model.training
     model.eval()
     outputs = []
-    for start in range(0, max(len(images), 1), batch_size):  # no images: one empty batch, whose
-        # logits still have the model's class count
+    for start in range(0, len(images), batch_size):
         x = torch.from_numpy(normalize_uint8(images[start:start + batch_size])).to(device)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
@@ -29,7 +28,7 @@ def predict_logits(model: torch.nn.Module, images: np.ndarray, device: torch.dev
                 logits = (logits + model(torch.flip(x, dims=[3])).float()) / 2
         outputs.append(logits.cpu())
     model.train(was_training)
-    return torch.cat(outputs)
+    return torch.cat(outputs) if outputs else torch.empty(0, model.config.num_classes)
 
 
 @dataclass(frozen=True)
