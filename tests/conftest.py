@@ -21,13 +21,6 @@ def pytest_configure(config):
     torch.set_num_threads(1)  # the lab machines have 2 cores; leave one for everything else
 
 
-@pytest.fixture(params=sorted(ALL_PRESETS))
-def preset(request) -> str:
-    """Every registered preset: the students the app offers (`model.PRESETS`, under the rules) and
-    the command line's teachers (`model.TEACHER_PRESETS`); a new preset is tested once registered."""
-    return request.param
-
-
 @pytest.fixture(scope="session")
 def weights_path(tmp_path_factory):
     """An untrained default-preset checkpoint with a small model card."""
@@ -47,6 +40,13 @@ def weights_path(tmp_path_factory):
 def model(weights_path):
     from cifar_s9.checkpoint import load_weights
     return load_weights(weights_path)[0]
+
+
+@pytest.fixture(params=sorted(ALL_PRESETS))
+def preset(request) -> str:
+    """Every registered preset: the students the app offers (`model.PRESETS`, under the rules) and
+    the command line's teachers (`model.TEACHER_PRESETS`); a new preset is tested once registered."""
+    return request.param
 
 
 @pytest.fixture
