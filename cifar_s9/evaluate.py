@@ -28,7 +28,7 @@ def predict_logits(model: torch.nn.Module, images: np.ndarray, device: torch.dev
                 logits = (logits + model(torch.flip(x, dims=[3])).float()) / 2
         outputs.append(logits.cpu())
     model.train(was_training)
-    return torch.cat(outputs) if outputs else torch.empty(0, 10)
+    return torch.cat(outputs) if outputs else torch.empty(0, model.config.num_classes)
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,8 @@ class Evaluation:
     loss: float
     n: int
     per_class_accuracy: dict[str, float]
-    confusion: np.ndarray      # (10, 10): rows true class, columns predicted class
-    probabilities: np.ndarray  # (N, 10)
+    confusion: np.ndarray      # (classes, classes): rows true class, columns predicted class
+    probabilities: np.ndarray  # (N, classes)
     labels: np.ndarray         # (N,)
     tta: bool
 
@@ -51,7 +51,8 @@ class Evaluation:
                 "per_class_accuracy": self.per_class_accuracy}
 
 
-def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int = 10) -> np.ndarray:
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray,
+                     num_classes: int = len(CLASSES)) -> np.ndarray:
     m = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(m, (labels, predictions), 1)
     return m
@@ -64,7 +65,7 @@ def evaluate(model: torch.nn.Module, split: Split, device: torch.device | str = 
     loss = F.cross_entropy(logits, labels).item() if len(labels) else float("nan")
     probs = logits.softmax(1).numpy()
     preds = probs.argmax(1)
-    cm = confusion_matrix(split.labels, preds)
+    cm = confusion_matrix(split.labels, preds, probs.shape[1])
     totals = cm.sum(1)
     per_class = {c: float(cm[i, i] / totals[i]) if totals[i] else float("nan")
                  for i, c in enumerate(CLASSES)}
@@ -95,3 +96,21 @@ def mistakes(ev: Evaluation, true_class: int | None = None, predicted_class: int
     wrong = wrong[order][:limit]
     return [Mistake(int(i), int(ev.labels[i]), int(preds[i]), float(ev.probabilities[i, preds[i]]),
                     float(ev.probabilities[i, ev.labels[i]])) for i in wrong]
+
+
+@dataclass(frozen=True)
+class EnsembleEvaluation:
+    members: list[float]  # each network's accuracy alone, in the order given
+    accuracy: float       # accuracy of their averaged softmax (what `--teacher` distils from, at T=1)
+    n: int
+
+
+def evaluate_ensemble(models: list[torch.nn.Module], split: Split, device: torch.device | str = "cpu",
+                      tta: bool = False) -> EnsembleEvaluation:
+    """Each network's accuracy and that of the mean of their class probabilities."""
+    from .losses import ensemble_soft_targets
+
+    labels = torch.from_numpy(split.labels)
+    logits = [predict_logits(m, split.images, device, tta=tta) for m in models]
+    hit = lambda scores: (scores.argmax(1) == labels).float().mean().item()  # noqa: E731
+    return EnsembleEvaluation([hit(z) for z in logits], hit(ensemble_soft_targets(logits, 1.0)), len(labels))

@@ -318,9 +318,10 @@ class Trainer:
         stored_probs = (F.softmax(bank_logits[0].to(self.device) / self.cfg.distill_temperature, dim=1)
                         if bank_logits else None)
         y = y.to(self.device, non_blocking=True)
-        targets = F.one_hot(y, 10).float()
+        num_classes = self.model_config.num_classes
+        targets = F.one_hot(y, num_classes).float()
         if self.cfg.label_smoothing:
-            targets = targets * (1 - self.cfg.label_smoothing) + self.cfg.label_smoothing / 10
+            targets = targets * (1 - self.cfg.label_smoothing) + self.cfg.label_smoothing / num_classes
         labels = y
         if mixup and self.cfg.mixup_alpha > 0:
             lam = float(np.random.default_rng(int(torch.randint(0, 2**31, ())))

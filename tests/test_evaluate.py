@@ -10,7 +10,8 @@ from synthetic import make_split, tiny_config
 from torch import nn
 
 from cifar_s9.data import CLASSES, MEAN, STD, Split
-from cifar_s9.evaluate import Evaluation, confusion_matrix, evaluate, mistakes, predict_logits
+from cifar_s9.evaluate import (Evaluation, confusion_matrix, evaluate, evaluate_ensemble, mistakes,
+                               predict_logits)
 from cifar_s9.model import Net
 
 
@@ -64,7 +65,7 @@ def test_predict_logits_batches_and_restores_training_mode():
     whole = predict_logits(model, images)
     assert model.training
     torch.testing.assert_close(predict_logits(model, images, batch_size=3), whole)
-    assert predict_logits(model, images[:0]).shape == (0, 10)
+    assert predict_logits(Net(tiny_config()), images[:0]).shape == (0, 10)  # the config's class count
 
 
 def test_evaluate_with_known_predictions():
@@ -97,6 +98,37 @@ def test_evaluate_a_real_network_on_a_tiny_split():
     assert 0.0 <= ev.accuracy <= 1.0 and math.isfinite(ev.loss)
     assert ev.confusion.sum() == 30 and ev.confusion.sum(1).tolist() == [3] * 10
     assert ev.accuracy == pytest.approx(np.trace(ev.confusion) / 30)
+
+
+class Lookup(nn.Module):
+    """Returns row i of `probs` (as log-probabilities) for the image whose pixel (0, 0) says i."""
+
+    def __init__(self, probs: dict[int, dict[int, float]]):
+        super().__init__()
+        table = torch.full((len(probs), 10), 1e-4)
+        for i, ps in probs.items():
+            for c, p in ps.items():
+                table[i, c] = p
+        self.register_buffer("log_probs", table.log())
+
+    def forward(self, x):
+        return self.log_probs[Oracle()(x).argmax(1)]
+
+
+def test_ensemble_averages_probabilities_by_hand():
+    # labels 0 1 2 3; each network is right twice, the average of their probabilities three times
+    #          A                  B                  mean              verdict
+    # image 0  p0 .9              p0 .4 (p5 .6)      p0 .65            right
+    # image 1  p1 .9              p1 .4 (p5 .6)      p1 .65            right
+    # image 2  p2 .45 (p5 .55)    p2 .9              p2 .675           right
+    # image 3  p3 .1 (p5 .9)      p3 .6 (p5 .4)      p3 .35, p5 .65    wrong
+    a = Lookup({0: {0: .9}, 1: {1: .9}, 2: {2: .45, 5: .55}, 3: {3: .1, 5: .9}})
+    b = Lookup({0: {0: .4, 5: .6}, 1: {1: .4, 5: .6}, 2: {2: .9}, 3: {3: .6, 5: .4}})
+    split = oracle_split([0, 1, 2, 3], [0, 1, 2, 3])  # pixel (0, 0) holds the image's index
+    ev = evaluate_ensemble([a, b], split)
+    assert ev.members == [0.5, 0.5] and ev.n == 4
+    assert ev.accuracy == 0.75
+    assert evaluate_ensemble([a], split).accuracy == 0.5  # an ensemble of one is the network
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
-"""Train airbench teachers on the training images minus the validation split, then write their
-logit bank for the student (`train --logit-bank`). One command does both, sized for one call on
-a lent GPU (inputs and outputs each well under 64 MiB):
+"""`python -m cifar_s9 teacher-bank`: train airbench teachers on the training images minus the
+validation split, then write their logit bank for the student (`train --logit-bank`). One
+command does both, sized for one call on a lent GPU (inputs and outputs each well under 64 MiB):
 
-    python scripts/teacher_bank.py --data-dir DIR --teachers 3 --views 32 --out runs/bank [--device cuda]
+    python -m cifar_s9 teacher-bank --data-dir DIR --teachers 3 --views 32 --out runs/bank [--device cuda]
 
 Each teacher is measured on the validation split only; the test set is never read. The bank is
 the mean logits of the teachers for K seeded views (flip + shift) of every training image.
@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from cifar_s9.bank import BankSpec, compute_bank  # noqa: E402
-from cifar_s9.data import ValidationSpec, carve_validation, load_split  # noqa: E402
-from cifar_s9.teacher import (TeacherConfig, accuracy, load_teacher, save_teacher,  # noqa: E402
-                              teacher_logits, to_normalized, train_teacher)
+from .bank import BankSpec, compute_bank
+from .data import ValidationSpec, carve_validation, load_split
+from .teacher import (TeacherConfig, accuracy, load_teacher, save_teacher, teacher_logits,
+                      to_normalized, train_teacher)
 
 
 def train_one(cfg: TeacherConfig, train, val, spec: ValidationSpec, out: Path, device: str):
@@ -45,8 +42,7 @@ def train_one(cfg: TeacherConfig, train, val, spec: ValidationSpec, out: Path, d
     return model, card
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", required=True)
     p.add_argument("--out", required=True, help="folder: teachers t<i>.safetensors and the bank")
     p.add_argument("--teachers", type=int, default=1, help="how many to train (seeds 0..n-1)")
@@ -59,7 +55,9 @@ def main() -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--val-per-class", type=int, default=ValidationSpec().per_class)
-    args = p.parse_args()
+
+
+def run(args) -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     spec = ValidationSpec(args.val_per_class, 0)
@@ -77,7 +75,7 @@ def main() -> None:
         teachers.append(model.to(args.device))
         cards.append({"file": path.name, "validation": card["validation"]})
     if args.no_bank:
-        return
+        return 0
 
     def answer(model):
         return lambda views: teacher_logits(model, to_normalized(views).to(args.device), tta=False).cpu()
@@ -93,7 +91,4 @@ def main() -> None:
     print(json.dumps({"bank": str(out / "bank"), "views": args.views, "teachers": cards,
                       "ensemble_val_tta": float((ensemble == val.labels).mean()),
                       "bank_wall_time_s": bank.meta["wall_time_s"]}))
-
-
-if __name__ == "__main__":
-    main()
+    return 0
