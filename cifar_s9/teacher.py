@@ -174,10 +174,14 @@ class _Lookahead:
 
 
 def train_teacher(cfg: TeacherConfig, train: Split, val: Split | None = None,
-                  log: Callable[[dict], None] = print,
-                  device: str = "cpu") -> tuple[TeacherNet, list[dict]]:
+                  log: Callable[[dict], None] = print, device: str = "cpu",
+                  checkpoint: Path | None = None, resume: Path | None = None) -> tuple[TeacherNet, list[dict]]:
     """Train one teacher; returns it (on the CPU) and the per-epoch history (validation accuracy
-    if `val`). The caller owns process-wide settings such as the CPU thread count."""
+    if `val`). With `checkpoint`, the state is saved after every epoch; `resume` continues from
+    such a file bit-for-bit on the CPU (every random draw comes from one seeded generator whose
+    state is saved). The caller owns process-wide settings such as the CPU thread count."""
+    from .checkpoint import load_resume, save_resume
+
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)  # draws on the CPU: the same run on any device
     images, labels = to_normalized(train.images).to(device), torch.from_numpy(train.labels).to(device)
@@ -203,8 +207,17 @@ def train_teacher(cfg: TeacherConfig, train: Split, val: Split | None = None,
     flipped = torch.where((torch.rand(len(images), generator=gen) < 0.5).view(-1, 1, 1, 1).to(device),
                           images.flip(-1), images)
     padded = F.pad(flipped, (cfg.translate,) * 4, "reflect")
-    history, step, start = [], 0, time.perf_counter()
-    for epoch in range(math.ceil(cfg.epochs)):
+    history, step, first_epoch = [], 0, 0
+    if resume is not None:
+        state = load_resume(resume)
+        if TeacherConfig.from_dict(state["config"]) != cfg:
+            raise ValueError(f"{Path(resume).name} was written by a teacher with another config")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        lookahead.ema = {k: v.to(device) for k, v in state["lookahead"].items()}
+        gen.set_state(state["generator"])
+        step, first_epoch, history = state["step"], state["epoch"], list(state["history"])
+    for epoch in range(first_epoch, math.ceil(cfg.epochs)):
         model.whiten.bias.requires_grad = epoch < cfg.whiten_bias_epochs
         model.train()
         dy, dx = (torch.randint(-cfg.translate, cfg.translate + 1, (len(images),), generator=gen).to(device)
@@ -235,11 +248,15 @@ def train_teacher(cfg: TeacherConfig, train: Split, val: Split | None = None,
                 lookahead.update(model, decay=1.0)
                 break
         row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-               "images_per_s": seen / (time.perf_counter() - t0),
-               "elapsed_s": time.perf_counter() - start}
+               "images_per_s": seen / (time.perf_counter() - t0), "epoch_s": time.perf_counter() - t0}
         if val_x is not None:
             row["val_acc"] = accuracy(model, val_x, val.labels, tta=False)
         history.append(row)
+        if checkpoint is not None:
+            save_resume(checkpoint, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                     "lookahead": lookahead.ema, "generator": gen.get_state(),
+                                     "step": step, "epoch": epoch + 1, "history": history,
+                                     "config": cfg.to_dict()})
         log(row)
     return model.cpu().eval(), history
 

@@ -25,10 +25,11 @@ from .teacher import (TeacherConfig, accuracy, load_teacher, save_teacher, teach
 
 
 def train_one(cfg: TeacherConfig, train, val, spec: ValidationSpec, out: Path, device: str):
-    start = time.perf_counter()
-    model, history = train_teacher(cfg, train, val, device=device,
+    resume_file = out.with_suffix(".resume.pt")  # written every epoch; a later call continues it
+    model, history = train_teacher(cfg, train, val, device=device, checkpoint=resume_file,
+                                   resume=resume_file if resume_file.is_file() else None,
                                    log=lambda row: print(json.dumps({"teacher": out.stem, **row}), flush=True))
-    wall = time.perf_counter() - start
+    wall = sum(h["epoch_s"] for h in history)  # training time over every sitting
     val_x = to_normalized(val.images)
     card = {"validation": {**spec.to_dict(), "n": len(val),
                            "plain": accuracy(model, val_x, val.labels, tta=False),
@@ -46,7 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", required=True)
     p.add_argument("--out", required=True, help="folder: teachers t<i>.safetensors and the bank")
     p.add_argument("--teachers", type=int, default=1, help="how many to train (seeds 0..n-1)")
-    p.add_argument("--reuse", action="store_true", help="keep teachers already in --out")
+    p.add_argument("--reuse", action="store_true", help="keep teachers already in --out "
+                   "(an unfinished one always continues from its t<i>.resume.pt)")
     p.add_argument("--views", type=int, default=BankSpec().views)
     p.add_argument("--no-bank", action="store_true")
     p.add_argument("--epochs", type=float)

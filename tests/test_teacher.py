@@ -70,3 +70,27 @@ def test_a_teacher_learns_and_round_trips(tmp_path):
 def test_other_files_are_not_teachers(tmp_path, weights_path):
     with pytest.raises(ValueError, match="not an airbench teacher"):
         load_teacher(weights_path)
+
+
+def test_a_teacher_resumes_bit_for_bit(tmp_path):
+    torch.set_num_threads(1)
+    train = make_split(256, seed=0)
+    cfg = TeacherConfig(widths=(8, 16, 16), epochs=3, batch_size=64, lr=2.0, seed=2)
+    whole, _ = train_teacher(cfg, train, log=lambda row: None)
+    ckpt = tmp_path / "resume.pt"
+
+    class Stop(Exception):  # stops the run after its first epoch's checkpoint
+        pass
+
+    def stop_after_first(row):
+        if row["epoch"] == 1:
+            raise Stop
+    with pytest.raises(Stop):
+        train_teacher(cfg, train, log=stop_after_first, checkpoint=ckpt)
+    resumed, history = train_teacher(cfg, train, log=lambda row: None, resume=ckpt)
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    for (k, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)
+    with pytest.raises(ValueError, match="another config"):
+        train_teacher(TeacherConfig(widths=(8, 16, 16), epochs=4, batch_size=64), train,
+                      log=lambda row: None, resume=ckpt)
