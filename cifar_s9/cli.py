@@ -158,7 +158,7 @@ def cmd_evaluate(args) -> int:
     split = load_split("test", args.data_dir)
     ev = evaluate(model, split, "cpu", tta=args.tta)
     print(f"{Path(args.weights).name}: accuracy {ev.accuracy:.4f} on {ev.n} images of {split.source}"
-          f"{' with flip TTA' if args.tta else ''}")
+          f"{f' with {args.tta} TTA' if args.tta else ''}")
     for name, acc in ev.per_class_accuracy.items():
         print(f"  {name:<11} {acc:.4f}")
     if args.json:
@@ -179,7 +179,7 @@ def _evaluate_ensemble(args) -> int:
     for path, acc in zip(args.ensemble, ev.members):
         print(f"{path}: {acc:.4f}")
     print(f"ensemble of {len(models)}: {ev.accuracy:.4f} on {ev.n} images of {split.source}"
-          f"{' with flip TTA' if args.tta else ''}")
+          f"{f' with {args.tta} TTA' if args.tta else ''}")
     if args.json:
         print(json.dumps({"ensemble_accuracy": ev.accuracy, "n": ev.n, "tta": args.tta, "data": split.source,
                           "members": [{"weights": w, "accuracy": a} for w, a in zip(args.ensemble, ev.members)]}))
@@ -247,7 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--ensemble", nargs="+", metavar="WEIGHTS",
                        help="each checkpoint alone and their softmax average (a distillation teacher)")
     e.add_argument("--data-dir", help="DIR/test if present, else DIR as class folders")
-    e.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
+    e.add_argument("--tta", action="store_const", const="flip", default=False,
+                   help="average with the horizontally flipped image")
+    e.add_argument("--tta-shift", dest="tta", action="store_const", const="flip-shift",
+                   help="six views: flips of the image and of its one-pixel diagonal shifts")
     e.add_argument("--json", action="store_true", help="last line: a JSON object")
     e.set_defaults(func=cmd_evaluate)
 

@@ -61,16 +61,17 @@ def weights(tmp_path):
     return path, model
 
 
-@pytest.mark.parametrize("tta", [False, True])
+@pytest.mark.parametrize("tta", [False, "flip", "flip-shift"])
 def test_evaluate_json(capsys, weights, dataset_dir, tta):
     path, model = weights
     args = ["evaluate", "--weights", str(path), "--data-dir", str(dataset_dir), "--json"]
-    assert main(args + (["--tta"] if tta else [])) == 0
+    flag = {False: [], "flip": ["--tta"], "flip-shift": ["--tta-shift"]}[tta]
+    assert main(args + flag) == 0
     result = last_json(capsys.readouterr().out)
     assert 0.0 <= result["accuracy"] <= 1.0
     assert result["n"] == 20  # 2 test images per class
     assert result["params"] == model.num_params()
-    assert result["tta"] is tta
+    assert result["tta"] == tta
     assert set(result["per_class_accuracy"]) >= {"airplane", "truck"}
     assert "test" in result["data"]
 

@@ -59,6 +59,25 @@ def test_predict_logits_tta_averages_with_the_mirror():
     np.testing.assert_allclose(tta.numpy(), (x[:, 0, :10] + x[:, 0, 31:21:-1]) / 2, atol=1e-5)
 
 
+def test_predict_logits_six_view_tta_by_hand():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    x = (images[..., 0].astype(np.float32) / 255 - MEAN[0]) / STD[0]
+    r0, r1 = x[:, 0], x[:, 1]  # a one-pixel shift either way shows row 1 in the first row
+    # up-left view: padded[0:32, 0:32], its first row is row 1 with column 0 mirrored (1, 0, 1, ..., 8)
+    up_left = r1[:, [1] + list(range(0, 9))]
+    up_left_flipped = r1[:, list(range(30, 20, -1))]
+    # down-right view: padded[2:34, 2:34], columns 1..31 then 30 mirrored
+    down_right = r1[:, list(range(1, 11))]
+    down_right_flipped = r1[:, [30, 31] + list(range(30, 22, -1))]
+    expected = ((r0[:, :10] + r0[:, 31:21:-1]) / 2 / 2 + (up_left + up_left_flipped) / 2 / 4
+                + (down_right + down_right_flipped) / 2 / 4)
+    got = predict_logits(FirstRow(), images, tta="flip-shift")
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="tta must be"):
+        predict_logits(FirstRow(), images, tta="rotate")
+
+
 def test_predict_logits_batches_and_restores_training_mode():
     images = make_split(7).images
     model = FirstRow().train()
