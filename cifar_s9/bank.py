@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .atomic import write_json_atomic
 from .data import save_npz_atomic
 
 
@@ -82,9 +83,9 @@ class LogitBank:
         for first in range(0, self.spec.views, views_per_shard):
             part = self.logits[:, first:first + views_per_shard]
             save_npz_atomic(folder / f"views{first:03d}.npz", logits=part)
-        (folder / "bank.json").write_text(json.dumps(
-            {"spec": self.spec.to_dict(), "n": len(self.logits), "views_per_shard": views_per_shard,
-             **self.meta}, indent=2) + "\n")
+        write_json_atomic(folder / "bank.json",  # last: a bank.json means every shard is in place
+                          {"spec": self.spec.to_dict(), "n": len(self.logits),
+                           "views_per_shard": views_per_shard, **self.meta})
 
     @classmethod
     def load(cls, folder: Path, expected_images: np.ndarray | None = None) -> "LogitBank":

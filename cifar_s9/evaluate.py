@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -13,10 +14,12 @@ from .data import CLASSES, Split
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: np.ndarray, device: torch.device | str = "cpu",
-                   batch_size: int = 1000, tta: bool | str = False) -> torch.Tensor:
+                   batch_size: int = 1000, tta: bool | str = False,
+                   progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
     """Logits (N, 10) for (N, 32, 32, 3) uint8 images. `tta=True` (or "flip") averages them with
     the mirror image's; "flip-shift" uses six views, airbench's: the flip pair weighted 1/2, and
-    the flip pairs of the image shifted one pixel diagonally either way (mirrored border), 1/4 each."""
+    the flip pairs of the image shifted one pixel diagonally either way (mirrored border), 1/4 each.
+    `progress(done, total)` is called after each batch (the app shows it)."""
     if tta not in (False, True, "flip", "flip-shift"):
         raise ValueError(f"tta must be False, 'flip' or 'flip-shift', got {tta!r}")
     device = torch.device(device)
@@ -35,6 +38,8 @@ def predict_logits(model: torch.nn.Module, images: np.ndarray, device: torch.dev
                 logits = logits / 2 + sum(_flip_pair(model, v.contiguous(memory_format=torch.channels_last))
                                           for v in shifted) / 4
         outputs.append(logits.cpu())
+        if progress is not None:
+            progress(min(start + batch_size, len(images)), len(images))
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0, model.config.num_classes)
 
@@ -71,8 +76,8 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray,
 
 
 def evaluate(model: torch.nn.Module, split: Split, device: torch.device | str = "cpu",
-             tta: bool | str = False) -> Evaluation:
-    logits = predict_logits(model, split.images, device, tta=tta)
+             tta: bool | str = False, progress: Callable[[int, int], None] | None = None) -> Evaluation:
+    logits = predict_logits(model, split.images, device, tta=tta, progress=progress)
     labels = torch.from_numpy(split.labels)
     loss = F.cross_entropy(logits, labels).item() if len(labels) else float("nan")
     probs = logits.softmax(1).numpy()

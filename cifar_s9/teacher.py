@@ -269,13 +269,13 @@ def accuracy(model: nn.Module, x: torch.Tensor, labels: np.ndarray, tta: bool) -
 def save_teacher(model: TeacherNet, cfg: TeacherConfig, path: Path, card: dict) -> None:
     from safetensors.torch import save_file
 
-    from .checkpoint import _atomic_write
+    from .atomic import write_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"kind": "airbench-teacher", "teacher_config": json.dumps(cfg.to_dict()),
             "card": json.dumps(card)}
     tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+    write_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
 
 
 def load_teacher(path: Path) -> tuple[TeacherNet, TeacherConfig, dict]:
