@@ -63,7 +63,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         for event in shared.model_events:  # a new model for this session: refresh what shows it
             for fn, inputs, outputs in shared.refreshers:
                 event.success(fn, inputs, outputs, api_visibility="private")
-    return demo
+    return uploads.refuse_downloads(demo)  # no file input makes the server fetch a web address
 
 
 CTX = configure()

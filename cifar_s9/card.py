@@ -8,10 +8,13 @@ from .receptive_field import model_receptive_field
 
 
 def model_card(trainer, train_source: str, preset: str, *, recipe: str | None = None,
-               test: Split | None = None, test_acc: dict[str, float] | None = None, **extra) -> dict:
+               test: Split | None = None, test_acc: dict[str, float] | None = None,
+               validation: dict | None = None, **extra) -> dict:
     """Card for `trainer`'s network after `fit`.
 
-    `test_acc` maps "plain"/"tta" to accuracies measured on `test`; `extra` adds fields that only
+    `test_acc` maps "plain"/"tta" to accuracies measured on `test`; when `validation` describes a
+    split held back from the training images (data.ValidationSpec and its size), `test` is that
+    split and the figures are recorded as validation accuracy, never as test accuracy; `extra` adds fields that only
     one caller knows (the app's `source`, `stopped_early`, `demo_only` ...). `save_weights` adds
     the model config and parameter count itself.
     """
@@ -23,9 +26,11 @@ def model_card(trainer, train_source: str, preset: str, *, recipe: str | None = 
             "history": trainer.history, **run_info(trainer.device), "accuracy": {}}
     if recipe is not None:
         card["recipe"] = recipe
+    if validation is not None:
+        card["validation"] = validation
     if test is not None and test_acc:
-        card["accuracy"]["test"] = {"data": test.source, "n": len(test),
-                                    **{k: round(float(v), 4) for k, v in test_acc.items()}}
+        card["accuracy"]["validation" if validation is not None else "test"] = {
+            "data": test.source, "n": len(test), **{k: round(float(v), 4) for k, v in test_acc.items()}}
     demo_only = extra.pop("demo_only", None)
     if demo_only is not None:
         card["train_data"]["demo_only"] = demo_only
