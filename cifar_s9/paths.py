@@ -29,18 +29,7 @@ WEIGHTS_DIR = HOME / "weights"                   # released checkpoints: read-on
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "default.safetensors"
 ASSETS_DIR = HOME / "assets"
 EXAMPLES_DIR = ASSETS_DIR / "examples"
-SAMPLE_TEST = ASSETS_DIR / "test_sample.npz"    # 1,000 CIFAR-10 test images for the fallback
+SAMPLE_TEST = ASSETS_DIR / "test_sample.npz"    # 500 CIFAR-10 test images, the fallback
 # the app's training runs: inside a writable checkout, else under the working directory
 APP_RUNS_DIR = (HOME if os.access(HOME, os.W_OK) else Path.cwd()) / "runs" / "app"
 
-
-def shown(path: str | Path) -> str:
-    """A path as a visitor may read it: relative to the project when inside it, else the file
-    name only (an absolute server path tells an attacker the layout of the machine)."""
-    p = Path(path)
-    for base in (HOME, Path.cwd()):
-        try:
-            return p.resolve().relative_to(base.resolve()).as_posix()
-        except (ValueError, OSError):
-            continue
-    return p.name

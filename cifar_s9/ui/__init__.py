@@ -42,5 +42,6 @@ Rules every handler follows (the app is public; every event is an HTTP endpoint)
 - Images arrive only through `common.image_input()` (a file in Gradio's upload folder whose header
   was checked); never open a path taken from a request. Hidden handlers get
   `api_visibility="private"`; named API endpoints hang on a hidden button (see classify.py).
-- Never show a server path: models are named by file or run name (`paths.shown`).
+- Never show a server path: models are named by file or run name; texts that may hold one
+  (exception messages, training messages) go through `redact.scrub`.
 """
