@@ -89,8 +89,9 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
             label = gr.Label(label="Prediction", num_top_classes=10, elem_id="prediction")
             note = gr.Markdown(elem_id="classify_note")
         with gr.Column(scale=1, min_width=260):
-            cam = gr.Image(label="Grad-CAM (colour bar: low → high evidence)", format="png",
-                           interactive=False, height=260, elem_id="cam")
+            gr.Markdown("**Grad-CAM**: where the evidence is (colour bar: blue low, red high)")
+            cam = gr.Image(label="Grad-CAM", show_label=False, format="png", interactive=False,
+                           height=260, elem_id="cam")
             cam_caption = gr.Markdown()
             with gr.Row():
                 method = gr.Dropdown(list(gradcam.METHODS), value=gradcam.DEFAULT_METHOD, label="method")

@@ -72,12 +72,11 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
             gallery = gr.Gallery(label="misclassified: true→predicted confidence", columns=6, height=440,
                                  format="png", allow_preview=False, elem_id="mistake_gallery")
         with gr.Column(scale=2, min_width=300):
-            caption = gr.Markdown("Select an image to see its Grad-CAM.")
+            caption = gr.Markdown("Select an image to see its Grad-CAMs: the evidence for the "
+                                  "predicted class and for the true class.")
             with gr.Row():
-                cam_pred = gr.Image(label="Grad-CAM: predicted class", format="png", height=200,
-                                    interactive=False)
-                cam_true = gr.Image(label="Grad-CAM: true class", format="png", height=200,
-                                    interactive=False)
+                cam_pred = gr.Image(label="predicted class", format="png", height=200, interactive=False)
+                cam_true = gr.Image(label="true class", format="png", height=200, interactive=False)
     indices = gr.State([])
     with gr.Row():
         confusion = gr.Plot(label="confusion matrix", elem_id="confusion")
