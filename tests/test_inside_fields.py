@@ -146,7 +146,7 @@ def test_pictures(default_net):
     image = np.full((32, 32, 3), 200, np.uint8)
     f = fields.unit_field(default_net, "C4", 0, 0)            # box -40..40: canvas spans -40..40
     pic = fields.field_picture(image, f, size=256)
-    scale = 256 // 81
+    scale = -(-256 // 81)                                     # 4: the canvas is at least 256 wide
     assert pic.shape == (81 * scale, 81 * scale, 3)
     assert tuple(pic[0, 0]) == (255, 48, 48)                  # the box outline at the corner
     padding = pic[10 * scale:30 * scale, 10 * scale:30 * scale].reshape(-1, 3)

@@ -10,6 +10,7 @@
 
 Agreement is Spearman's rank correlation over the 32x32 pixels (signed maps as they are;
 Grad-CAM is non-negative by construction). Pictures show the positive part of each map.
+Captum and SciPy load on the first request (seconds), not when the app starts.
 """
 from __future__ import annotations
 
@@ -17,8 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients, Occlusion
-from scipy.stats import spearmanr
 from torch import nn
 
 from ..data import CLASSES
@@ -72,6 +71,8 @@ def check_occlusion(patch, stride) -> tuple[int, int]:
 
 def occlusion(model: nn.Module, image: np.ndarray, target: int, patch: int = PATCH,
               stride: int = STRIDE) -> np.ndarray:
+    from captum.attr import Occlusion
+
     patch, stride = check_occlusion(patch, stride)
     x = to_input(image, model)
     with running(model), torch.no_grad():
@@ -82,6 +83,8 @@ def occlusion(model: nn.Module, image: np.ndarray, target: int, patch: int = PAT
 
 
 def integrated_gradients(model: nn.Module, image: np.ndarray, target: int, steps: int = STEPS) -> np.ndarray:
+    from captum.attr import IntegratedGradients
+
     steps = whole(steps, "steps", *STEPS_RANGE)
     x = to_input(image, model)
     with running(model), torch.enable_grad():
@@ -101,6 +104,8 @@ def logit_change(model: nn.Module, image: np.ndarray, target: int) -> float:
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman's rank correlation of two maps' values (ties get their mean rank); nan when
     either map is constant (no ranking to compare)."""
+    from scipy.stats import spearmanr
+
     a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
     if a.shape != b.shape:
         raise InsideError(f"maps of different sizes: {a.size} and {b.size} values")
@@ -136,12 +141,14 @@ def attributions(model: nn.Module, image: np.ndarray, target=None, patch=PATCH, 
 
 def pictures(image: np.ndarray, result: Attributions, size: int = 256,
              opacity: float = 0.5) -> list[tuple[np.ndarray, str]]:
-    """[(the image with a map's positive part blended on, caption)] for the three maps."""
+    """[(the image with a map's positive part blended on, caption)] for the three maps. Colours
+    saturate at the 99th percentile: a few extreme pixels (gradients have them) would otherwise
+    leave the rest of the map dark."""
     base = render.enlarge(image, size)
     out = []
     for name, m in result.maps.items():
         positive = np.maximum(m, 0)
-        heat = render.colour(render.unit_range(positive, 0.0, float(positive.max())), "jet")
+        heat = render.colour(render.unit_range(positive, 0.0, float(np.percentile(positive, 99))), "jet")
         out.append((render.blend(base, render.enlarge(heat, size), opacity), name))
     return out
 

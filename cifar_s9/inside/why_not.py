@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from pytorch_grad_cam.utils.image import scale_cam_image
 from torch import nn
 
 from ..data import CLASSES
@@ -34,6 +33,8 @@ class ClassMaps:
 
 
 def all_class_cams(model: nn.Module, image: np.ndarray, layer: str = LAYER) -> ClassMaps:
+    from pytorch_grad_cam.utils.image import scale_cam_image  # loads in seconds: on first use
+
     x = to_input(image, model)
     with running(model), torch.enable_grad():
         logits, acts = forward_with(model, x, layer)
