@@ -11,11 +11,11 @@ from pathlib import Path
 from .checkpoint import CheckpointError, load_weights, save_weights
 from .data import DatasetUnavailable, load_split
 from .model import ALL_PRESETS, build_model
+from .paths import DEFAULT_WEIGHTS  # re-exported: scripts and tests import it from here
+from .card import model_card
 from .receptive_field import model_receptive_field
 from .recipes import RECIPES, get_recipe
 from .rules import check_rules, rules_summary
-
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "default.safetensors"
 
 
 # ---------------------------------------------------------------- summary
@@ -86,7 +86,6 @@ class ProgressPrinter:
 def cmd_train(args) -> int:
     from .evaluate import evaluate
     from .model import get_config
-    from .provenance import run_info
     from .train import Trainer
 
     recipe = get_recipe(args.recipe)
@@ -116,17 +115,13 @@ def cmd_train(args) -> int:
     printer.close()
     if trainer.epoch < trainer.cfg.epochs:
         return 0
-    card = {"recipe": args.recipe, "preset": args.preset or recipe.preset,
-            "train_config": trainer.cfg.to_dict(), "aug_config": trainer.aug_config.to_dict(),
-            "receptive_field": model_receptive_field(trainer.eval_model)[1],
-            "train_data": {"source": train_split.source, "n": len(trainer.train_split)},
-            "epochs": trainer.epoch, "wall_time_s": round(trainer.wall_time_s, 1),
-            "history": trainer.history, **run_info(trainer.device), "accuracy": {}}
+    accuracy = {}
     if test_split is not None:
         for tta in (False, True):
-            ev = evaluate(trainer.eval_model, test_split, trainer.device, tta=tta)
-            card["accuracy"].setdefault("test", {"data": test_split.source, "n": ev.n})
-            card["accuracy"]["test"]["tta" if tta else "plain"] = round(ev.accuracy, 4)
+            accuracy["tta" if tta else "plain"] = evaluate(trainer.eval_model, test_split,
+                                                           trainer.device, tta=tta).accuracy
+    card = model_card(trainer, train_split.source, args.preset or recipe.preset, recipe=args.recipe,
+                      test=test_split, test_acc=accuracy)
     save_weights(trainer.eval_model, out, card)
     print(json.dumps({"weights": str(out), "epochs": trainer.epoch, "wall_time_s": card["wall_time_s"],
                       "accuracy": card["accuracy"]}))

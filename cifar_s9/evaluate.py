@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -13,8 +14,10 @@ from .data import CLASSES, Split
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: np.ndarray, device: torch.device | str = "cpu",
-                   batch_size: int = 1000, tta: bool = False) -> torch.Tensor:
-    """Logits (N, 10) for (N, 32, 32, 3) uint8 images; with `tta`, averaged with the mirror image."""
+                   batch_size: int = 1000, tta: bool = False,
+                   progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
+    """Logits (N, 10) for (N, 32, 32, 3) uint8 images; with `tta`, averaged with the mirror image.
+    `progress(done, total)` is called after each batch (the app shows it)."""
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -27,6 +30,8 @@ def predict_logits(model: torch.nn.Module, images: np.ndarray, device: torch.dev
             if tta:
                 logits = (logits + model(torch.flip(x, dims=[3])).float()) / 2
         outputs.append(logits.cpu())
+        if progress is not None:
+            progress(min(start + batch_size, len(images)), len(images))
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0, 10)
 
@@ -58,8 +63,8 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
 
 
 def evaluate(model: torch.nn.Module, split: Split, device: torch.device | str = "cpu",
-             tta: bool = False) -> Evaluation:
-    logits = predict_logits(model, split.images, device, tta=tta)
+             tta: bool = False, progress: Callable[[int, int], None] | None = None) -> Evaluation:
+    logits = predict_logits(model, split.images, device, tta=tta, progress=progress)
     labels = torch.from_numpy(split.labels)
     loss = F.cross_entropy(logits, labels).item() if len(labels) else float("nan")
     probs = logits.softmax(1).numpy()

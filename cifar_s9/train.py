@@ -8,6 +8,7 @@ because the batch order, augmentation and dropout draws depend only on (seed, ep
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -176,18 +177,24 @@ def mix_batch(x: torch.Tensor, targets: torch.Tensor, y: torch.Tensor, lam: floa
 
 class Trainer:
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, aug_config: AugmentConfig,
-                 train_split: Split, test_split: Split | None = None, callback: Callback | None = None):
+                 train_split: Split, test_split: Split | None = None, callback: Callback | None = None,
+                 owns_process: bool = True):
+        """`owns_process=False` (a trainer inside a server, e.g. the app's training thread): leave
+        the process-wide torch state to the caller: no `set_num_threads`, and the seeding for
+        init and dropout happens on a forked RNG that is restored afterwards."""
         self.model_config, self.aug_config = model_config, validate(aug_config)
         self.cfg = validate_train_config(train_config)
         self.device = resolve_device(self.cfg.device)
-        if self.device.type == "cpu":
+        self.owns_process = owns_process
+        if self.device.type == "cpu" and owns_process:
             torch.set_num_threads(self.cfg.threads)
         self.train_split = train_split.subset(self.cfg.subset, self.cfg.seed)
         self.test_split = test_split
         self.callback = callback or (lambda event: None)
         self.batches = AugmentedBatches(self.train_split, self.aug_config, self.cfg.batch_size, self.cfg.seed)
-        torch.manual_seed(self.cfg.seed)
-        self.model = Net(model_config).to(self.device, memory_format=torch.channels_last)
+        with self._seeding_scope():
+            torch.manual_seed(self.cfg.seed)
+            self.model = Net(model_config).to(self.device, memory_format=torch.channels_last)
         if self.cfg.init_weights:
             start, _ = load_weights(Path(self.cfg.init_weights), expected=model_config)
             self.model.load_state_dict(start.state_dict())
@@ -329,9 +336,16 @@ class Trainer:
         """Train from the current epoch to cfg.epochs; returns the per-epoch history."""
         stop = stop or threading.Event()
         self.model.train()
-        while self.epoch < self.cfg.epochs and not stop.is_set():
-            self._train_stream(stop, checkpoint)  # returns early when a budget re-plan moves the end
+        with self._seeding_scope():
+            while self.epoch < self.cfg.epochs and not stop.is_set():
+                self._train_stream(stop, checkpoint)  # returns early when a budget re-plan moves the end
         return self.history
+
+    def _seeding_scope(self):
+        """Where the trainer may reseed torch: the process itself, or a forked copy of its RNG."""
+        if self.owns_process:
+            return contextlib.nullcontext()
+        return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
 
     def _train_stream(self, stop: threading.Event, checkpoint: Path | None) -> None:
         nb = self.batches.batches_per_epoch

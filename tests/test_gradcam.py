@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from cifar_s9 import gradcam, service
+from cifar_s9 import gradcam, serving as service
 from cifar_s9.gradcam import ExplainError, explain, hooks_left, layer_names, overlay, target_layer
 from cifar_s9.model import build_model
 
@@ -74,7 +74,9 @@ def test_works_under_no_grad_and_keeps_mode(trained_like, image):
 
 
 def test_hooks_removed_when_the_cam_fails(trained_like, image, monkeypatch):
-    class Boom(gradcam.GradCAM):
+    from pytorch_grad_cam import GradCAM
+
+    class Boom(GradCAM):
         def forward(self, *a, **k):
             raise RuntimeError("boom")
 
@@ -85,7 +87,9 @@ def test_hooks_removed_when_the_cam_fails(trained_like, image, monkeypatch):
 
 
 def test_swallowed_index_error_is_not_returned_as_a_heatmap(trained_like, image, monkeypatch):
-    class Swallowed(gradcam.GradCAM):  # pytorch-grad-cam's __exit__ swallows IndexError
+    from pytorch_grad_cam import GradCAM
+
+    class Swallowed(GradCAM):  # pytorch-grad-cam's __exit__ swallows IndexError
         def forward(self, *a, **k):
             raise IndexError("lost")
 
