@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from cifar_s9 import gradcam, service
+from cifar_s9 import gradcam, serving as service
 from cifar_s9.augment import normalize_uint8
 from cifar_s9.gradcam import hooks_left
 from cifar_s9.inside import InsideError, attribution, why_not
@@ -173,3 +173,13 @@ def test_why_not_grid(net, image):
     assert captions[maps.predicted].endswith("(predicted)")
     assert sum(c.endswith("(predicted)") for c in captions) == 1
     assert captions[0].startswith("airplane ") and captions[9].startswith("truck ")
+
+
+def test_why_not_picture_is_two_rows_of_five(net, image):
+    maps = why_not.all_class_cams(net, image)
+    picture = why_not.grid_picture(image, maps, size=64)
+    tile_h = 64 + 17 + 2                                 # map, then one 17-pixel label line
+    assert picture.shape == (2 * tile_h + 6, 5 * 64 + 4 * 6, 3)
+    r, c = divmod(maps.predicted, 5)
+    corner = picture[r * (tile_h + 6), c * (64 + 6)]
+    assert tuple(corner) == (255, 48, 48)                # the predicted class is framed

@@ -70,9 +70,11 @@ def test_sorting_ranges_and_scales_by_hand():
     assert list(fm.order) == [1, 0, 2]
     assert fm.value_range(0) == (0.0, 3.0) and fm.value_range(2) == (-1.0, 1.0)
     assert fm.scale_for(0, "shared") == (-1.0, 4.0) and fm.scale_for(0, "channel") == (0.0, 3.0)
-    tiles = features.channel_tiles(fm, "channel", size=4)
+    tiles = features.channel_tiles(fm, "channel", size=40)
     assert [c for _, c in tiles] == ["#1  4.00 to 4.00", "#0  0.00 to 3.00", "#2  -1.00 to 1.00"]
-    assert tiles[0][0].shape == (4, 4, 3)
+    assert tiles[0][0].shape == (40 + 13 + 2, 40, 3)          # the map, then a line of label
+    np.testing.assert_array_equal(tiles[1][0][:40], features.channel_picture(fm, 0, "channel", size=40))
+    assert (tiles[1][0][40:] != 255).any()                    # something is written below
     # channel 0 on its own scale spans the whole colour map; on the shared scale (-1 to 4) its
     # 0 is at 0.2 and its 3 at 0.8
     own = features.channel_picture(fm, 0, "channel", size=2)

@@ -108,8 +108,8 @@ def test_bad_inputs_are_clear_errors(inside, call, message):
 def test_page_without_an_image_says_so(inside):
     out = inside.page_maps("C2", "shared", S0)
     assert out[0] == NO_IMAGE and len(out) == 9
-    assert inside.page_occlusion("predicted", 8, 4, S0) == ([], NO_IMAGE)
-    assert inside.page_explain_all("C4", S0) == ([], NO_IMAGE)
+    assert inside.page_occlusion("predicted", 8, 4, S0) == (None, None, None, NO_IMAGE)
+    assert inside.page_explain_all("C4", S0) == (None, NO_IMAGE)
 
 
 def test_page_clicks(inside):
@@ -135,10 +135,10 @@ def test_page_clicks(inside):
 
 
 def test_page_views_on_the_current_image(inside):
-    pictures, summary = inside.page_occlusion("predicted", 8, 4, WITH_CAT)
-    assert len(pictures) == 3 and "Spearman" in summary
+    *pictures, summary = inside.page_occlusion("predicted", 8, 4, WITH_CAT)
+    assert len(pictures) == 3 and all(p.shape == (256, 256, 3) for p in pictures) and "Spearman" in summary
     grid, note = inside.page_explain_all("C4", WITH_CAT)
-    assert len(grid) == 10 and "The network says" in note
+    assert grid.shape[1] == 5 * 128 + 4 * 6 and "The network says" in note
 
 
 def test_handlers_never_change_the_session(inside):

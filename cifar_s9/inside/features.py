@@ -18,7 +18,7 @@ from .probe import InsideError, layer_output, running, to_input, whole
 
 Scale = Literal["shared", "channel"]
 SCALES: tuple[str, ...] = ("shared", "channel")  # one colour scale for all channels, or one each
-TILE = 64       # display size of one channel in the grid
+TILE = 96       # display size of one channel in the grid (its label strip comes below)
 ENLARGED = 256  # display size of one channel clicked open
 
 
@@ -77,10 +77,16 @@ def channel_picture(fm: FeatureMaps, channel, scale: Scale = "shared", size: int
 
 
 def channel_tiles(fm: FeatureMaps, scale: Scale = "shared", size: int = TILE) -> list[tuple[np.ndarray, str]]:
-    """[(picture, "#channel  min to max")] for every channel, highest mean activation first."""
+    """[(picture, "#channel  min to max")] for every channel, highest mean activation first; each
+    picture carries its index and value range in a strip below the map."""
     if scale not in SCALES:
         raise InsideError(f"scale must be one of {list(SCALES)}, got {scale!r}")
-    return [(channel_picture(fm, int(c), scale, size), caption(fm, int(c))) for c in fm.order]
+    tiles = []
+    for c in (int(c) for c in fm.order):
+        lo, hi = fm.value_range(c)
+        picture = render.label_below(channel_picture(fm, c, scale, size), [f"#{c} {lo:.3g}..{hi:.3g}"])
+        tiles.append((picture, caption(fm, c)))
+    return tiles
 
 
 def unit_at(point, picture_shape: tuple[int, ...], map_shape: tuple[int, int]) -> tuple[int, int]:

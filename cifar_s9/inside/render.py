@@ -51,6 +51,19 @@ def hatch(shape: tuple[int, int], period: int = 8) -> np.ndarray:
     return ((rows + cols) // max(1, period // 2)) % 2 == 0
 
 
+def label_below(picture: np.ndarray, lines: list[str], line_height: int = 13) -> np.ndarray:
+    """The picture with a white strip below holding `lines` of dark text (PIL's built-in font),
+    so a grid of small maps can be read without captions covering the maps."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    h, w = picture.shape[:2]
+    strip = Image.new("RGB", (w, line_height * len(lines) + 2), (255, 255, 255))
+    draw, font = ImageDraw.Draw(strip), ImageFont.load_default(size=line_height - 2)
+    for i, line in enumerate(lines):
+        draw.text((2, 1 + i * line_height), line, fill=(40, 40, 40), font=font)
+    return np.concatenate([picture, np.asarray(strip)], axis=0)
+
+
 def blend(image: np.ndarray, heat_rgb: np.ndarray, opacity: float) -> np.ndarray:
     mixed = (1 - opacity) * image.astype(np.float32) + opacity * heat_rgb.astype(np.float32)
     return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)

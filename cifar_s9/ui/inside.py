@@ -138,24 +138,32 @@ class InsideHandlers:
         picture = render.rectangle(picture, y * side, x * side, (y + 1) * side - 1, (x + 1) * side - 1,
                                    render.BOX, 2)
         field, mass = fields.effective_field(model, rgb, fm.layer, y, x, channel)
-        words = f"Channel **#{channel}**. " + fields.describe(field, mass)
+        words = (f"Channel **#{channel}**. " + fields.describe(field, mass) + "\n\n<small>Red box: the "
+                 "unit's theoretical receptive field (hatched: outside the image, where the network sees "
+                 "zero padding). Right: how strongly each pixel moves the unit (|gradient|); the white "
+                 "square holds half of it.</small>")
         return picture, fields.field_picture(rgb, field), fields.gradient_picture(mass, field), words
 
     @user_errors
     def page_occlusion(self, target: str, patch, stride, session: Session):
+        """(occlusion, integrated gradients, Grad-CAM pictures, the agreement in words)."""
         if session.image is None:
-            return [], NO_IMAGE
+            return None, None, None, NO_IMAGE
         pictures, summary, _ = self.occlusion(None, target, patch, stride, session)
-        return pictures, summary
+        return (*(p for p, _ in pictures), summary)
 
     @user_errors
     def page_explain_all(self, layer: str, session: Session):
+        """(the ten Grad-CAMs as one 2x5 picture, a sentence)."""
         if session.image is None:
-            return [], NO_IMAGE
-        grid, probs = self.explain_all(None, layer, session)
-        top = max(probs, key=probs.get)
-        return grid, (f"Grad-CAM at **{layer}** for every class: where the evidence for each class "
-                      f"sits. The network says **{top}** ({probs[top]:.1%}).")
+            return None, NO_IMAGE
+        model, rgb = self._inputs(None, session)
+        maps = why_not.all_class_cams(model, rgb, layer)
+        top = maps.predicted
+        return why_not.grid_picture(rgb, maps), (
+            f"Grad-CAM at **{layer}** for every class: where the evidence for each class sits, so "
+            f"you see what would have to be there for another answer. The network says "
+            f"**{CLASSES[top]}** ({maps.probabilities[top]:.1%}, framed in red).")
 
 
 def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
@@ -163,39 +171,48 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     layers = layer_names(ctx.models.shipped.model)
     session = shared.session
     with gr.Tabs():
-        with gr.Tab("Feature maps & receptive fields", id="inside_maps") as maps_tab:
+        with gr.Tab("Feature maps & receptive fields", id="inside_maps",
+                    elem_id="inside_maps_view") as maps_tab:
             maps_note = gr.Markdown(NO_IMAGE, elem_id="inside_maps_note")
             with gr.Row():
-                layer = gr.Dropdown(layers, value=MAP_LAYER, label="layer", min_width=140)
+                layer = gr.Dropdown(layers, value=MAP_LAYER, label="layer", min_width=140,
+                                    elem_id="inside_layer")
                 scale = gr.Radio(list(features.SCALES), value="shared", label="colour scale",
                                  info="one for the whole layer, or one per channel", min_width=200)
-            gallery = gr.Gallery(label="channels: #index, value range", columns=8, height=300,
-                                 format="png", allow_preview=False, elem_id="inside_channels")
+            gallery = gr.Gallery(label="channels (index, value range)", columns=8, height=320,
+                                 object_fit="contain", format="png", allow_preview=False,
+                                 elem_id="inside_channels")
+            pictures = {}
             with gr.Row(equal_height=False):
-                input_pic = gr.Image(label="input (32x32)", format="png", interactive=False, height=220,
-                                     min_width=160, elem_classes="pixelated")
-                channel_pic = gr.Image(label="channel (click a unit)", format="png", interactive=False,
-                                       height=220, min_width=160, elem_classes="pixelated",
-                                       elem_id="inside_channel")
-                field_pic = gr.Image(label="receptive field (hatched: zero padding)", format="png",
-                                     interactive=False, height=220, min_width=160, elem_id="inside_field")
-                erf_pic = gr.Image(label="effective field: |gradient| (white: half of it)", format="png",
-                                   interactive=False, height=220, min_width=160, elem_id="inside_erf")
+                for key, title in (("input", "**Input** (32x32)"), ("channel", "**Channel**: click a unit"),
+                                   ("field", "**Receptive field** (red)"), ("erf", "**Effective field**")):
+                    with gr.Column(min_width=160):
+                        gr.Markdown(title)  # above the picture: Gradio's own label would cover its corner
+                        pictures[key] = gr.Image(show_label=False, format="png", interactive=False, height=220,
+                                                 elem_id=f"inside_{key}", elem_classes="pixelated")
+            input_pic, channel_pic, field_pic, erf_pic = pictures.values()
             words = gr.Markdown(elem_id="inside_words")
-        with gr.Tab("Occlusion & gradients", id="inside_occlusion") as occ_tab:
+        with gr.Tab("Occlusion & gradients", id="inside_occlusion",
+                    elem_id="inside_occlusion_view") as occ_tab:
             with gr.Row():
                 target = gr.Dropdown([PREDICTED, *CLASSES], value=PREDICTED, label="target class",
                                      min_width=140)
                 patch = gr.Slider(*attribution.PATCH_RANGE, attribution.PATCH, step=1, label="patch (pixels)")
                 stride = gr.Slider(*attribution.STRIDE_RANGE, attribution.STRIDE, step=1, label="stride")
-            occ_gallery = gr.Gallery(label="occlusion · integrated gradients · Grad-CAM", columns=3,
-                                     height=280, format="png", allow_preview=False, elem_id="inside_attr")
+            attr_pics = []
+            with gr.Row(equal_height=False):
+                for key, title in (("occlusion", "**Occlusion**: probability drop when a patch is greyed"),
+                                   ("gradients", "**Integrated gradients** (positive part)"),
+                                   ("gradcam", "**Grad-CAM** at C4")):
+                    with gr.Column(min_width=200):
+                        gr.Markdown(title)
+                        attr_pics.append(gr.Image(show_label=False, format="png", interactive=False,
+                                                  height=256, elem_id=f"inside_attr_{key}"))
             occ_summary = gr.Markdown(elem_id="inside_agreement")
-        with gr.Tab("Why not this class?", id="inside_why") as why_tab:
+        with gr.Tab("Why not this class?", id="inside_why", elem_id="inside_why_view") as why_tab:
             why_layer = gr.Dropdown(layers, value=why_not.LAYER, label="Grad-CAM layer", min_width=140)
             why_note = gr.Markdown(elem_id="inside_why_note")
-            why_gallery = gr.Gallery(label="Grad-CAM per class (probability)", columns=5, height=340,
-                                     format="png", allow_preview=False, elem_id="inside_why")
+            why_picture = gr.Image(show_label=False, format="png", interactive=False, elem_id="inside_why")
     order, channel = gr.State([]), gr.State(None)
 
     # the named API on a button nobody sees; hidden inputs pass a client's values untouched to
@@ -221,8 +238,8 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     shown = gr.State("maps")
     unit_outputs = [channel_pic, field_pic, erf_pic, words]
     views = {"maps": (h.page_maps, [layer, scale], [maps_note, gallery, order, channel, input_pic, *unit_outputs]),
-             "occlusion": (h.page_occlusion, [target, patch, stride], [occ_gallery, occ_summary]),
-             "why": (h.page_explain_all, [why_layer], [why_gallery, why_note])}
+             "occlusion": (h.page_occlusion, [target, patch, stride], [*attr_pics, occ_summary]),
+             "why": (h.page_explain_all, [why_layer], [why_picture, why_note])}
     for name, sub_tab, changes in (("maps", maps_tab, [layer.input, scale.input]),
                                    ("occlusion", occ_tab, [target.input, patch.release, stride.release]),
                                    ("why", why_tab, [why_layer.input])):
