@@ -1,6 +1,6 @@
 """Latency of every Inside view for one 32x32 image, shipped weights, this machine's CPU.
 
-    python bench/inside_latency.py [--repeats 20] [--threads 2] [--image assets/examples/cat.jpg]
+    python bench/inside_latency.py [--repeats 20] [--threads N] [--image assets/examples/cat.jpg]
 
 Each view is timed as its handler runs it: the computation in `cifar_s9.inside` plus the
 pictures it returns (not Gradio's encoding or the network round trip). Reported per view: the
@@ -84,18 +84,21 @@ def measure(fn, repeats: int, warmup: int = 2) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (the app uses torch's default)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's own choice, which is what the app runs with)")
     parser.add_argument("--image", default=str(ROOT / "assets" / "examples" / "cat.jpg"))
     parser.add_argument("--weights", default=str(ROOT / "weights" / "default.safetensors"))
     args = parser.parse_args()
 
     import torch
 
-    from cifar_s9 import images, service
+    from cifar_s9 import images
     from cifar_s9.inside import attribution
+    from cifar_s9.serving import ModelCache
 
-    torch.set_num_threads(args.threads)
-    model = service.ModelStore(args.weights).current.model
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = ModelCache(args.weights).shipped.model  # loaded and prepared as the app serves it
     image = images.load_rgb32(args.image)
     load_before = os.getloadavg()
     results = {name: measure(fn, args.repeats) for name, fn in views(model, image).items()}
@@ -112,7 +115,7 @@ def main() -> int:
         flag = "ok" if r["median_ms"] <= TARGET_MS else "OVER"
         print(f"{name:<34} {r['median_ms']:>6.1f}ms {r['p90_ms']:>6.1f}ms {r['cpu_median_ms']:>6.1f}ms   {flag}")
     worst = max(results.values(), key=lambda r: r["median_ms"])
-    print(json.dumps({"bench": "inside_latency", "threads": args.threads, "torch": torch.__version__,
+    print(json.dumps({"bench": "inside_latency", "threads": torch.get_num_threads(), "torch": torch.__version__,
                       "cores": os.cpu_count(), "load_before": load_before, "load_after": load_after,
                       "repeats": args.repeats, "views": results, "worst_median_ms": worst["median_ms"],
                       "target_ms": TARGET_MS}))

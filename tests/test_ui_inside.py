@@ -146,3 +146,22 @@ def test_handlers_never_change_the_session(inside):
     inside.page_maps("C1", "shared", before)
     inside.feature_maps(None, "C1", "shared", before)
     assert before == Session().with_image(CAT)
+
+
+def test_only_the_open_view_recomputes_and_a_refresh_is_quiet():
+    from cifar_s9.ui.inside import _if_shown
+
+    calls = []
+
+    def view(x):
+        calls.append(x)
+        if x == "bad":
+            raise gr.Error("no")
+        return x, x
+
+    assert _if_shown("why", view, 2)("why", 1) == (1, 1) and calls == [1]
+    skipped = _if_shown("why", view, 2)("maps", 2)
+    assert len(skipped) == 2 and calls == [1]                # another sub-tab is open: not computed
+    with pytest.raises(gr.Error):
+        _if_shown("why", view, 2)("why", "bad")
+    assert len(_if_shown("why", view, 2, quiet=True)("why", "bad")) == 2

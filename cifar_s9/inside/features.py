@@ -84,7 +84,7 @@ def channel_tiles(fm: FeatureMaps, scale: Scale = "shared", size: int = TILE) ->
     tiles = []
     for c in (int(c) for c in fm.order):
         lo, hi = fm.value_range(c)
-        picture = render.label_below(channel_picture(fm, c, scale, size), [f"#{c} {lo:.3g}..{hi:.3g}"])
+        picture = render.label_below(channel_picture(fm, c, scale, size), [f"#{c}  {lo:.3g}..{hi:.3g}"])
         tiles.append((picture, caption(fm, c)))
     return tiles
 

@@ -176,5 +176,5 @@ def gradient_picture(mass: np.ndarray, field: UnitField, size: int = 256,
         t, l_ = max(cy - half, 0), max(cx - half, 0)
         b, r = min(cy + half, last), min(cx + half, last)
         picture = render.rectangle(picture, t * scale, l_ * scale, (b + 1) * scale - 1,
-                                   (r + 1) * scale - 1, render.SQUARE, 1)
+                                   (r + 1) * scale - 1, render.SQUARE, 2)
     return picture

@@ -6,6 +6,8 @@ kinds of map are not confused.
 """
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -27,7 +29,15 @@ def unit_range(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
 def colour(a01: np.ndarray, cmap: str = "viridis") -> np.ndarray:
     """(h, w) values in [0, 1] -> (h, w, 3) uint8 RGB."""
     u8 = np.uint8(np.rint(255 * np.clip(a01, 0, 1)))
-    return cv2.cvtColor(cv2.applyColorMap(u8, COLORMAPS[cmap]), cv2.COLOR_BGR2RGB)
+    return _lut(cmap)[u8]
+
+
+@functools.lru_cache(maxsize=4)
+def _lut(cmap: str) -> np.ndarray:
+    """OpenCV's colour map as a (256, 3) RGB table: indexing it costs microseconds, where
+    `applyColorMap` costs most of a millisecond per call even on a 4x4 map."""
+    ramp = np.arange(256, dtype=np.uint8)[:, None]
+    return cv2.cvtColor(cv2.applyColorMap(ramp, COLORMAPS[cmap]), cv2.COLOR_BGR2RGB)[:, 0]
 
 
 def enlarge(image: np.ndarray, size: int) -> np.ndarray:
@@ -54,14 +64,32 @@ def hatch(shape: tuple[int, int], period: int = 8) -> np.ndarray:
 def label_below(picture: np.ndarray, lines: list[str], line_height: int = 13) -> np.ndarray:
     """The picture with a white strip below holding `lines` of dark text (PIL's built-in font),
     so a grid of small maps can be read without captions covering the maps."""
+    h, w = picture.shape[:2]
+    strip = np.full((line_height * len(lines) + 2, w), 255, np.uint8)
+    for i, line in enumerate(lines):
+        x, top = 2, 1 + i * line_height
+        for char in line:  # glyphs drawn once per size and reused: a grid has hundreds of labels
+            glyph = _glyph(char, line_height - 2)
+            gh, gw = glyph.shape
+            if x + gw > w:
+                break
+            region = strip[top:top + gh, x:x + gw]
+            np.minimum(region, glyph[:region.shape[0]], out=region)
+            x += gw
+    text = np.repeat(np.maximum(strip, 40)[:, :, None], 3, axis=2)
+    return np.concatenate([picture, text], axis=0)
+
+
+@functools.lru_cache(maxsize=512)
+def _glyph(char: str, size: int) -> np.ndarray:
+    """One character of PIL's built-in font, dark on white, as wide as its advance."""
     from PIL import Image, ImageDraw, ImageFont
 
-    h, w = picture.shape[:2]
-    strip = Image.new("RGB", (w, line_height * len(lines) + 2), (255, 255, 255))
-    draw, font = ImageDraw.Draw(strip), ImageFont.load_default(size=line_height - 2)
-    for i, line in enumerate(lines):
-        draw.text((2, 1 + i * line_height), line, fill=(40, 40, 40), font=font)
-    return np.concatenate([picture, np.asarray(strip)], axis=0)
+    font = ImageFont.load_default(size=size)
+    width = max(1, round(font.getlength(char)))
+    image = Image.new("L", (width, size + 2), 255)
+    ImageDraw.Draw(image).text((0, 0), char, fill=0, font=font)
+    return np.asarray(image)
 
 
 def blend(image: np.ndarray, heat_rgb: np.ndarray, opacity: float) -> np.ndarray:

@@ -71,7 +71,8 @@ def grid_picture(image: np.ndarray, maps: ClassMaps, size: int = 128, columns: i
     for k, (picture, _) in enumerate(grid(image, maps, size)):
         if k == maps.predicted:
             picture = render.rectangle(picture, 0, 0, size - 1, size - 1, render.BOX, 4)
-        tiles.append(render.label_below(picture, [f"{CLASSES[k]} {maps.probabilities[k]:.1%}"], line_height=17))
+        label = f"{CLASSES[k]} {maps.probabilities[k]:.1%}"
+        tiles.append(render.label_below(picture, [label], line_height=17))
     h, w = tiles[0].shape[:2]
     rows = -(-len(tiles) // columns)
     out = np.full((rows * h + (rows - 1) * gap, columns * w + (columns - 1) * gap, 3), 255, np.uint8)

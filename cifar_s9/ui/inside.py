@@ -25,7 +25,9 @@ NO_IMAGE = "Choose an image in the **Classify** tab first; this tab looks inside
 
 def _channel(value):
     """The API's channel: None, "" or "all" for the sum of all channels, else the index."""
-    return None if value is None or (isinstance(value, str) and value.strip().lower() in ("", "all")) else value
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "all")):
+        return None
+    return value
 
 
 class InsideHandlers:
@@ -66,8 +68,8 @@ class InsideHandlers:
         field, mass = fields.effective_field(model, rgb, layer, row, column, _channel(channel))
         data = {"layer": field.layer, "row": field.y, "column": field.x, "size": field.size,
                 "centre": list(field.centre), "box": list(field.box), "on_image": list(field.on_image),
-                "padding_pixels": field.padding_pixels, "central_square": fields.central_square(mass, field.centre),
-                "fraction": fields.MOST}
+                "padding_pixels": field.padding_pixels,
+                "central_square": fields.central_square(mass, field.centre), "fraction": fields.MOST}
         return (fields.field_picture(rgb, field), fields.gradient_picture(mass, field),
                 fields.describe(field, mass), data)
 
@@ -140,8 +142,8 @@ class InsideHandlers:
         field, mass = fields.effective_field(model, rgb, fm.layer, y, x, channel)
         words = (f"Channel **#{channel}**. " + fields.describe(field, mass) + "\n\n<small>Red box: the "
                  "unit's theoretical receptive field (hatched: outside the image, where the network sees "
-                 "zero padding). Right: how strongly each pixel moves the unit (|gradient|); the white "
-                 "square holds half of it.</small>")
+                 "zero padding). Effective field: how strongly each pixel moves the unit (|gradient|); "
+                 "the white square holds half of it.</small>")
         return picture, fields.field_picture(rgb, field), fields.gradient_picture(mass, field), words
 
     @user_errors
@@ -187,9 +189,10 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                 for key, title in (("input", "**Input** (32x32)"), ("channel", "**Channel**: click a unit"),
                                    ("field", "**Receptive field** (red)"), ("erf", "**Effective field**")):
                     with gr.Column(min_width=160):
-                        gr.Markdown(title)  # above the picture: Gradio's own label would cover its corner
-                        pictures[key] = gr.Image(show_label=False, format="png", interactive=False, height=220,
-                                                 elem_id=f"inside_{key}", elem_classes="pixelated")
+                        gr.Markdown(title)  # above the picture: Gradio's label would cover its corner
+                        pictures[key] = gr.Image(show_label=False, format="png", interactive=False,
+                                                 height=220, elem_id=f"inside_{key}",
+                                                 elem_classes="pixelated")
             input_pic, channel_pic, field_pic, erf_pic = pictures.values()
             words = gr.Markdown(elem_id="inside_words")
         with gr.Tab("Occlusion & gradients", id="inside_occlusion",
@@ -197,7 +200,8 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
             with gr.Row():
                 target = gr.Dropdown([PREDICTED, *CLASSES], value=PREDICTED, label="target class",
                                      min_width=140)
-                patch = gr.Slider(*attribution.PATCH_RANGE, attribution.PATCH, step=1, label="patch (pixels)")
+                patch = gr.Slider(*attribution.PATCH_RANGE, attribution.PATCH, step=1,
+                                  label="patch (pixels)")
                 stride = gr.Slider(*attribution.STRIDE_RANGE, attribution.STRIDE, step=1, label="stride")
             attr_pics = []
             with gr.Row(equal_height=False):
@@ -212,7 +216,8 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         with gr.Tab("Why not this class?", id="inside_why", elem_id="inside_why_view") as why_tab:
             why_layer = gr.Dropdown(layers, value=why_not.LAYER, label="Grad-CAM layer", min_width=140)
             why_note = gr.Markdown(elem_id="inside_why_note")
-            why_picture = gr.Image(show_label=False, format="png", interactive=False, elem_id="inside_why")
+            why_picture = gr.Image(show_label=False, format="png", interactive=False,
+                                   elem_id="inside_why")
     order, channel = gr.State([]), gr.State(None)
 
     # the named API on a button nobody sees; hidden inputs pass a client's values untouched to
@@ -221,7 +226,8 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         api = gr.Button(visible=False)
         api_image = image_input(visible=False)
         api_layer, api_scale, api_target = (gr.Textbox(visible=False) for _ in range(3))
-        api_row, api_column, api_channel, api_patch, api_stride = (gr.Number(visible=False) for _ in range(5))
+        api_row, api_column, api_channel, api_patch, api_stride = (gr.Number(visible=False)
+                                                                   for _ in range(5))
         api_tiles = gr.Gallery(visible=False, format="png")
         api_pics = [gr.Image(visible=False, format="png") for _ in range(2)]
         api_text, api_json = gr.Markdown(visible=False), gr.JSON(visible=False)
@@ -231,13 +237,15 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
               [*api_pics, api_text, api_json], api_name="receptive_field")
     api.click(h.occlusion, [api_image, api_target, api_patch, api_stride, session],
               [api_tiles, api_text, api_json], api_name="occlusion")
-    api.click(h.explain_all, [api_image, api_layer, session], [api_tiles, api_json], api_name="explain_all")
+    api.click(h.explain_all, [api_image, api_layer, session], [api_tiles, api_json],
+              api_name="explain_all")
 
     # each view computes when its sub-tab opens, or when the Inside tab opens on it (the image
     # or model may have changed meanwhile): `shown` remembers the open sub-tab
     shown = gr.State("maps")
     unit_outputs = [channel_pic, field_pic, erf_pic, words]
-    views = {"maps": (h.page_maps, [layer, scale], [maps_note, gallery, order, channel, input_pic, *unit_outputs]),
+    views = {"maps": (h.page_maps, [layer, scale],
+                      [maps_note, gallery, order, channel, input_pic, *unit_outputs]),
              "occlusion": (h.page_occlusion, [target, patch, stride], [*attr_pics, occ_summary]),
              "why": (h.page_explain_all, [why_layer], [why_picture, why_note])}
     for name, sub_tab, changes in (("maps", maps_tab, [layer.input, scale.input]),
@@ -249,13 +257,26 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
               trigger_mode="always_last")
         tab.select(_if_shown(name, fn, len(outputs)), [shown, *inputs, session], outputs,
                    api_visibility="private", trigger_mode="always_last")
+        # the session's model changed (activate, restore): the open view shows the new model
+        shared.refreshers.append((_if_shown(name, fn, len(outputs), quiet=True), [shown, *inputs, session],
+                                  outputs))
     gallery.select(h.pick_channel, [layer, scale, order, session], [channel, *unit_outputs],
                    api_visibility="private")
-    channel_pic.select(h.pick_unit, [layer, scale, channel, session], unit_outputs, api_visibility="private")
+    channel_pic.select(h.pick_unit, [layer, scale, channel, session], unit_outputs,
+                       api_visibility="private")
 
 
-def _if_shown(name: str, fn, n_outputs: int):
-    """`fn` when sub-tab `name` is the open one, else leave its outputs as they are."""
+def _if_shown(name: str, fn, n_outputs: int, quiet: bool = False):
+    """`fn` when sub-tab `name` is the open one, else leave its outputs as they are; `quiet`: an
+    error also leaves them (a refresh nobody asked for shows no message)."""
     def run(shown, *args):
-        return fn(*args) if shown == name else tuple(gr.skip() for _ in range(n_outputs))
+        skip = tuple(gr.skip() for _ in range(n_outputs))
+        if shown != name:
+            return skip
+        try:
+            return fn(*args)
+        except gr.Error:
+            if quiet:
+                return skip
+            raise
     return run

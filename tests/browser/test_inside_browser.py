@@ -50,10 +50,13 @@ def browser(server):
         b.close()
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, panel: str | None = None) -> None:
+    """The whole page, and the view's own panel alone (`panel`: its elem_id)."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.wait_for_timeout(400)  # images fade in
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    if panel:
+        page.locator(f"#{panel}").screenshot(path=str(ARTIFACTS / f"{name}-panel.png"))
 
 
 def open_tab(page, name: str) -> None:
@@ -124,14 +127,14 @@ def test_inside_views(browser, server, width, height):
     channel = page.locator("#inside_channel img")
     box = channel.bounding_box()
     side = min(box["width"], box["height"])  # the square picture, centred in its box ("contain")
-    at = {"x": (box["width"] - side) / 2 + 0.1 * side, "y": (box["height"] - side) / 2 + 0.1 * side}
+    at = {"x": (box["width"] - side) / 2 + 0.3 * side, "y": (box["height"] - side) / 2 + 0.3 * side}
     before = src(page, "#inside_field img")
     channel.click(position=at)
-    clicked = wait_words(page, r"at row 1, column 1 sees 21x21 pixels; \d+x\d+ of them are on the image",
+    clicked = wait_words(page, r"at row 4, column 4 sees 21x21 pixels; 19x19 of them are on the image",
                          old=fourth)
     assert "zero padding" in clicked
     wait_new_src(page, "#inside_field img", before)
-    shot(page, f"inside-maps-{width}")
+    shot(page, f"inside-maps-{width}", "inside_maps_view")
 
     # a C4 unit sees more than the image
     before = src(page, "#inside_field img")
@@ -140,7 +143,7 @@ def test_inside_views(browser, server, width, height):
     wait_words(page, r"This C4 unit at row 2, column 2 sees 81x81 pixels, more than the 32x32 image")
     page.wait_for_function("document.querySelectorAll('#inside_channels img').length >= 192", timeout=90_000)
     wait_new_src(page, "#inside_field img", before)
-    shot(page, f"inside-field-{width}")
+    shot(page, f"inside-field-{width}", "inside_maps_view")
 
     # occlusion, integrated gradients and Grad-CAM, with their agreement
     open_tab(page, "Occlusion & gradients")
@@ -148,11 +151,11 @@ def test_inside_views(browser, server, width, height):
         page.locator(f"#inside_attr_{key} img").wait_for(timeout=90_000)
     page.locator("#inside_agreement").get_by_text("Spearman", exact=False).wait_for()
     assert re.search(r"occlusion vs Grad-CAM: [+-]\d\.\d\d", page.locator("#inside_agreement").inner_text())
-    shot(page, f"inside-occlusion-{width}")
+    shot(page, f"inside-occlusion-{width}", "inside_occlusion_view")
 
     # why not this class: ten Grad-CAMs in one 2x5 picture, the predicted class framed
     open_tab(page, "Why not this class?")
     page.locator("#inside_why img").wait_for(timeout=90_000)
     page.locator("#inside_why_note").get_by_text("framed in red", exact=False).wait_for()
-    shot(page, f"inside-why-{width}")
+    shot(page, f"inside-why-{width}", "inside_why_view")
     page.close()
