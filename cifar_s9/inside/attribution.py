@@ -32,7 +32,8 @@ STRIDE_RANGE = (1, 16)
 MAX_WINDOWS = 400    # occluded copies per request: 8x8 at stride 2 makes 169; 2x2 at stride 1
                      # (961) is refused
 STEPS = 16           # integrated-gradients steps (Gauss-Legendre); the summary reports how far the
-                     # map's sum is from the logit change it should add up to (5-12% on the examples)
+                     # map's sum is from the logit change it should add up to (1-21% on the five
+                     # examples checked; 32 steps would double the view's cost)
 STEPS_RANGE = (4, 128)
 CAM_LAYER = "C4"
 MAPS = ("occlusion", "integrated gradients", "Grad-CAM")
