@@ -14,6 +14,7 @@ import os
 import gradio as gr
 
 from cifar_s9 import app_data, cleanup, http_limits, paths, uploads
+from cifar_s9.data import DEFAULT_CACHE
 from cifar_s9.jobs import TrainingJobs
 from cifar_s9.serving import EvaluationCache, ModelCache
 from cifar_s9.session import Session
@@ -38,7 +39,8 @@ def configure(weights=None, data_dir=None, runs_dir=None) -> AppContext:
     data_dir = app_data.data_dir_from_env(data_dir)
     runs_dir = runs_dir or os.environ.get("CIFAR_S9_APP_RUNS") or paths.APP_RUNS_DIR
     jobs = TrainingJobs(runs_dir, lambda: app_data.load_training_data(data_dir))
-    ctx = AppContext(ModelCache(weights), EvaluationCache(), jobs, data_dir)
+    evals = EvaluationCache(disk_dir=DEFAULT_CACHE / "evaluations")  # per weights and test set
+    ctx = AppContext(ModelCache(weights), evals, jobs, data_dir)
     if "CTX" not in globals():
         return ctx
     vars(CTX).update(vars(ctx))
@@ -54,7 +56,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             shared = Shared(demo, gr.State(Session()), banner,
                             [str(p) for p in app_data.example_paths()])
             header.build(ctx, shared)
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap") as tabs:  # a phone shows every tab, in rows
             shared.tabs = tabs
             for title, tab_id, build in TABS:
                 with gr.Tab(title, id=tab_id) as tab:
@@ -85,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     configure(args.weights, args.data_dir)
     cleanup.keep_pruned(uploads.upload_folder(), **cleanup.UPLOAD_CAPS,
                         keep=lambda: uploads.files_in_use(demo))
+    CTX.warm_up()  # the shipped model's test-set evaluation, before the first visitor asks
     demo.queue(**QUEUE).launch(**launch_options(share=args.share))
 
 

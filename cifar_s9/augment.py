@@ -186,7 +186,7 @@ def preview(image: np.ndarray, cfg: AugmentConfig, n: int = 8, seed: int = 0) ->
 
 
 # albumentations' bookkeeping, not a choice the transform made: hidden from the lab's JSON
-INTERNAL_PARAMS = {"matrix", "bbox_matrix", "shape", "output_shape", "keypoints_matrix"}
+INTERNAL_PARAMS = {"matrix", "bbox_matrix", "shape", "output_shape", "keypoints_matrix", "seed", "fill_mask"}
 
 
 def _jsonable(applied: list) -> dict:

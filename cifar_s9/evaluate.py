@@ -65,16 +65,22 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
 def evaluate(model: torch.nn.Module, split: Split, device: torch.device | str = "cpu",
              tta: bool = False, progress: Callable[[int, int], None] | None = None) -> Evaluation:
     logits = predict_logits(model, split.images, device, tta=tta, progress=progress)
-    labels = torch.from_numpy(split.labels)
+    return summarize(logits, split.labels, tta)
+
+
+def summarize(logits: torch.Tensor, labels_np: np.ndarray, tta: bool = False) -> Evaluation:
+    """An Evaluation from logits (N, 10) and labels (N,): what `evaluate` reports, also for logits
+    stored earlier (the app keeps them on disk per model and test set)."""
+    labels = torch.from_numpy(labels_np)
     loss = F.cross_entropy(logits, labels).item() if len(labels) else float("nan")
     probs = logits.softmax(1).numpy()
     preds = probs.argmax(1)
-    cm = confusion_matrix(split.labels, preds)
+    cm = confusion_matrix(labels_np, preds)
     totals = cm.sum(1)
     per_class = {c: float(cm[i, i] / totals[i]) if totals[i] else float("nan")
                  for i, c in enumerate(CLASSES)}
-    accuracy = float((preds == split.labels).mean()) if len(labels) else float("nan")
-    return Evaluation(accuracy, loss, len(labels), per_class, cm, probs, split.labels, tta)
+    accuracy = float((preds == labels_np).mean()) if len(labels) else float("nan")
+    return Evaluation(accuracy, loss, len(labels), per_class, cm, probs, labels_np, tta)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ least-recently-used and reloaded from their file on the next request.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -17,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import APP_LIMITS, CheckpointError, card_path, load_weights
-from .data import CLASSES, Split
-from .evaluate import Evaluation, evaluate, predict_logits
+from .checkpoint import APP_LIMITS, CARD_HASH, CheckpointError, load_weights
+from .data import CLASSES, Split, save_npz_atomic
+from .evaluate import Evaluation, predict_logits, summarize
 from .gradcam import model_lock
 from .model import Net, build_model
 
@@ -44,6 +45,7 @@ class ActiveModel:
     source: str             # what a visitor may read: a file or run name, never a server path
     key: str                # the cache key; also keys the evaluation cache
     warning: str | None = None
+    digest: str | None = None  # content hash of the weights (None: untrained), for the disk cache
 
     @property
     def trained(self) -> bool:
@@ -76,15 +78,15 @@ def _serving(model: Net) -> Net:
     return model
 
 
-def content_key(weights: Path) -> str:
-    """sha256 of the weights and their card: the same bytes are the same model for everyone."""
+def content_key(model: Net, card: dict) -> str:
+    """sha256 of the tensors (by name) and the card: the same network is the same key for
+    everyone. (Not the file's bytes: safetensors may order its header differently each save.)"""
     h = hashlib.sha256()
-    for path in (Path(weights), card_path(weights)):
-        if path.is_file():
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-        h.update(b"\0")
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode() + b"\0" + str(tuple(tensor.shape)).encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    described = {k: v for k, v in card.items() if k != CARD_HASH}  # the file's hash, not the network's
+    h.update(json.dumps(described, sort_keys=True, default=str).encode())
     return h.hexdigest()[:32]
 
 
@@ -106,7 +108,8 @@ class ModelCache:
         if weights is not None:
             try:
                 model, card = load_servable(weights)
-                return ActiveModel(_serving(model), card, Path(weights).name, SHIPPED)
+                return ActiveModel(_serving(model), card, Path(weights).name, SHIPPED,
+                                   digest=content_key(model, card))
             except CheckpointError as exc:
                 reason = str(exc)
         else:
@@ -122,17 +125,13 @@ class ModelCache:
         weights = Path(weights)
         if not weights.is_file():
             raise CheckpointError(f"no checkpoint {label!r} (it may have been cleaned up)")
-        key = content_key(weights)
-        with self._lock:
-            if key in self._models:
-                self._models.move_to_end(key)
-                self._remember(key, weights, label, check)
-                return ModelChoice(key, label)
         model, card = load_servable(weights)  # outside the lock: loading takes a while
         if check is not None:
             check(model)
+        key = content_key(model, card)
         with self._lock:
-            self._models[key] = ActiveModel(_serving(model), card, label, key)
+            if key not in self._models:  # the same network chosen twice is loaded once
+                self._models[key] = ActiveModel(_serving(model), card, label, key, digest=key)
             self._models.move_to_end(key)
             while len(self._models) > self.capacity:
                 self._models.popitem(last=False)
@@ -204,11 +203,17 @@ def class_index(name: str | int | None) -> int | None:
 # ---------------------------------------------------------------- evaluation cache
 
 class EvaluationCache:
-    """One Evaluation per (model, test set), the last `capacity` kept; concurrent first requests
-    for the same pair evaluate once (the others wait for it)."""
+    """One Evaluation per (model, test set), the last `capacity` kept in memory; concurrent first
+    requests for the same pair evaluate once (the others wait for it).
 
-    def __init__(self, capacity: int = 4):
-        self.capacity = capacity
+    Inference on the 10,000 test images is the whole cost of the Mistakes tab (about 20 s on two
+    CPU cores), and it used to be paid again after every activation. Now a model is evaluated once
+    per content: in memory by its cache key, and on disk (`disk_dir`, the logits, 400 KB) by the
+    hash of its weights and of the test images, so a restarted app, or the shipped model that
+    `warm_up` evaluated at start, answers at once."""
+
+    def __init__(self, capacity: int = 4, disk_dir: Path | None = None):
+        self.capacity, self.disk_dir = capacity, disk_dir
         self._lock = threading.Lock()
         self._values: OrderedDict[tuple, Evaluation] = OrderedDict()
 
@@ -216,12 +221,37 @@ class EvaluationCache:
         key = (active.key, split.source, len(split))
         with self._lock:
             if key not in self._values:
-                with model_lock(active.model):
-                    self._values[key] = evaluate(active.model, split, "cpu", progress=progress)
+                self._values[key] = self._load_or_evaluate(active, split, progress)
                 while len(self._values) > self.capacity:
                     self._values.popitem(last=False)
             self._values.move_to_end(key)
             return self._values[key]
+
+    def _disk_path(self, active: ActiveModel, split: Split) -> Path | None:
+        if self.disk_dir is None or active.digest is None:
+            return None
+        h = hashlib.sha256(np.ascontiguousarray(split.images).data)
+        h.update(np.ascontiguousarray(split.labels).data)
+        return Path(self.disk_dir) / f"eval-{active.digest[:24]}-{h.hexdigest()[:24]}.npz"
+
+    def _load_or_evaluate(self, active: ActiveModel, split: Split, progress) -> Evaluation:
+        path = self._disk_path(active, split)
+        if path is not None and path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    logits = z["logits"]
+                if logits.shape == (len(split), 10):
+                    return summarize(torch.from_numpy(logits), split.labels)
+            except (OSError, ValueError, KeyError):
+                pass  # unreadable: evaluate again and rewrite it
+        with model_lock(active.model):
+            logits = predict_logits(active.model, split.images, "cpu", progress=progress)
+        if path is not None:
+            try:
+                save_npz_atomic(path, logits=logits.numpy())
+            except OSError:
+                pass  # a read-only cache folder only costs the next start some time
+        return summarize(logits, split.labels)
 
     def cached(self, active: ActiveModel, split: Split) -> bool:
         with self._lock:

@@ -37,7 +37,7 @@ def classify_note(probs: np.ndarray) -> str:
     top = int(np.argmax(probs))
     p = float(probs[top])
     note = ("The network knows only the ten CIFAR-10 classes and sees a 32x32 centre crop of your "
-            "image (left), so any photo gets one of those ten labels.")
+            "image (shown above the prediction), so any photo gets one of those ten labels.")
     if p < LOW_CONFIDENCE:
         return (f"⚠️ **Low confidence** ({CLASSES[top]} {p:.0%}): the image may show none of the ten "
                 f"classes, or too little survives at 32x32. " + note)

@@ -241,8 +241,14 @@ def test_model_tab_and_an_uploaded_checkpoint(app, tmp_path, monkeypatch):
     assert "upload mine.safetensors" in message and not mine.model.shipped and S0.model.shipped
     wide = tmp_path / "wide.safetensors"
     save_weights(build_model("wide").eval(), wide, {})
-    with pytest.raises(gr.Error, match="parameters|rules"):
-        app.model.use_upload(str(wide), S0)  # refused from its declared config, before building
+    with pytest.raises(gr.Error, match="MB|parameters"):
+        app.model.use_upload(str(wide), S0)  # refused from its size and declared config, before building
+    from cifar_s9.model import BlockSpec, ConvSpec, ModelConfig, Net
+    plain = BlockSpec((ConvSpec(8), ConvSpec(8), ConvSpec(8)))  # no dilation, nothing separable
+    small = tmp_path / "small.safetensors"
+    save_weights(Net(ModelConfig(blocks=(plain,) * 4)).eval(), small, {})
+    with pytest.raises(gr.Error, match="rules .*dilated"):
+        app.model.use_upload(str(small), S0)  # loads, but is not a network of this project's kind
 
 
 def test_banner_for_each_session(app):

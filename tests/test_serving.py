@@ -114,8 +114,8 @@ def test_class_index():
 
 def test_evaluation_cache_evaluates_once_per_model_and_reports_progress(weights_path, tmp_path, monkeypatch):
     calls = []
-    real = serving.evaluate
-    monkeypatch.setattr(serving, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = serving.predict_logits
+    monkeypatch.setattr(serving, "predict_logits", lambda *a, **k: calls.append(1) or real(*a, **k))
     cache = ModelCache(weights_path)
     split = app_data.load_sample()
     split = Split(split.images[:40], split.labels[:40], "forty")
@@ -216,3 +216,22 @@ def test_clamp_pairs_lets_the_moved_control_win(values, changed, expected, moved
     out, note = lab.clamp_pairs(values, changed)
     assert out == expected
     assert (note is None) if moved is None else moved in note
+
+
+def test_evaluations_are_kept_on_disk_per_weights_and_test_set(weights_path, tmp_path, monkeypatch):
+    from cifar_s9.evaluate import evaluate
+    calls = []
+    real = serving.predict_logits
+    monkeypatch.setattr(serving, "predict_logits", lambda *a, **k: calls.append(1) or real(*a, **k))
+    shipped = ModelCache(weights_path).shipped
+    split = app_data.load_sample()
+    split = Split(split.images[:30], split.labels[:30], "thirty")
+    first = serving.EvaluationCache(disk_dir=tmp_path / "evals").get(shipped, split)
+    again = serving.EvaluationCache(disk_dir=tmp_path / "evals").get(shipped, split)  # a restarted app
+    assert len(calls) == 1 and len(list((tmp_path / "evals").glob("eval-*.npz"))) == 1
+    direct = evaluate(shipped.model, split)
+    assert again.accuracy == first.accuracy == direct.accuracy
+    np.testing.assert_allclose(again.probabilities, direct.probabilities, atol=1e-6)
+    other = Split(split.images[:20], split.labels[:20], "thirty")  # other images, same name
+    serving.EvaluationCache(disk_dir=tmp_path / "evals").get(shipped, other)
+    assert len(calls) == 2

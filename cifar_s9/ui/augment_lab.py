@@ -139,20 +139,24 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                                     elem_id="aug_image")
             with gr.Row():
                 n_views = gr.Slider(1, MAX_VIEWS, 11, step=1, label="augmented versions", min_width=150)
-                seed = gr.Number(0, precision=0, label="seed", minimum=0, maximum=MAX_SEED, min_width=120)
+                # no minimum= here: Gradio would refuse a negative seed with its own toast and a
+                # traceback in the log; lab_update says it once in the status line instead
+                seed = gr.Number(0, precision=0, label="seed", min_width=120)
             with gr.Row():
                 reroll_btn = gr.Button("🎲 Re-roll", min_width=100)
                 reset_btn = gr.Button("Reset to defaults", min_width=100)
             send_btn = gr.Button("Use these settings in the Train tab ➜", variant="primary")
-            controls = build_controls()
         with gr.Column(scale=2, min_width=280):
-            status = gr.Markdown(elem_id="aug_status")
             grid = gr.Gallery(label="original + augmented", columns=6, height="auto", format="png",
                               object_fit="contain", elem_id="aug_grid", elem_classes="pixelated",
                               allow_preview=False)
-            applied = gr.JSON(label="parameters sampled for each view", open=False)
-            code = gr.Code(label="albumentations pipeline (reproduces this grid with seed=)",
-                           language="python")
+    # the one status line: pinned to the top of the window while the controls below scroll
+    status = gr.Markdown(elem_id="aug_status")
+    controls = build_controls()
+    with gr.Row(equal_height=False):
+        applied = gr.JSON(label="parameters sampled for each view", open=False)
+        code = gr.Code(label="albumentations pipeline (reproduces this grid with seed=)",
+                       language="python")
     session = shared.session
     inputs = [aug_image, *controls, n_views, seed]
     api = gr.Button(visible=False, elem_id="augment_api")  # the named API (see classify.py)

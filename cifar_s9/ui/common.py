@@ -35,6 +35,18 @@ class AppContext:
         """The model this session chose (the shipped one unless it activated another)."""
         return self.models.get(session.model if session is not None else None)
 
+    def warm_up(self) -> threading.Thread:
+        """Evaluate the shipped model on the test set in the background (and on disk), so the
+        first visitor's Mistakes tab answers at once."""
+        def run():
+            try:
+                self.evals.get(self.models.shipped, self.test_data().split)
+            except Exception as exc:  # a failed warm-up only means the first visitor waits
+                print(f"cifar_s9: warm-up skipped ({type(exc).__name__})")
+        thread = threading.Thread(target=run, name="cifar_s9-warm-up", daemon=True)
+        thread.start()
+        return thread
+
     def test_data(self) -> EvalData:
         with self._test_lock:  # loaded once, on the first Mistakes view
             if self._test is None:
