@@ -172,7 +172,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     h = InsideHandlers(ctx)
     layers = layer_names(ctx.models.shipped.model)
     session = shared.session
-    with gr.Tabs():
+    with gr.Tabs(overflow_behavior="wrap"):  # as the app's tabs: a phone shows all three, in rows
         with gr.Tab("Feature maps & receptive fields", id="inside_maps",
                     elem_id="inside_maps_view") as maps_tab:
             maps_note = gr.Markdown(NO_IMAGE, elem_id="inside_maps_note")

@@ -61,6 +61,7 @@ def shot(page, name: str, panel: str | None = None) -> None:
 
 def open_tab(page, name: str) -> None:
     """Click a tab, through Gradio's "..." overflow menu when the bar is too narrow to show it."""
+    page.locator("[role=tab]").first.wait_for()  # the tab bar is drawn after the page's first text
     tab = page.get_by_role("tab", name=name, exact=True)
     if tab.count() and tab.first.is_visible():
         tab.first.click()
