@@ -1,9 +1,13 @@
 """Receptive-field arithmetic, as pure functions you can check by hand.
 
 For a layer with kernel k, dilation d, stride s and padding p on an input with receptive field
-r, jump j (distance in input pixels between neighbouring outputs) and size n:
+r, jump j (distance in input pixels between neighbouring outputs), start c (the input
+coordinate of the centre of output unit 0) and size n:
     k_eff = d * (k - 1) + 1
     r' = r + (k_eff - 1) * j,   j' = j * s,   n' = floor((n + 2p - k_eff) / s) + 1
+    c' = c + ((k_eff - 1) / 2 - p) * j
+so unit i of a layer is centred on input pixel c + i * j and sees the r pixels around it
+("same" padding, p = (k_eff - 1) / 2, keeps c at 0).
 A residual connection adds a shorter path, so the largest receptive field is the main path's.
 """
 from __future__ import annotations
@@ -33,6 +37,7 @@ class RFRow:
     jump: int
     receptive_field: int
     output_size: int
+    start: float = 0.0  # input coordinate of the centre of output unit 0 (c above)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,13 +48,14 @@ def effective_kernel(kernel: int, dilation: int) -> int:
 
 
 def receptive_field_table(layers: list[LayerGeometry], input_size: int = 32) -> list[RFRow]:
-    rows, rf, jump, size = [], 1, 1, input_size
+    rows, rf, jump, size, start = [], 1, 1, input_size, 0.0
     for layer in layers:
         k_eff = effective_kernel(layer.kernel, layer.dilation)
         rf += (k_eff - 1) * jump
         size = (size + 2 * layer.padding - k_eff) // layer.stride + 1
+        start += ((k_eff - 1) / 2 - layer.padding) * jump  # uses the jump *before* this layer
         jump *= layer.stride
-        rows.append(RFRow(layer.name, layer.kernel, layer.stride, layer.dilation, jump, rf, size))
+        rows.append(RFRow(layer.name, layer.kernel, layer.stride, layer.dilation, jump, rf, size, start))
     return rows
 
 

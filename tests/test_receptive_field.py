@@ -161,3 +161,31 @@ def test_highres_parameter_count_by_hand():
     bn = 2 * 3 * (48 + 96 + 128 + 176)
     head = 176 * 10 + 10
     assert c1 + c2 + c3 + c4 + bn + head == 178_570 == build_model("highres").num_params()
+
+
+def test_start_offset_by_hand():
+    # c' = c + ((k_eff-1)/2 - p) * j, with the jump before the layer
+    rows = receptive_field_table([L("valid", p=0), L("valid2", p=0)], input_size=32)
+    assert column(rows, "start") == [1.0, 2.0]      # 0 + (1-0)*1, then 1 + (1-0)*1
+    rows = receptive_field_table([L("s2", s=2, p=0), L("after", p=0), L("d2", d=2, p=1)], 32)
+    # s2: 0 + 1*1 = 1 (j 1 -> 2); after: 1 + 1*2 = 3; d2 (k_eff 5): 3 + (2-1)*2 = 5
+    assert column(rows, "start") == [1.0, 3.0, 5.0]
+    for preset in ("default", "seed", "highres"):  # "same" padding everywhere: unit i is centred on i * jump
+        assert set(column(model_receptive_field(build_model(preset))[0], "start")) == {0.0}
+
+
+def test_start_offset_agrees_with_a_gradient_measurement():
+    # Unpadded convs shift the centre of unit (i, i); the gradient shows where it really looks.
+    layers = [L("a", p=0), L("b", s=2, p=0), L("c", d=2, p=1)]
+    convs = nn.Sequential(*[nn.Conv2d(1, 1, g.kernel, g.stride, g.padding, g.dilation, bias=False)
+                            for g in layers])
+    for c in convs:
+        nn.init.ones_(c.weight)
+    x = torch.zeros(1, 1, 64, 64, requires_grad=True)
+    i = 7
+    convs(x)[0, 0, i, i].backward()
+    rows = x.grad[0, 0].abs().sum(1).nonzero().flatten()
+    row = receptive_field_table(layers, 64)[-1]
+    half = (row.receptive_field - 1) // 2
+    centre = row.start + i * row.jump
+    assert (int(rows.min()), int(rows.max())) == (centre - half, centre + half)

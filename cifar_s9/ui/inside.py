@@ -1,0 +1,282 @@
+"""Inside tab: feature maps, a unit's receptive field on the image, occlusion and gradients
+beside Grad-CAM, and "why not this class?" (Grad-CAM for all ten classes).
+
+The page works on the session's current image (chosen in Classify) and model. Every number
+and picture comes from `cifar_s9.inside`; this module only wires components to it.
+Public API (each takes an image file; hidden inputs, so a client's values reach our checks):
+/feature_maps, /receptive_field, /occlusion, /explain_all.
+"""
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+
+from ..data import CLASSES
+from ..gradcam import layer_names
+from ..inside import attribution, features, fields, render, why_not
+from ..serving import class_index
+from ..session import Session
+from .common import AppContext, Shared, image_input, to_rgb32, user_errors
+
+PREDICTED = "predicted"
+MAP_LAYER = "C2"          # the first layer shown: 64 channels at 16x16, edges and colours
+NO_IMAGE = "Choose an image in the **Classify** tab first; this tab looks inside the network at it."
+
+
+def _channel(value):
+    """The API's channel: None, "" or "all" for the sum of all channels, else the index."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "all")):
+        return None
+    return value
+
+
+class InsideHandlers:
+    """Plain methods (tests call them without a server); `ctx` is server-wide."""
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+
+    def _inputs(self, image, session: Session | None):
+        """(model, 32x32 RGB image): the image sent, else the session's current image."""
+        source = image if image is not None else (session.image if session is not None else None)
+        if source is None:
+            raise ValueError("No image: choose one in the Classify tab (or send one to the API).")
+        return self.ctx.model(session).model, to_rgb32(source)
+
+    # ------------------------------------------------------------ named API endpoints
+
+    @user_errors
+    def feature_maps(self, image, layer: str = MAP_LAYER, scale: str = "shared",
+                     session: Session | None = None):
+        """Every channel of `layer` as a picture (highest mean activation first), and the numbers:
+        {"layer", "shape": [C, h, w], "order", "ranges", "activations": C x h x w}."""
+        model, rgb = self._inputs(image, session)
+        fm = features.feature_maps(model, rgb, layer)
+        tiles = features.channel_tiles(fm, scale)
+        data = {"layer": fm.layer, "shape": list(fm.shape), "order": [int(c) for c in fm.order],
+                "ranges": [list(fm.value_range(c)) for c in range(fm.shape[0])],
+                "activations": fm.activations.tolist()}
+        return tiles, data
+
+    @user_errors
+    def receptive_field(self, image, layer: str = "C4", row=0, column=0, channel=None,
+                        session: Session | None = None):
+        """The unit's theoretical receptive field drawn on the image, its effective one (gradient
+        magnitude), the words, and {"size", "centre", "box", "on_image", "padding_pixels",
+        "central_square"} (the box may leave the image: that part is zero padding)."""
+        model, rgb = self._inputs(image, session)
+        field, mass = fields.effective_field(model, rgb, layer, row, column, _channel(channel))
+        data = {"layer": field.layer, "row": field.y, "column": field.x, "size": field.size,
+                "centre": list(field.centre), "box": list(field.box), "on_image": list(field.on_image),
+                "padding_pixels": field.padding_pixels,
+                "central_square": fields.central_square(mass, field.centre), "fraction": fields.MOST}
+        return (fields.field_picture(rgb, field), fields.gradient_picture(mass, field),
+                fields.describe(field, mass), data)
+
+    @user_errors
+    def occlusion(self, image, target: str = PREDICTED, patch=attribution.PATCH,
+                  stride=attribution.STRIDE, session: Session | None = None):
+        """Occlusion, integrated gradients and Grad-CAM for one class, their agreement, and
+        {"target", "probability", "agreement"}."""
+        model, rgb = self._inputs(image, session)
+        target = None if target in (None, "", PREDICTED) else class_index(target)
+        result = attribution.attributions(model, rgb, target, patch, stride)
+        agreement = {k: (None if np.isnan(v) else v) for k, v in result.agreement.items()}
+        data = {"target": CLASSES[result.target], "probability": result.probability,
+                "agreement": agreement, "logit_change": result.logit_change,
+                "gradients_sum": float(result.gradients.sum())}
+        return attribution.pictures(rgb, result), attribution.summary(result), data
+
+    @user_errors
+    def explain_all(self, image, layer: str = why_not.LAYER, session: Session | None = None):
+        """Grad-CAM for each of the ten classes (class order) and {class: probability}."""
+        model, rgb = self._inputs(image, session)
+        maps = why_not.all_class_cams(model, rgb, layer)
+        return why_not.grid(rgb, maps), {c: float(p) for c, p in zip(CLASSES, maps.probabilities)}
+
+    # ------------------------------------------------------------ the page (current image)
+
+    @user_errors
+    def page_maps(self, layer: str, scale: str, session: Session):
+        """A new layer, scale or image: the grid, the top channel enlarged, its centre unit's field."""
+        if session.image is None:
+            return (NO_IMAGE, [], [], None) + (None,) * 4 + ("",)
+        model, rgb = self._inputs(None, session)
+        fm = features.feature_maps(model, rgb, layer)
+        channel = int(fm.order[0])
+        h, w = fm.shape[1:]
+        unit = (h // 2, w // 2)
+        return ((f"Layer **{layer}**: {fm.shape[0]} channels of {h}x{w}, highest mean activation "
+                 "first. Click a channel to enlarge it; click a position in it to see what that "
+                 "unit sees."), features.channel_tiles(fm, scale), [int(c) for c in fm.order], channel,
+                render.enlarge(rgb, features.ENLARGED), *self._unit(fm, channel, scale, unit, rgb, model))
+
+    @user_errors
+    def pick_channel(self, layer: str, scale: str, order: list, session: Session, evt: gr.SelectData):
+        index = evt.index if isinstance(evt.index, int) and not isinstance(evt.index, bool) else -1
+        if session.image is None or not order or not 0 <= index < len(order):
+            raise ValueError("select one of the channels shown")
+        model, rgb = self._inputs(None, session)
+        fm = features.feature_maps(model, rgb, layer)
+        channel = fm.channel(order[index])
+        h, w = fm.shape[1:]
+        return (channel, *self._unit(fm, channel, scale, (h // 2, w // 2), rgb, model))
+
+    @user_errors
+    def pick_unit(self, layer: str, scale: str, channel, session: Session, evt: gr.SelectData):
+        if session.image is None or channel is None:
+            raise ValueError("choose an image and a channel first")
+        model, rgb = self._inputs(None, session)
+        fm = features.feature_maps(model, rgb, layer)
+        h, w = fm.shape[1:]
+        unit = features.unit_at(evt.index, (h * (features.ENLARGED // max(h, w)),) * 2, (h, w))
+        return self._unit(fm, fm.channel(channel), scale, unit, rgb, model)
+
+    def _unit(self, fm, channel: int, scale: str, unit: tuple[int, int], rgb, model):
+        """(channel picture with the unit outlined, field on the image, gradient map, words)."""
+        picture = features.channel_picture(fm, channel, scale)
+        side = picture.shape[0] // fm.shape[1]
+        y, x = unit
+        picture = render.rectangle(picture, y * side, x * side, (y + 1) * side - 1, (x + 1) * side - 1,
+                                   render.BOX, 2)
+        field, mass = fields.effective_field(model, rgb, fm.layer, y, x, channel)
+        words = (f"Channel **#{channel}**. " + fields.describe(field, mass) + "\n\n<small>Red box: the "
+                 "unit's theoretical receptive field (hatched: outside the image, where the network sees "
+                 "zero padding). Effective field: how strongly each pixel moves the unit (|gradient|); "
+                 "the white square holds half of it.</small>")
+        return picture, fields.field_picture(rgb, field), fields.gradient_picture(mass, field), words
+
+    @user_errors
+    def page_occlusion(self, target: str, patch, stride, session: Session):
+        """(occlusion, integrated gradients, Grad-CAM pictures, the agreement in words)."""
+        if session.image is None:
+            return None, None, None, NO_IMAGE
+        pictures, summary, _ = self.occlusion(None, target, patch, stride, session)
+        return (*(p for p, _ in pictures), summary)
+
+    @user_errors
+    def page_explain_all(self, layer: str, session: Session):
+        """(the ten Grad-CAMs as one 2x5 picture, a sentence)."""
+        if session.image is None:
+            return None, NO_IMAGE
+        model, rgb = self._inputs(None, session)
+        maps = why_not.all_class_cams(model, rgb, layer)
+        top = maps.predicted
+        return why_not.grid_picture(rgb, maps), (
+            f"Grad-CAM at **{layer}** for every class: where the evidence for each class sits, so "
+            f"you see what would have to be there for another answer. The network says "
+            f"**{CLASSES[top]}** ({maps.probabilities[top]:.1%}, framed in red).")
+
+
+def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
+    h = InsideHandlers(ctx)
+    layers = layer_names(ctx.models.shipped.model)
+    session = shared.session
+    with gr.Tabs(overflow_behavior="wrap"):  # as the app's tabs: a phone shows all three, in rows
+        with gr.Tab("Feature maps & receptive fields", id="inside_maps",
+                    elem_id="inside_maps_view") as maps_tab:
+            maps_note = gr.Markdown(NO_IMAGE, elem_id="inside_maps_note")
+            with gr.Row():
+                layer = gr.Dropdown(layers, value=MAP_LAYER, label="layer", min_width=140,
+                                    elem_id="inside_layer")
+                scale = gr.Radio(list(features.SCALES), value="shared", label="colour scale",
+                                 info="one for the whole layer, or one per channel", min_width=200)
+            gallery = gr.Gallery(label="channels (index, value range)", columns=8, height=320,
+                                 object_fit="contain", format="png", allow_preview=False,
+                                 elem_id="inside_channels")
+            pictures = {}
+            with gr.Row(equal_height=False):
+                for key, title in (("input", "**Input** (32x32)"), ("channel", "**Channel**: click a unit"),
+                                   ("field", "**Receptive field** (red)"), ("erf", "**Effective field**")):
+                    with gr.Column(min_width=160):
+                        gr.Markdown(title)  # above the picture: Gradio's label would cover its corner
+                        pictures[key] = gr.Image(show_label=False, format="png", interactive=False,
+                                                 height=220, elem_id=f"inside_{key}",
+                                                 elem_classes="pixelated")
+            input_pic, channel_pic, field_pic, erf_pic = pictures.values()
+            words = gr.Markdown(elem_id="inside_words")
+        with gr.Tab("Occlusion & gradients", id="inside_occlusion",
+                    elem_id="inside_occlusion_view") as occ_tab:
+            with gr.Row():
+                target = gr.Dropdown([PREDICTED, *CLASSES], value=PREDICTED, label="target class",
+                                     min_width=140)
+                patch = gr.Slider(*attribution.PATCH_RANGE, attribution.PATCH, step=1,
+                                  label="patch (pixels)")
+                stride = gr.Slider(*attribution.STRIDE_RANGE, attribution.STRIDE, step=1, label="stride")
+            attr_pics = []
+            with gr.Row(equal_height=False):
+                for key, title in (("occlusion", "**Occlusion**: probability drop when a patch is greyed"),
+                                   ("gradients", "**Integrated gradients** (positive part)"),
+                                   ("gradcam", "**Grad-CAM** at C4")):
+                    with gr.Column(min_width=200):
+                        gr.Markdown(title)
+                        attr_pics.append(gr.Image(show_label=False, format="png", interactive=False,
+                                                  height=256, elem_id=f"inside_attr_{key}"))
+            occ_summary = gr.Markdown(elem_id="inside_agreement")
+        with gr.Tab("Why not this class?", id="inside_why", elem_id="inside_why_view") as why_tab:
+            why_layer = gr.Dropdown(layers, value=why_not.LAYER, label="Grad-CAM layer", min_width=140)
+            why_note = gr.Markdown(elem_id="inside_why_note")
+            why_picture = gr.Image(show_label=False, format="png", interactive=False,
+                                   elem_id="inside_why")
+    order, channel = gr.State([]), gr.State(None)
+
+    # the named API on a button nobody sees; hidden inputs pass a client's values untouched to
+    # the package's checks (visible sliders and dropdowns would answer with Gradio's messages)
+    with gr.Group(visible=False):
+        api = gr.Button(visible=False)
+        api_image = image_input(visible=False)
+        api_layer, api_scale, api_target = (gr.Textbox(visible=False) for _ in range(3))
+        api_row, api_column, api_channel, api_patch, api_stride = (gr.Number(visible=False)
+                                                                   for _ in range(5))
+        api_tiles = gr.Gallery(visible=False, format="png")
+        api_pics = [gr.Image(visible=False, format="png") for _ in range(2)]
+        api_text, api_json = gr.Markdown(visible=False), gr.JSON(visible=False)
+    api.click(h.feature_maps, [api_image, api_layer, api_scale, session], [api_tiles, api_json],
+              api_name="feature_maps")
+    api.click(h.receptive_field, [api_image, api_layer, api_row, api_column, api_channel, session],
+              [*api_pics, api_text, api_json], api_name="receptive_field")
+    api.click(h.occlusion, [api_image, api_target, api_patch, api_stride, session],
+              [api_tiles, api_text, api_json], api_name="occlusion")
+    api.click(h.explain_all, [api_image, api_layer, session], [api_tiles, api_json],
+              api_name="explain_all")
+
+    # each view computes when its sub-tab opens, or when the Inside tab opens on it (the image
+    # or model may have changed meanwhile): `shown` remembers the open sub-tab
+    shown = gr.State("maps")
+    unit_outputs = [channel_pic, field_pic, erf_pic, words]
+    views = {"maps": (h.page_maps, [layer, scale],
+                      [maps_note, gallery, order, channel, input_pic, *unit_outputs]),
+             "occlusion": (h.page_occlusion, [target, patch, stride], [*attr_pics, occ_summary]),
+             "why": (h.page_explain_all, [why_layer], [why_picture, why_note])}
+    for name, sub_tab, changes in (("maps", maps_tab, [layer.input, scale.input]),
+                                   ("occlusion", occ_tab, [target.input, patch.release, stride.release]),
+                                   ("why", why_tab, [why_layer.input])):
+        fn, inputs, outputs = views[name]
+        sub_tab.select(lambda name=name: name, None, shown, api_visibility="private")
+        gr.on([sub_tab.select, *changes], fn, [*inputs, session], outputs, api_visibility="private",
+              trigger_mode="always_last")
+        tab.select(_if_shown(name, fn, len(outputs)), [shown, *inputs, session], outputs,
+                   api_visibility="private", trigger_mode="always_last")
+        # the session's model changed (activate, restore): the open view shows the new model
+        shared.refreshers.append((_if_shown(name, fn, len(outputs), quiet=True), [shown, *inputs, session],
+                                  outputs))
+    gallery.select(h.pick_channel, [layer, scale, order, session], [channel, *unit_outputs],
+                   api_visibility="private")
+    channel_pic.select(h.pick_unit, [layer, scale, channel, session], unit_outputs,
+                       api_visibility="private")
+
+
+def _if_shown(name: str, fn, n_outputs: int, quiet: bool = False):
+    """`fn` when sub-tab `name` is the open one, else leave its outputs as they are; `quiet`: an
+    error also leaves them (a refresh nobody asked for shows no message)."""
+    def run(shown, *args):
+        skip = tuple(gr.skip() for _ in range(n_outputs))
+        if shown != name:
+            return skip
+        try:
+            return fn(*args)
+        except gr.Error:
+            if quiet:
+                return skip
+            raise
+    return run

@@ -1,0 +1,162 @@
+"""The Inside tab in a real browser (Debian's chromium through Playwright), on the shipped
+weights, at a desktop (1400 px) and a phone (390 px) width: choose an image in Classify, then
+each view; click a channel, click a unit, switch layer. Screenshots of each view go to
+test-artifacts/inside-<view>-<width>.png (git-ignored). Skips when Playwright or chromium is missing.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from synthetic import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+CAT = ROOT / "assets" / "examples" / "cat.jpg"
+
+
+@pytest.fixture(scope="module")
+def server(weights_path, tmp_path_factory):
+    import app
+    from cifar_s9.paths import DEFAULT_WEIGHTS
+
+    weights = DEFAULT_WEIGHTS if Path(DEFAULT_WEIGHTS).exists() else weights_path  # the real model
+    app.configure(weights=weights, runs_dir=tmp_path_factory.mktemp("runs"))
+    options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
+               "prevent_thread_lock": True, "quiet": True}
+    app.demo.queue(**app.QUEUE).launch(**options)
+    yield app.demo.local_url
+    app.demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is missing: apt-get install -y chromium")
+    with sync_api.sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        except Exception as exc:  # a broken chromium install should not fail the suite
+            pytest.skip(f"chromium does not start: {exc}")
+        yield b
+        b.close()
+
+
+def shot(page, name: str, panel: str | None = None) -> None:
+    """The whole page, and the view's own panel alone (`panel`: its elem_id)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(400)  # images fade in
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    if panel:
+        page.locator(f"#{panel}").screenshot(path=str(ARTIFACTS / f"{name}-panel.png"))
+
+
+def open_tab(page, name: str) -> None:
+    """Click a tab, through Gradio's "..." overflow menu when the bar is too narrow to show it."""
+    page.locator("[role=tab]").first.wait_for()  # the tab bar is drawn after the page's first text
+    tab = page.get_by_role("tab", name=name, exact=True)
+    if tab.count() and tab.first.is_visible():
+        tab.first.click()
+        return
+    for menu in page.locator(".overflow-menu").all():
+        if not menu.is_visible():
+            continue
+        menu.locator("button").first.click()
+        items = [b for b in page.locator(".overflow-dropdown button").all()
+                 if b.is_visible() and b.inner_text().strip() == name]
+        if items:
+            items[0].click()
+            return
+        menu.locator("button").first.click()  # close it again
+    raise AssertionError(f"no tab {name!r} to click")
+
+
+def src(page, selector: str) -> str:
+    return page.eval_on_selector(selector, "e => e.src")
+
+
+def wait_new_src(page, selector: str, old: str) -> None:
+    page.wait_for_function("([s, old]) => { const e = document.querySelector(s); return e && e.src !== old; }",
+                           arg=[selector, old], timeout=90_000)
+    page.wait_for_function("s => document.querySelector(s).complete", arg=selector)
+
+
+def words(page) -> str:
+    return page.locator("#inside_words").inner_text()
+
+
+def wait_words(page, pattern: str, old: str | None = None) -> str:
+    """Wait until the words match `pattern` (and differ from `old`, the text before a click)."""
+    try:
+        page.wait_for_function("([p, old]) => { const t = document.querySelector('#inside_words').innerText;"
+                               " return t !== old && new RegExp(p).test(t); }", arg=[pattern, old], timeout=90_000)
+    except Exception:
+        shot(page, "inside-failure")
+        raise AssertionError(f"waited for {pattern!r}; the page says {words(page)!r}") from None
+    return words(page)
+
+
+@pytest.mark.parametrize("width, height", [(1400, 1000), (390, 844)])
+def test_inside_views(browser, server, width, height):
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(90_000)
+    page.goto(server)
+    page.get_by_text("cifar_s9 lab").first.wait_for()
+    # the current image, chosen in Classify
+    open_tab(page, "Classify")
+    page.locator("input[type=file]").first.set_input_files(str(CAT))
+    page.locator(".output-class").first.wait_for()
+    open_tab(page, "Inside")
+
+    # feature maps: C2's 64 channels; the top channel's centre unit is described
+    page.wait_for_function("document.querySelectorAll('#inside_channels img').length >= 64", timeout=90_000)
+    first = wait_words(page, r"Channel #\d+\. This C2 unit at row 8, column 8 sees 21x21 pixels")
+    # click the fourth channel: it opens, with its centre unit
+    before = src(page, "#inside_channel img")
+    page.locator("#inside_channels button.thumbnail-item").nth(3).click()
+    fourth = wait_words(page, r"Channel #\d+\. This C2 unit at row 8, column 8", old=first)
+    wait_new_src(page, "#inside_channel img", before)  # click the new picture, not the old one
+    # click a unit near the top-left of the enlarged channel
+    channel = page.locator("#inside_channel img")
+    box = channel.bounding_box()
+    side = min(box["width"], box["height"])  # the square picture, centred in its box ("contain")
+    at = {"x": (box["width"] - side) / 2 + 0.3 * side, "y": (box["height"] - side) / 2 + 0.3 * side}
+    before = src(page, "#inside_field img")
+    channel.click(position=at)
+    clicked = wait_words(page, r"at row 4, column 4 sees 21x21 pixels; 19x19 of them are on the image",
+                         old=fourth)
+    assert "zero padding" in clicked
+    wait_new_src(page, "#inside_field img", before)
+    shot(page, f"inside-maps-{width}", "inside_maps_view")
+
+    # a C4 unit sees more than the image
+    before = src(page, "#inside_field img")
+    page.locator("#inside_layer input").click()
+    page.get_by_role("option", name="C4", exact=True).click()
+    wait_words(page, r"This C4 unit at row 2, column 2 sees 81x81 pixels, more than the 32x32 image")
+    page.wait_for_function("document.querySelectorAll('#inside_channels img').length >= 192", timeout=90_000)
+    wait_new_src(page, "#inside_field img", before)
+    shot(page, f"inside-field-{width}", "inside_maps_view")
+
+    # occlusion, integrated gradients and Grad-CAM, with their agreement
+    open_tab(page, "Occlusion & gradients")
+    for key in ("occlusion", "gradients", "gradcam"):
+        page.locator(f"#inside_attr_{key} img").wait_for(timeout=90_000)
+    page.locator("#inside_agreement").get_by_text("Spearman", exact=False).wait_for()
+    assert re.search(r"occlusion vs Grad-CAM: [+-]\d\.\d\d", page.locator("#inside_agreement").inner_text())
+    shot(page, f"inside-occlusion-{width}", "inside_occlusion_view")
+
+    # why not this class: ten Grad-CAMs in one 2x5 picture, the predicted class framed
+    open_tab(page, "Why not this class?")
+    page.locator("#inside_why img").wait_for(timeout=90_000)
+    page.locator("#inside_why_note").get_by_text("framed in red", exact=False).wait_for()
+    shot(page, f"inside-why-{width}", "inside_why_view")
+    page.close()

@@ -1,0 +1,111 @@
+"""The Inside endpoints over the wire: gradio_client by name (the feature maps it returns equal
+the tensors a forward hook records), and raw HTTP (`POST /gradio_api/queue/join` with the
+`fn_index` read from `/config`) with hostile values: each is one clear error, no server path,
+and the app keeps serving."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+import numpy as np
+import pytest
+import torch
+
+from cifar_s9.augment import normalize_uint8
+from cifar_s9.checkpoint import load_weights
+from cifar_s9.gradcam import target_layer
+from cifar_s9.images import load_rgb32
+
+pytestmark = pytest.mark.slow
+CAT = "assets/examples/cat.jpg"
+ENDPOINTS = ("feature_maps", "receptive_field", "occlusion", "explain_all")
+
+
+def test_feature_maps_through_the_client_equal_a_forward_hook(app_client, weights_path):
+    from gradio_client import handle_file
+    _, data = app_client.predict(handle_file(CAT), "C2.conv1", "channel", api_name="/feature_maps")
+    model = load_weights(weights_path)[0].eval()
+    seen = []
+    handle = target_layer(model, "C2.conv1").register_forward_hook(lambda m, i, o: seen.append(o.detach()))
+    with torch.no_grad():
+        model(torch.from_numpy(normalize_uint8(load_rgb32(CAT)[None])))
+    handle.remove()
+    np.testing.assert_array_equal(np.asarray(data["activations"], np.float32), seen[0][0].numpy())
+    assert data["shape"] == [64, 16, 16]
+
+
+def test_the_other_endpoints_through_the_client(app_client):
+    from gradio_client import handle_file
+    _, _, words, data = app_client.predict(handle_file(CAT), "C4", 0, 0, None, api_name="/receptive_field")
+    assert data["box"] == [-40, -40, 40, 40] and "81x81" in words
+    pictures, summary, data = app_client.predict(handle_file(CAT), "cat", 8, 4, api_name="/occlusion")
+    assert len(pictures) == 3 and data["target"] == "cat"
+    grid, probs = app_client.predict(handle_file(CAT), "C4", api_name="/explain_all")
+    assert len(grid) == 10 and len(probs) == 10
+
+
+# ---------------------------------------------------------------- raw HTTP
+
+class Raw:
+    """One visitor speaking Gradio's queue protocol by hand."""
+
+    def __init__(self, url: str):
+        self.http = httpx.Client(base_url=url, timeout=120)
+        config = self.http.get("/config").json()
+        self.fn_index = {d.get("api_name"): d["id"] for d in config["dependencies"] if d.get("api_name")}
+        upload = self.http.post("/gradio_api/upload", files={"files": ("cat.jpg", open(CAT, "rb"), "image/jpeg")})
+        self.image = {"path": upload.json()[0], "orig_name": "cat.jpg", "meta": {"_type": "gradio.FileData"}}
+
+    def call(self, endpoint: str, data: list) -> dict:
+        session = uuid.uuid4().hex[:12]
+        r = self.http.post("/gradio_api/queue/join", json={
+            "data": [*data, None], "fn_index": self.fn_index[endpoint], "session_hash": session})
+        if r.status_code != 200:
+            return {"msg": "refused", "success": False, "output": {"error": r.text}}
+        with self.http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as s:
+            for line in s.iter_lines():
+                if line.startswith("data:"):
+                    msg = json.loads(line[5:])
+                    if msg.get("msg") in ("process_completed", "unexpected_error"):
+                        return msg
+        raise AssertionError("the stream ended without an answer")
+
+
+@pytest.fixture(scope="module")
+def raw(app_client):
+    return Raw(app_client.src)
+
+
+# (endpoint, the values after the image, words the error must contain)
+HOSTILE = [
+    ("feature_maps", ["C99", "shared"], "unknown layer"),
+    ("feature_maps", ["C1", {"$gt": ""}], "scale"),
+    ("feature_maps", [["C1"] * 1000, "shared"], "unknown layer"),
+    ("receptive_field", ["C4", 1e308, 0, None], "row"),
+    ("receptive_field", ["C4", 0, "NaN", None], "column"),
+    ("receptive_field", ["C4", 0, 0, -1], "channel"),
+    ("receptive_field", ["C1.conv1", [1, 2], 0, None], "row"),
+    ("occlusion", ["cat", 0, 4], "patch size"),
+    ("occlusion", ["cat", 8, 2.5], "stride"),
+    ("occlusion", ["cat", 2, 1], "at most 400"),
+    ("occlusion", ["../../etc/passwd", 8, 4], "unknown class"),
+    ("explain_all", ["C4.conv3.0"], "unknown layer"),
+]
+
+
+@pytest.mark.parametrize("endpoint, values, words", HOSTILE, ids=[f"{e}-{i}" for i, (e, *_ ) in enumerate(HOSTILE)])
+def test_hostile_values_get_one_clear_error_and_the_app_keeps_serving(raw, endpoint, values, words):
+    assert set(ENDPOINTS) <= set(raw.fn_index)
+    msg = raw.call(endpoint, [raw.image, *values])
+    assert msg.get("success") is False, msg
+    error = (msg.get("output") or {}).get("error") or msg.get("message") or ""
+    assert words.lower() in error.lower(), error
+    assert "/tmp" not in error and "/work" not in error and "Traceback" not in error
+    ok = raw.call("explain_all", [raw.image, "C4"])
+    assert ok.get("success") is True, ok
+
+
+def test_a_missing_image_is_a_clear_error(raw):
+    msg = raw.call("explain_all", [None, "C4"])
+    assert msg.get("success") is False and "No image" in msg["output"]["error"]
