@@ -17,13 +17,13 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from cifar_s9 import gradcam, images, plots, report, service
+from cifar_s9 import gradcam, http_limits, images, plots, report, service, uploads
 from cifar_s9.augment import AugmentConfig, InvalidAugmentConfig, pipeline_code, validate
 from cifar_s9.checkpoint import CheckpointError
 from cifar_s9.cli import DEFAULT_WEIGHTS
 from cifar_s9.data import CLASSES
 from cifar_s9.evaluate import mistakes
-from cifar_s9.jobs import Busy, TrainingJobs, TrainRequest
+from cifar_s9.jobs import Busy, NotOwner, TrainingJobs, TrainRequest
 from cifar_s9.model import PRESETS
 from cifar_s9.train import TrainConfig
 
@@ -85,24 +85,6 @@ def to_rgb32(image) -> np.ndarray:
     if isinstance(image, (str, Path)) and Path(image).is_file():
         return _rgb32_cached(str(image), Path(image).stat().st_mtime)
     return images.load_rgb32(image)
-
-
-def tolerant(image: gr.Image) -> gr.Image:
-    """Hand unreadable uploads to `cifar_s9.images` instead of failing in Gradio's own decoder, so
-    the user reads our message ("not an image", "too large") rather than a bare "Error".
-
-    (Patched on the instance: subclassing gr.Image would make Gradio write an app.pyi stub.)
-    """
-    decode = image.preprocess
-
-    def preprocess(payload):
-        try:
-            return decode(payload)
-        except Exception:
-            return getattr(payload, "path", None) or "<unreadable upload>"
-
-    image.preprocess = preprocess
-    return image
 
 
 # ================================================================ Classify
@@ -246,10 +228,15 @@ def render_progress(snap) -> tuple[str, object]:
     return "\n\n".join(lines), fig
 
 
-def start_training(preset, epochs, lr, batch_size, subset, aug):
+def _owner(request: gr.Request | None) -> str | None:
+    """The visitor's session (Gradio passes the request); a direct call (tests) owns "local"."""
+    return "local" if request is None else request.session_hash
+
+
+def start_training(preset, epochs, lr, batch_size, subset, aug, request: gr.Request = None):
     """Generator: starts the single training slot and streams progress until the run ends."""
     try:
-        job = STATE.jobs.start(train_request(preset, epochs, lr, batch_size, subset, aug))
+        job = STATE.jobs.start(train_request(preset, epochs, lr, batch_size, subset, aug), _owner(request))
     except Busy as exc:
         gr.Warning(str(exc))
         yield f"🚦 **Busy.** {exc}", gr.skip(), gr.skip(), gr.skip()
@@ -278,9 +265,12 @@ except ImportError:
     pass
 
 
-def stop_training() -> str:
-    return ("⏹️ Stopping after the current step..." if STATE.jobs.stop()
-            else "Nothing is running.")
+def stop_training(request: gr.Request = None) -> str:
+    try:
+        stopped = STATE.jobs.stop(_owner(request))
+    except NotOwner as exc:
+        return f"🚦 {exc}"
+    return "⏹️ Stopping after the current step..." if stopped else "Nothing is running."
 
 
 @user_errors
@@ -398,7 +388,7 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Classify", id="classify"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    image_in = tolerant(gr.Image(
+                    image_in = uploads.guard_image(gr.Image(
                         type="filepath", image_mode=None, label="Your image (any size)", height=260,
                         sources=["upload", "webcam", "clipboard"], elem_id="input_image"))
                     topk = gr.Slider(1, 10, 3, step=1, label="top-k")
@@ -431,7 +421,7 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Augmentation lab", id="augment"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    aug_image = tolerant(gr.Image(
+                    aug_image = uploads.guard_image(gr.Image(
                         type="filepath", image_mode=None, label="Sample image", height=200,
                         value=examples[3] if len(examples) > 3 else None, elem_id="aug_image"))
                     gr.Examples(examples=[[p] for p in examples], inputs=[aug_image], label="samples",
@@ -554,16 +544,17 @@ def main(argv: list[str] | None = None) -> None:
     demo.queue(**QUEUE).launch(**launch_options(share=args.share))
 
 
-# Safe defaults for a public app: local-only unless GRADIO_SERVER_NAME says otherwise, uploads
-# capped (Gradio refuses bigger files before any handler runs), 4 requests at a time, 64 queued.
-MAX_UPLOAD = "25mb"
+# Safe defaults for a public app: local-only unless GRADIO_SERVER_NAME says otherwise, request
+# bodies and uploads capped before they are read (cifar_s9.http_limits), 4 requests at a time,
+# 64 queued.
+MAX_UPLOAD = http_limits.MAX_UPLOAD_BYTES
 QUEUE = dict(default_concurrency_limit=4, max_size=64)
 
 
 def launch_options(share: bool = False) -> dict:
     return dict(server_name=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-                share=share, css=CSS, theme=gr.themes.Soft(), max_file_size=MAX_UPLOAD)
+                share=share, css=CSS, theme=gr.themes.Soft(), **http_limits.launch_kwargs())
 
 
 if __name__ == "__main__":

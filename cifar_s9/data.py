@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import write_atomic
+
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 MEAN = (0.4914, 0.4822, 0.4465)  # CIFAR-10 training-set channel statistics
 STD = (0.2470, 0.2435, 0.2616)
@@ -131,16 +133,11 @@ def _listing_key(root: Path, files: list[tuple[Path, int]]) -> str:
 
 
 def save_npz_atomic(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path
             np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:  # a failed write leaves no temp file (a killed process may; it is never read)
-        tmp.unlink(missing_ok=True)
+
+    write_atomic(path, write)
 
 
 def _load_cached(path: Path, n_expected: int) -> tuple[np.ndarray, np.ndarray] | None:

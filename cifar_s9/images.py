@@ -1,8 +1,10 @@
 """Any user image (file, bytes, PIL image or array, any mode or size) -> the 32x32 RGB uint8 the net sees.
 
 Conversion rules, in order:
-  - size is checked from the header *before* decoding: more than `max_pixels` is refused
-    (a decompression bomb is a small file that decodes to gigapixels);
+  - the byte size (`max_bytes`) and the pixel count from the header are checked *before*
+    decoding: more than `max_pixels` is refused (a decompression bomb is a small file that
+    decodes to gigapixels); only PNG, JPEG, WebP, GIF, BMP and TIFF are opened (PIL's other
+    plugins, EPS among them, never see a user's bytes);
   - EXIF orientation is applied (phone photos);
   - transparency (RGBA, LA, palette with a transparent index) is composited on white;
   - 16-bit and 32-bit integer images are scaled to 8 bits, float images are read as [0, 1];
@@ -12,7 +14,10 @@ Conversion rules, in order:
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import io
+import re
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -22,6 +27,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 SIZE = 32
 MAX_PIXELS = 40_000_000  # 40 megapixels: any photo a phone takes, far below a bomb's size
+MAX_BYTES = 20 * 2**20   # 20 MB: a phone photo is 3-12 MB; a 27 MB BMP is refused unread
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")  # PIL plugins a user's bytes may reach
+SUFFIX = {"PNG": "png", "JPEG": "jpg", "MPO": "jpg", "WEBP": "webp", "GIF": "gif", "BMP": "bmp",
+          "TIFF": "tiff"}  # (PIL opens a phone's multi-picture JPEG as "MPO")
 Fit = Literal["crop", "stretch", "pad"]
 WHITE = (255, 255, 255)
 
@@ -40,8 +49,9 @@ class ImageTooLarge(ImageInputError):
 
 # ---------------------------------------------------------------- opening
 
-def open_image(source, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open a path, bytes, file object, PIL image or array; refuse more than `max_pixels` pixels.
+def open_image(source, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES) -> Image.Image:
+    """Open a path, bytes, file object, PIL image or array; refuse more than `max_bytes` bytes
+    (paths and bytes) or `max_pixels` pixels.
 
     The returned image is not converted yet (any mode); for files only the header has been read
     when the size check runs.
@@ -53,24 +63,32 @@ def open_image(source, max_pixels: int = MAX_PIXELS) -> Image.Image:
     elif isinstance(source, Image.Image):
         im = source
     else:
-        im = _open_file(source, max_pixels)
+        im = _open_file(source, max_pixels, max_bytes)
     check_size(im.size, max_pixels)
     return im
 
 
-def _open_file(source, max_pixels: int) -> Image.Image:
+def check_bytes(n: int, max_bytes: int = MAX_BYTES) -> None:
+    if n == 0:
+        raise UnreadableImage("the file is empty (0 bytes); upload an image file")
+    if n > max_bytes:
+        raise ImageTooLarge(f"the file is {n / 2**20:.1f} MB; images up to {max_bytes / 2**20:.0f} MB "
+                            "are accepted. Resize or compress it and try again.")
+
+
+def _open_file(source, max_pixels: int, max_bytes: int = MAX_BYTES) -> Image.Image:
     if isinstance(source, (bytes, bytearray)):
+        check_bytes(len(source), max_bytes)
         source = io.BytesIO(source)
     elif isinstance(source, (str, Path)):
         if not Path(source).is_file():
             raise UnreadableImage("no image file was received; upload, paste or drop an image")
-        if Path(source).stat().st_size == 0:
-            raise UnreadableImage("the file is empty (0 bytes); upload an image file")
+        check_bytes(Path(source).stat().st_size, max_bytes)
     try:
         with warnings.catch_warnings():
             # our own limit is checked below; PIL's global one must not pre-empt a higher one
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(source)
+            return Image.open(source, formats=FORMATS)
     except Image.DecompressionBombError as exc:  # PIL's hard stop: twice its MAX_IMAGE_PIXELS
         raise ImageTooLarge(f"the image declares more than {Image.MAX_IMAGE_PIXELS * 2 / 1e6:.0f} "
                             f"megapixels and was not decoded; the limit is {max_pixels / 1e6:.0f} "
@@ -173,12 +191,13 @@ def resize(im: Image.Image, size: int = SIZE) -> Image.Image:
     return im.resize((size, size), Image.Resampling.BOX if downsampling else Image.Resampling.BICUBIC)
 
 
-def load_rgb32(source, max_pixels: int = MAX_PIXELS, fit: Fit = "crop", size: int = SIZE) -> np.ndarray:
+def load_rgb32(source, max_pixels: int = MAX_PIXELS, fit: Fit = "crop", size: int = SIZE,
+               max_bytes: int = MAX_BYTES) -> np.ndarray:
     """The network's view of any image: (size, size, 3) uint8."""
-    im = open_image(source, max_pixels)
+    im = open_image(source, max_pixels, max_bytes)
     opened_here = not isinstance(source, (np.ndarray, Image.Image))
     try:
-        if im.format == "JPEG":  # decode at a reduced scale straight from the DCT: fast, small
+        if im.format in ("JPEG", "MPO"):  # decode at a reduced scale straight from the DCT: fast, small
             im.draft("RGB", (size * 4, size * 4))
         im.load()
         rgb = to_rgb(im)
@@ -196,3 +215,43 @@ def upscale(image: np.ndarray, size: int = 256) -> np.ndarray:
     """Nearest-neighbour enlargement for display: every network pixel becomes a visible block."""
     factor = max(1, size // image.shape[0])
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+# ---------------------------------------------------------------- checking without decoding
+
+def check_header(source: str | Path | bytes, max_pixels: int = MAX_PIXELS, max_bytes: int = MAX_BYTES) -> str:
+    """Byte size, format and pixel count of a file or bytes, from the header alone (nothing is
+    decoded, nothing large is allocated); returns the format's usual suffix ("png", "jpg", ...).
+    Raises ImageTooLarge or UnreadableImage with a message for the user."""
+    im = open_image(source, max_pixels, max_bytes)
+    try:
+        return SUFFIX[im.format]
+    finally:
+        im.close()
+
+
+_DATA_URL = re.compile(r"data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(;[\w.+-]+=[\w.+-]+)*)(?P<b64>;base64)?,",
+                       re.ASCII)
+
+
+def decode_data_url(url: str, max_bytes: int = MAX_BYTES) -> bytes:
+    """The bytes of a `data:[<type>];base64,<data>` URL (or of bare base64 text). The length is
+    checked before decoding, so an oversized string costs nothing; the bytes are not yet known
+    to be an image (`check_header` says)."""
+    if not isinstance(url, str):
+        raise UnreadableImage(f"expected a data: URL or base64 text, got {type(url).__name__}")
+    encoded = url
+    if url.startswith("data:"):
+        head = _DATA_URL.match(url)
+        if head is None or head.group("b64") is None:
+            raise UnreadableImage("only base64 data: URLs are accepted (data:image/png;base64,...)")
+        encoded = url[head.end():]
+    if len(encoded) > 4 * -(-max_bytes // 3) + 4:  # base64: 4 characters per 3 bytes
+        raise ImageTooLarge(f"the image data is about {len(encoded) * 3 / 4 / 2**20:.1f} MB; images up "
+                            f"to {max_bytes / 2**20:.0f} MB are accepted")
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise UnreadableImage("the data: URL holds no valid base64 data") from None
+    check_bytes(len(data), max_bytes)
+    return data

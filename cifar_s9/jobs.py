@@ -4,10 +4,18 @@
 the settings before anything starts, and runs the Trainer in a thread. The thread releases the
 slot in a `finally`, so a crash never leaves the app stuck "busy". Observers call
 `job.wait(version)` to block until something new happened, then read `job.snapshot()`.
+
+Every run has an owner (the app passes the visitor's `session_hash`): only the owner can stop
+it (`stop(owner)`) or ask for its weights (`trained_weights(run_id, owner)`), and a run that
+ended before its first epoch saves nothing and can never be activated. Run folders are pruned
+by age and total size (`cleanup.RUN_CAPS`) when a run starts; the shipped weights folder is
+never a runs folder (`check_output_dir`).
 """
 from __future__ import annotations
 
 import datetime as dt
+import re
+import shutil
 import threading
 import time
 import traceback
@@ -16,9 +24,10 @@ from pathlib import Path
 from typing import Callable
 
 from .augment import AugmentConfig, validate
-from .checkpoint import save_weights
+from .checkpoint import read_card, save_weights
+from .cleanup import RUN_CAPS, prune_folder
 from .model import get_config
-from .provenance import run_info
+from .provenance import device_name, run_info
 from .receptive_field import model_receptive_field
 from .service import TrainingData
 from .train import EpochEvent, StepEvent, Trainer, TrainConfig, resolve_device, validate_train_config
@@ -33,6 +42,13 @@ APP_LIMITS = {"epochs": (1, 50), "batch_size": (1, 1024), "subset": (1, 50_000)}
 
 class Busy(RuntimeError):
     pass
+
+
+class NotOwner(PermissionError):
+    """The run belongs to another visitor's session."""
+
+
+RUN_NAME = re.compile(r"\d{8}-\d{6}-\d{6}-[a-z0-9_]+")  # <date>-<time>-<microseconds>-<preset>
 
 
 @dataclass(frozen=True)
@@ -79,8 +95,8 @@ class Snapshot:
 
 
 class Job:
-    def __init__(self, request: TrainRequest, out_dir: Path):
-        self.request, self.out_dir = request, out_dir
+    def __init__(self, request: TrainRequest, out_dir: Path, owner: str):
+        self.request, self.out_dir, self.owner = request, out_dir, owner
         self.stop_event = threading.Event()
         self._cond = threading.Condition()
         self._snap, self._version = Snapshot(), 0
@@ -92,9 +108,9 @@ class Job:
             return replace(self._snap, epochs=list(self._snap.epochs), steps=list(self._snap.steps))
 
     @property
-    def version(self) -> int:
-        with self._cond:
-            return self._version
+    def run_id(self) -> str:
+        """The run's folder name: what the app shows and keeps in session state (never a path)."""
+        return self.out_dir.name
 
     def wait(self, seen_version: int, timeout: float = 1.0) -> int:
         """Block until the version moves past `seen_version` (or timeout); returns the version."""
@@ -141,10 +157,14 @@ class Job:
             self._update(data_note=data.note, message="building the model")
             trainer = Trainer(get_config(req.preset), req.train, req.aug, data.train, test, self.on_event)
             steps_per_epoch = trainer.batches.batches_per_epoch
-            self._update(total_steps=trainer.total_steps, message="training", device=_device_label(device))
+            self._update(total_steps=trainer.total_steps, message="training", device=device_name(device))
             start = time.perf_counter()
             trainer.fit(self.stop_event)
             stopped = trainer.epoch < trainer.cfg.epochs
+            if trainer.epoch == 0:  # nothing learned: no checkpoint to keep or to activate
+                shutil.rmtree(self.out_dir, ignore_errors=True)
+                return dict(state=STOPPED, weights=None, eta_s=0.0,
+                            message="stopped before the first epoch ended; nothing was saved")
             card = {"preset": req.preset, "source": "cifar_s9 app", "train_config": trainer.cfg.to_dict(),
                     "aug_config": trainer.aug_config.to_dict(),
                     "receptive_field": model_receptive_field(trainer.eval_model)[1],
@@ -161,18 +181,10 @@ class Job:
             save_weights(trainer.eval_model, weights, card)
             return dict(state=STOPPED if stopped else DONE, weights=str(weights), eta_s=0.0,
                         message=(f"stopped after {trainer.epoch} of {trainer.cfg.epochs} epochs"
-                                 if stopped else f"finished {trainer.epoch} epochs") + f"; saved {weights}")
+                                 if stopped else f"finished {trainer.epoch} epochs") + f"; saved as run {self.run_id}")
         except Exception as exc:  # reported to the user, and the slot is released all the same
             traceback.print_exc()
             return dict(state=FAILED, error=f"{type(exc).__name__}: {exc}", message=f"training failed: {exc}")
-
-
-def _device_label(device) -> str:
-    import torch
-    if device.type == "cuda":
-        return f"GPU ({torch.cuda.get_device_name(device)})"
-    n = torch.get_num_threads()
-    return f"CPU ({n} thread{'s' if n > 1 else ''})"
 
 
 def check_output_dir(runs_dir: Path, protected: tuple[Path, ...] = (SHIPPED_WEIGHTS,)) -> Path:
@@ -191,26 +203,33 @@ class TrainingJobs:
     """The single training slot shared by every user of one app process."""
 
     def __init__(self, runs_dir: Path, load_data: Callable[[], TrainingData],
-                 protected: tuple[Path, ...] = (SHIPPED_WEIGHTS,)):
+                 protected: tuple[Path, ...] = (SHIPPED_WEIGHTS,), caps: dict = RUN_CAPS):
         self.runs_dir, self.load_data = check_output_dir(runs_dir, protected), load_data
+        self.caps = caps
         self._slot = threading.Lock()
         self._guard = threading.Lock()
         self.current: Job | None = None
+        self._runs: dict[str, Job] = {}  # run_id -> job, for the runs of this process
 
     @property
     def busy(self) -> bool:
         return self._slot.locked()
 
-    def start(self, request: TrainRequest) -> Job:
+    def start(self, request: TrainRequest, owner: str) -> Job:
+        """Start `request` for `owner` (the app passes `gr.Request.session_hash`)."""
+        if not isinstance(owner, str) or not owner:
+            raise ValueError("a training run needs an owner (the visitor's session)")
         request = request.validated()  # invalid settings: ValueError before taking the slot
         if not self._slot.acquire(blocking=False):
             raise Busy("A training run is already in progress (one at a time for all users of this "
                        "app). Wait for it to finish, or stop it in the Train tab.")
         try:
+            self.prune()
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-            job = Job(request, self.runs_dir / f"{stamp}-{request.preset}")
+            job = Job(request, self.runs_dir / f"{stamp}-{request.preset}", owner)
             with self._guard:
                 self.current = job
+                self._runs[job.run_id] = job
             job.thread = threading.Thread(target=self._run, args=(job,), name="cifar_s9-train", daemon=True)
             job.thread.start()
         except BaseException:
@@ -226,11 +245,48 @@ class TrainingJobs:
             self._slot.release()
             job._update(**final)
 
-    def stop(self) -> bool:
-        """Ask the running job to stop; False when nothing is running."""
+    def stop(self, owner: str) -> bool:
+        """Ask the running job to stop; False when nothing is running; NotOwner when the run
+        belongs to another session (which is not told anything about it)."""
         with self._guard:
             job = self.current
         if job is None or job.snapshot().finished:
             return False
+        if job.owner != owner:
+            raise NotOwner("The run in progress was started by another visitor; only they can stop it.")
         job.stop()
         return True
+
+    def trained_weights(self, run_id: str, owner: str) -> Path:
+        """The checkpoint of run `run_id`, for its owner to activate in their own session: the run
+        finished with at least one trained epoch and its weights and card are in place. ValueError
+        (NotOwner for another session's run) otherwise; messages hold no path."""
+        with self._guard:
+            job = self._runs.get(run_id) if isinstance(run_id, str) else None
+        if job is None:
+            raise ValueError("no such training run in this app; train a model first")
+        if job.owner != owner:
+            raise NotOwner("that training run belongs to another visitor")
+        snap = job.snapshot()
+        if not snap.finished:
+            raise ValueError("the run is still training; activate it when it has finished")
+        weights = Path(snap.weights) if snap.weights else None
+        if weights is None or not weights.is_file():
+            raise ValueError("that run saved no trained weights (it ended before its first epoch, "
+                             "failed, or was cleaned up)")
+        if not read_card(weights).get("epochs", 0) >= 1:
+            raise ValueError("that run trained for 0 epochs; there is nothing to activate")
+        return weights
+
+    def prune(self) -> list[Path]:
+        """Delete old run folders (age, then total size; `caps`), sparing the run in progress;
+        only folders named like runs are touched."""
+        with self._guard:
+            keep = [self.current.out_dir] if self.current and not self.current.snapshot().finished else []
+        removed = prune_folder(self.runs_dir, self.caps["max_age_s"], self.caps["max_total_bytes"], keep,
+                               match=lambda entry: entry.is_dir() and RUN_NAME.fullmatch(entry.name) is not None)
+        with self._guard:  # forget finished runs whose folder is gone
+            for run_id in [r for r, job in self._runs.items() if job.snapshot().finished
+                           and not job.out_dir.exists()]:
+                del self._runs[run_id]
+        return removed

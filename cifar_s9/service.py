@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .augment import AugmentConfig, InvalidAugmentConfig, preview
-from .checkpoint import CheckpointError, load_weights
+from .checkpoint import APP_LIMITS, CheckpointError, load_weights
 from .data import CLASSES, DEFAULT_CACHE, DatasetUnavailable, Split, load_split
 from .evaluate import Evaluation, evaluate, predict_logits
 from .gradcam import model_lock
@@ -84,7 +84,7 @@ def load_servable(weights: str | Path) -> tuple[Net, dict]:
     """`load_weights`, plus the checks that the app can serve it: 3-channel input, the 10 CIFAR-10
     classes, and a 32x32 forward pass that works. Anything else is a CheckpointError."""
     path = Path(weights)
-    model, card = load_weights(path)
+    model, card = load_weights(path, limits=APP_LIMITS)  # declared architecture checked first
     cfg = model.config
     if cfg.in_channels != 3 or cfg.num_classes != len(CLASSES):
         raise CheckpointError(f"{path.name} is a network for {cfg.in_channels}-channel images and "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 
 import pytest
@@ -162,6 +163,9 @@ def test_safetensors_without_our_metadata(tmp_path):
     with pytest.raises(CheckpointError, match="no cifar_s9 model config"):
         load_weights(path)
     save_file({"weight": torch.zeros(3)}, str(path), metadata={"model_config": "{\"blocks\": 3}"})
+    with pytest.raises(CheckpointError, match="declares int blocks; exactly 4"):
+        load_weights(path)
+    save_file({"weight": torch.zeros(3)}, str(path), metadata={"model_config": "{not json"})
     with pytest.raises(CheckpointError, match="unreadable model config"):
         load_weights(path)
 
@@ -245,3 +249,153 @@ def test_chain_cards_chains_onto_a_chained_card_keeping_its_stages():
     assert [(s["name"], s["train_config"]["lr"], s["epochs"]) for s in three["stages"]] == [
         ("full", 0.15, 2), ("distill", 0.03, 1), ("distill-gpu", 0.1, 2)]
     assert three["epochs"] == 5 and three["wall_time_s"] == 140.0
+
+
+# ---------------------------------------------------------------- declared architecture (issue 13)
+
+from cifar_s9.checkpoint import APP_LIMITS, ArchitectureLimits, check_declared, param_count  # noqa: E402
+from cifar_s9.model import ALL_PRESETS, get_config  # noqa: E402
+
+
+@pytest.mark.parametrize("preset", sorted(ALL_PRESETS))
+def test_param_count_by_arithmetic_matches_the_built_network(preset):
+    config = get_config(preset)
+    assert param_count(config) == Net(config).num_params()
+
+
+def test_param_count_by_hand():
+    # tiny_config: hand-count one standard and one separable conv to pin the formula itself
+    from cifar_s9.model import BlockSpec, ConvSpec
+    std, sep = ConvSpec(4, "standard"), ConvSpec(4, "separable")
+    config = ModelConfig(blocks=(BlockSpec((std, sep, sep)),) * 4, in_channels=3, num_classes=10)
+    # block 1: 3*4*9 + 8 | 4*9 + 4*4 + 8 (twice); blocks 2-4: 4*4*9 + 8 | 60 | 60; head 4*10 + 10
+    by_hand = (108 + 8 + 60 + 60) + 3 * (144 + 8 + 60 + 60) + 50
+    assert param_count(config) == by_hand == Net(config).num_params()
+    assert param_count(tiny_config()) == Net(tiny_config()).num_params()
+
+
+def declared(**changes) -> dict:
+    d = build_model("default").config.to_dict()
+    d.update(changes)
+    return d
+
+
+def conv(**changes) -> dict:
+    return {"out_channels": 32, "kind": "standard", "stride": 1, "dilation": 1, **changes}
+
+
+def block(*convs, residual=False) -> dict:
+    return {"convs": list(convs) or [conv(), conv(), conv()], "residual": residual}
+
+
+@pytest.mark.parametrize("raw, limits, message", [
+    (declared(blocks=[block()] * 5), ArchitectureLimits(), "declares 5 blocks; exactly 4"),
+    (declared(blocks=[block()] * 20_000), ArchitectureLimits(), "declares 20000 blocks"),
+    (declared(blocks=[block(conv(), conv())] * 4), ArchitectureLimits(), "declares 2 convs"),
+    (declared(blocks=[block(conv(out_channels=5000), conv(), conv())] * 4), ArchitectureLimits(),
+     "out_channels of C1 conv 1"),
+    (declared(blocks=[block(conv(out_channels=True), conv(), conv())] * 4), ArchitectureLimits(),
+     "out_channels"),
+    (declared(blocks=[block(conv(stride=3), conv(), conv())] * 4), ArchitectureLimits(), "stride"),
+    (declared(blocks=[block(conv(kind="lambda"), conv(), conv())] * 4), ArchitectureLimits(), "kind"),
+    (declared(blocks=[block(conv(dilation=100), conv(), conv())] * 4), ArchitectureLimits(), "dilation"),
+    (declared(blocks=[{**block(), "extra": 1}] * 4), ArchitectureLimits(), "unknown fields"),
+    (declared(order="bn-first"), ArchitectureLimits(), "order"),
+    (declared(dropout=1.5), ArchitectureLimits(), "dropout"),
+    (declared(in_channels=1), APP_LIMITS, "in_channels=1; 3 is required"),
+    (declared(num_classes=100), APP_LIMITS, "num_classes=100; 10 is required"),
+    (get_config("wide").to_dict(), APP_LIMITS, "7,827,786 parameters; fewer than 200,000"),
+    ([1, 2], ArchitectureLimits(), "not a JSON object"),
+])
+def test_declared_architecture_out_of_bounds_is_refused(raw, limits, message):
+    with pytest.raises(CheckpointError, match=message):
+        check_declared(raw, limits)
+
+
+def test_every_preset_is_within_the_default_limits_and_the_app_presets_within_the_apps():
+    from cifar_s9.model import PRESETS
+    for name in ALL_PRESETS:
+        assert check_declared(get_config(name).to_dict()) == get_config(name)
+    for name in PRESETS:
+        assert check_declared(get_config(name).to_dict(), APP_LIMITS) == get_config(name)
+
+
+def test_a_20000_block_checkpoint_is_refused_before_anything_is_built(tmp_path, monkeypatch):
+    import tracemalloc
+    raw = json.dumps(declared(blocks=[block()] * 20_000))
+    path = tmp_path / "huge.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path), metadata={"model_config": raw})
+    assert path.stat().st_size > 1_000_000  # a large header, as in the issue (4.8 MB there)
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("a module was built for a refused config")
+
+    monkeypatch.setattr(checkpoint, "Net", no_build)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match="declares 20000 blocks"):
+            load_weights(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 * 2**20  # the JSON header and its parse, not 1.8 GB of modules
+
+
+def test_the_app_limits_refuse_a_large_network_and_a_large_file(tmp_path):
+    save_weights(build_model("wide").eval(), tmp_path / "wide.safetensors", {})
+    with pytest.raises(CheckpointError, match="MB; checkpoints up to 2 MB"):
+        load_weights(tmp_path / "wide.safetensors", limits=APP_LIMITS)
+    big_file = ArchitectureLimits(**{**APP_LIMITS.__dict__, "max_file_bytes": 64 * 2**20})
+    with pytest.raises(CheckpointError, match="fewer than 200,000"):
+        load_weights(tmp_path / "wide.safetensors", limits=big_file)
+    assert load_weights(tmp_path / "wide.safetensors")[0].num_params() == 7_827_786  # the CLI may
+
+
+def test_the_shipped_weights_pass_the_app_limits():
+    from cifar_s9.cli import DEFAULT_WEIGHTS
+    model, _ = load_weights(DEFAULT_WEIGHTS, limits=APP_LIMITS)
+    assert model.num_params() < 200_000
+
+
+# ---------------------------------------------------------------- weights and card as a pair
+
+def test_the_card_records_the_sha256_of_its_weights(saved):
+    _, path = saved
+    assert read_card(path)["weights_sha256"] == checkpoint.file_sha256(path)
+
+
+def test_a_card_from_other_weights_is_refused(saved, tmp_path):
+    _, path = saved
+    other = tmp_path / "other" / "model.safetensors"
+    save_weights(trained_like(seed=5), other, {"epochs": 1})
+    card_path(path).write_bytes(card_path(other).read_bytes())
+    with pytest.raises(CheckpointError, match="model.json does not belong to model.safetensors"):
+        load_weights(path)
+
+
+def test_killed_between_card_and_weights_leaves_a_pair_that_is_refused(saved, monkeypatch):
+    _, path = saved
+    real_replace = os.replace
+
+    def die_before_the_weights(src, dst):
+        if str(dst).endswith(".safetensors"):
+            raise KeyboardInterrupt("killed")  # as if by kill -9, after the card was renamed
+        real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "replace", die_before_the_weights)
+    with pytest.raises(KeyboardInterrupt):
+        save_weights(trained_like(seed=1), path, {"epochs": 99})
+    monkeypatch.undo()
+    assert read_card(path)["epochs"] == 99  # the new card beside the old weights
+    with pytest.raises(CheckpointError, match="does not belong to"):
+        load_weights(path)
+    save_weights(trained_like(seed=1), path, {"epochs": 99})  # saving again repairs the pair
+    assert load_weights(path)[1]["epochs"] == 99
+
+
+def test_a_card_without_a_hash_still_loads(saved):
+    _, path = saved
+    card = read_card(path)
+    del card["weights_sha256"]
+    card_path(path).write_text(json.dumps(card))
+    assert load_weights(path)[1]["epochs"] == 3
