@@ -26,6 +26,7 @@ from cifar_s9.evaluate import mistakes
 from cifar_s9.jobs import Busy, NotOwner, TrainingJobs, TrainRequest
 from cifar_s9.model import PRESETS
 from cifar_s9.train import TrainConfig
+from cifar_s9.ui import experiments as ui_experiments
 
 ROOT = Path(__file__).resolve().parent
 PREDICTED = "predicted"
@@ -50,6 +51,7 @@ def configure(weights: str | Path | None = None, data_dir: str | None = None,
     runs_dir = Path(runs_dir or os.environ.get("CIFAR_S9_APP_RUNS") or ROOT / "runs" / "app")
     STATE = AppState(service.ModelStore(weights), service.EvaluationCache(),
                      TrainingJobs(runs_dir, lambda: service.load_training_data(data_dir)), data_dir)
+    ui_experiments.configure(STATE.jobs, data_dir)
     _test_data.cache_clear()
     return STATE
 
@@ -480,6 +482,8 @@ def build_demo() -> gr.Blocks:
             activate_btn.click(activate_weights, [ckpt], [activate_status, banner_md],
                                api_visibility="private")
             send_btn.click(send_to_train, controls, [aug_state, train_aug], api_visibility="private")
+
+        ui_experiments.tab(aug_state)  # Experiments: A/B runs (cifar_s9/ui/experiments.py)
 
         # ------------------------------------------------------------ Mistakes
         with gr.Tab("Mistakes", id="mistakes") as mistakes_tab:

@@ -91,13 +91,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_progress(message, run, event) -> None:
-    from .train import EpochEvent
+    from .train import EpochEvent, StepEvent
 
     if isinstance(event, EpochEvent):
         acc = f"{100 * event.test_acc:.1f}%" if event.test_acc is not None else "-"
         print(f"  {message}: epoch {event.epoch}/{event.epochs} loss {event.train_loss:.3f} val {acc} "
               f"{event.images_per_s:.0f} img/s {event.epoch_time_s:.1f} s", flush=True)
-    elif event is None:
+    elif not isinstance(event, StepEvent):
         print(message, flush=True)
 
 

@@ -223,7 +223,17 @@ class ExperimentResult:
 
 # ---------------------------------------------------------------- running
 
-Progress = Callable[[str, "ArmRun | None", object], None]  # (message, finished run or None, trainer event)
+@dataclass(frozen=True)
+class ArmStarted:
+    """The progress event sent as each arm's run begins."""
+    arm: str
+    seed: int
+    index: int      # 0-based position in the run order
+    total: int
+
+
+# (message, the run that just finished or None, an ArmStarted or a trainer event or None)
+Progress = Callable[[str, "ArmRun | None", object], None]
 
 
 def correctness(model, split: Split, device) -> np.ndarray:
@@ -245,7 +255,7 @@ def plan_epochs(config: ExperimentConfig, train: Split, evaluation: Split) -> in
 def run_experiment(config: ExperimentConfig, train: Split, evaluation: Split, *,
                    data_note: str = "", meaningless: bool = False, device: str | None = None,
                    stop: threading.Event | None = None, progress: Progress | None = None,
-                   track: bool = True) -> ExperimentResult:
+                   track: bool = True, owner: str | None = None) -> ExperimentResult:
     """Train every arm (seed-major: A1 B1 A2 B2 ..., so slow drift of the machine hits each arm
     alike) and score each on `evaluation`. Stops early, keeping what finished, when `stop` is set."""
     config = config.validated()
@@ -262,10 +272,11 @@ def run_experiment(config: ExperimentConfig, train: Split, evaluation: Split, *,
             if stop.is_set():
                 return result
             seed = config.seed + r
-            progress(f"arm {arm.name} (seed {seed}): {i + 1 + r * len(config.arms)} of "
-                     f"{len(config.arms) * config.repeats}", None, None)
+            index, total = i + r * len(config.arms), len(config.arms) * config.repeats
+            progress(f"arm {arm.name} (seed {seed}): {index + 1} of {total}", None,
+                     ArmStarted(arm.name, seed, index, total))
             run = _train_arm(config, arm, seed, result.planned_epochs, train, evaluation, group, stop,
-                             lambda event, arm=arm: progress(arm.name, None, event), meaningless)
+                             lambda event, arm=arm: progress(arm.name, None, event), meaningless, owner)
             result.runs.append(run)
             result.device = run.device
             progress(f"arm {arm.name} (seed {seed}) {run.state}: {100 * run.accuracy.value:.1f}%", run, None)
@@ -274,7 +285,7 @@ def run_experiment(config: ExperimentConfig, train: Split, evaluation: Split, *,
 
 def _train_arm(config: ExperimentConfig, arm: Arm, seed: int, epochs: int, train: Split,
                evaluation: Split, group: str | None, stop: threading.Event, on_event,
-               meaningless: bool) -> ArmRun:
+               meaningless: bool, owner: str | None) -> ArmRun:
     from .checkpoint import save_weights
     from .tracker import RunLogger, chain, checkpoint_path
 
@@ -288,7 +299,8 @@ def _train_arm(config: ExperimentConfig, arm: Arm, seed: int, epochs: int, train
         logger = RunLogger(name, {"source": "experiment", "arm": arm.name, "preset": arm.preset,
                                   "aug": arm.aug.to_dict(), "train": cfg.to_dict(),
                                   "eval_data": evaluation.source, "n_eval": len(evaluation),
-                                  "demo_only": meaningless}, group=group, checkpoint=weights)
+                                  "demo_only": meaningless, "owner": owner}, group=group,
+                           checkpoint=weights)
     trainer.callback = chain(on_event, logger)
     start = time.perf_counter()
     try:

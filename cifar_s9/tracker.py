@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import io
 import json
 import os
@@ -182,6 +183,22 @@ def _storage():
 
 def _project_exists() -> bool:
     return _storage().get_project_db_path(PROJECT).is_file()
+
+
+def owner_tag(session: str | None) -> str | None:
+    """What the tracker stores about the app visitor who started a run: a digest of their
+    session id (never the id itself), so the app can show each visitor their own runs only."""
+    if not session:
+        return None
+    return hashlib.sha256(f"cifar_s9-run-owner:{session}".encode()).hexdigest()[:16]
+
+
+def visible_runs(session: str | None, limit: int | None = None) -> list[RunRecord]:
+    """The runs an app visitor may see: their own and those with no owner (the command line's).
+    Another visitor's runs stay invisible: what one visitor does must not change what another sees."""
+    tag = owner_tag(session)
+    runs = [r for r in list_runs() if r.config.get("owner") in (None, tag)]
+    return runs[:limit] if limit else runs
 
 
 def list_runs(limit: int | None = None) -> list[RunRecord]:
