@@ -12,10 +12,11 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .experiments import ArmRun, ArmStarted, ExperimentConfig, ExperimentData, ExperimentResult, run_experiment
+from .experiments import ArmRun, ArmStarted, ExperimentConfig, ExperimentData, ExperimentResult
 from .jobs import APP_LIMITS, Busy, NotOwner, TrainingJobs
 from .tracker import owner_tag
-from .train import EpochEvent
+from .train import EpochEvent, StepEvent
+from .zerogpu import run_in_slot  # @spaces.GPU; a plain call off ZeroGPU
 
 RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
 # one experiment holds the slot every visitor shares: keep its total bounded
@@ -100,6 +101,11 @@ class ExperimentJob:
                     curve["train_loss"].append(event.train_loss)
                     curve["val_acc"].append(event.test_acc)
                     s.message = f"{current['arm']} (seed {current['seed']}): epoch {event.epoch}/{event.epochs}"
+            elif isinstance(event, StepEvent):
+                current = next((q for q in s.queue if q["state"] == "running"), None)
+                if current is not None:
+                    s.message = (f"{current['arm']} (seed {current['seed']}): epoch {event.epoch}, step "
+                                 f"{event.step}/{event.total_steps}, {event.images_per_s:.0f} img/s")
             elif run is not None:
                 for q in s.queue:
                     if q["state"] == "running":
@@ -121,7 +127,7 @@ class ExperimentJob:
         try:
             self._update(message="loading data")
             data = load_data()
-            result = run_experiment(self.config, data.train, data.evaluation, data_note=data.note,
+            result = run_in_slot(self.config, data.train, data.evaluation, data_note=data.note,
                                     meaningless=data.demo_only, stop=self.stop_event,
                                     progress=self.progress, owner=owner_tag(self.owner))
             return dict(state=DONE if result.complete else STOPPED, result=result,

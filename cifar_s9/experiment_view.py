@@ -8,12 +8,11 @@ import math
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import stats, tracker
+from . import tracker
 from .augment import AugmentConfig
 from .experiment_jobs import ExperimentSnapshot
 from .experiments import QUESTIONS, ExperimentConfig, ExperimentResult
 from .plots import LAYOUT
-from .recipes import RECIPES
 from .service import coerce_augment, number, whole_number
 
 QUESTION_LABELS = {"no-dropout": "current settings vs no Coarse Dropout",
@@ -63,7 +62,8 @@ def curves_figure(curves: dict[str, dict], title: str = "") -> go.Figure:
                                      name=_escape(arm), legendgroup=_escape(arm), showlegend=first and col == 1,
                                      line=dict(color=colour), hovertext=_escape(label)), row=1, col=col)
     fig.update_xaxes(title_text="epoch")
-    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    fig.update_yaxes(tickformat=".0%", range=[0, 1], row=1, col=2)
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
     fig.update_layout(**LAYOUT, height=360, title=_escape(title),
                       legend=dict(orientation="h", yanchor="bottom", y=-0.35, x=0))
     return fig
@@ -148,10 +148,3 @@ def overlay_figure(session: str | None, name_a: str, name_b: str) -> go.Figure:
     return curves_figure({name: {"epoch": c["epoch"], "train_loss": c["train_loss"], "val_acc": c["val_acc"]}
                           for name, c in curves.items()}, "two past runs")
 
-
-def recipe_names() -> list[str]:
-    return sorted(RECIPES)
-
-
-def points_text(x: float) -> str:
-    return stats.points(x)

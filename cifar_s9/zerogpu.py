@@ -2,8 +2,9 @@
 
 Off ZeroGPU the real `spaces` package returns the function unchanged, so the same call trains
 on the CPU (or a local CUDA GPU, with bf16 autocast: the trainer's CUDA path). On ZeroGPU the
-function runs in a GPU worker process; the trainer's progress callback then reports inside that
-process only, so the app shows the result when the call returns.
+function runs in a GPU worker process: the app's progress callback and stop event (which hold
+thread locks) cannot cross into it, so `run_in_slot` leaves them out there and the app shows the
+result when the call returns.
 """
 from __future__ import annotations
 
@@ -27,3 +28,17 @@ def gpu_seconds(config: ExperimentConfig, *args, **kwargs) -> int:
 def run_experiment_on_gpu(config: ExperimentConfig, *args, **kwargs) -> ExperimentResult:
     """`run_experiment` where ZeroGPU lends a GPU for `gpu_seconds(config)`; elsewhere a plain call."""
     return run_experiment(config, *args, **kwargs)
+
+
+def on_zerogpu() -> bool:
+    from spaces.config import Config
+
+    return bool(Config.zero_gpu)
+
+
+def run_in_slot(config: ExperimentConfig, *args, **kwargs) -> ExperimentResult:
+    """What the app's experiment job calls: the decorated runner, with the in-process-only
+    arguments (progress, stop) dropped where ZeroGPU runs it in another process."""
+    if on_zerogpu():
+        kwargs = {k: v for k, v in kwargs.items() if k not in ("progress", "stop")}
+    return run_experiment_on_gpu(config, *args, **kwargs)

@@ -11,3 +11,6 @@ $PY -m cifar_s9.experiment_cli --question no-dropout --epochs 11 --threads 1 --d
     --out training/experiments/dropout_11epochs.json
 $PY -m cifar_s9.experiment_cli --question no-dropout --epochs 33 --threads 1 --data-dir "$DATA" \
     --out training/experiments/dropout_33epochs.json
+# the lab recipe's own check at the longer budget: full augmentation against none
+$PY -m cifar_s9.experiment_cli --question strong-vs-none --epochs 33 --threads 1 --data-dir "$DATA" \
+    --out training/experiments/strong_vs_none_33epochs.json
