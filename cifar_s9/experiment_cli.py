@@ -51,7 +51,7 @@ def result_json(result, command: list[str]) -> dict:
 def _torch_device(label: str):
     import torch
 
-    return torch.device("cuda" if label.startswith("GPU") else "cpu")
+    return torch.device("cpu" if label.startswith("CPU") or not label else "cuda")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,7 +50,7 @@ def config_from_ui(question, current_aug, budget_mode, budget, subset, seed, rep
 
 def curves_figure(curves: dict[str, dict], title: str = "") -> go.Figure:
     """Train loss and validation accuracy per epoch, one colour per arm (seeds share it)."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss per epoch", "validation accuracy per epoch"))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("train loss", "validation accuracy"))  # short: phones
     arms = list(dict.fromkeys(label.rsplit(" (seed", 1)[0] for label in curves))
     for label, c in curves.items():
         arm = label.rsplit(" (seed", 1)[0]

@@ -24,6 +24,7 @@ from .augment import AugmentConfig, validate
 from .data import Split, ValidationSpec, carve_validation
 from .evaluate import predict_logits
 from .model import get_config
+from .provenance import device_name
 from .recipes import LAB_TRAIN, get_recipe
 from .train import TrainConfig, Trainer, validate_train_config
 
@@ -314,7 +315,7 @@ def _train_arm(config: ExperimentConfig, arm: Arm, seed: int, epochs: int, train
     correct = correctness(trainer.eval_model, evaluation, trainer.device)
     speed = float(np.median([h["images_per_s"] for h in trainer.history])) if trainer.history else 0.0
     run = ArmRun(arm.name, seed, trainer.epoch, list(trainer.history), correct, wall, speed, state,
-                 name, str(weights) if weights else None, _device_label(trainer.device))
+                 name, str(weights) if weights else None, device_name(trainer.device))
     if logger is not None:
         save_weights(trainer.eval_model, weights, {"source": "cifar_s9 experiment", "arm": arm.name,
                                                    "preset": arm.preset, "train_config": cfg.to_dict(),
@@ -323,14 +324,6 @@ def _train_arm(config: ExperimentConfig, arm: Arm, seed: int, epochs: int, train
         logger.finish({"accuracy": run.accuracy.value, "epochs": trainer.epoch, "wall_time_s": wall,
                        "images_per_s": speed}, state=state)
     return run
-
-
-def _device_label(device) -> str:
-    import torch
-
-    if device.type == "cuda":
-        return f"GPU ({torch.cuda.get_device_name(device)}, bf16 autocast)"
-    return f"CPU ({torch.get_num_threads()} thread(s))"
 
 
 def _tracker_name(label: str) -> str:

@@ -66,8 +66,11 @@ def test_short_ab_on_the_sample_shows_overlay_and_table(server, browser):
     page.get_by_text("mean nothing").first.wait_for()
     page.get_by_text("McNemar").first.wait_for()
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 4  # 2 arms x 2 panels
-    for arm in ("no Coarse Dropout", "current settings"):  # in the queue and in the result table
-        assert page.locator("table").get_by_text(arm, exact=True).count() >= 2
+    page.get_by_text("✅ done").nth(1).wait_for()  # the queue: both arms done
+    body = page.inner_text("body")
+    assert body.count("✅ done") == 2
+    for arm in ("no Coarse Dropout", "current settings"):  # queue, result table, legend, verdict
+        assert body.count(arm) >= 3, arm
     page.wait_for_timeout(800)
     page.screenshot(path=str(ARTIFACTS / "experiments_1400.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 900})
@@ -77,7 +80,8 @@ def test_short_ab_on_the_sample_shows_overlay_and_table(server, browser):
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.get_by_text("Past runs (run tracker)").click()
     page.get_by_role("button", name="Refresh").click()
-    page.locator("table").get_by_text("current settings", exact=True).nth(2).wait_for()
+    # queue, result table, legend, verdict, and now the past-runs row
+    page.wait_for_function("() => document.body.innerText.split('current settings').length > 5")
     page.get_by_role("button", name="Overlay").click()
     page.get_by_text("two past runs").first.wait_for()
     page.wait_for_timeout(800)
