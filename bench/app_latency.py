@@ -52,10 +52,10 @@ def startup_seconds(timeout: float = 120.0) -> float:
 def latencies_ms(repeats: int) -> dict:
     import numpy as np
 
-    from cifar_s9 import gradcam, images, service
-    from cifar_s9.cli import DEFAULT_WEIGHTS
+    from cifar_s9 import gradcam, images, serving as service
+    from cifar_s9.paths import DEFAULT_WEIGHTS
 
-    model = service.ModelStore(DEFAULT_WEIGHTS).current.model
+    model = service.ModelCache(DEFAULT_WEIGHTS).shipped.model
     path = ROOT / "assets" / "examples" / "cat.jpg"
     timings = {"classify": [], "gradcam": [], "total": []}
     for i in range(repeats + 3):

@@ -49,6 +49,7 @@ class ArchitectureLimits:
     max_channels: int = 1024            # the wide teacher's largest block has 512
     strides: tuple[int, ...] = (1, 2)
     max_dilation: int = 4
+    kernels: tuple[int, ...] = (3, 5, 7)
     params_below: int = 50_000_000      # computed from the config, not from the tensors
     max_file_bytes: int = 256 * 2**20   # the teacher's file is 31 MB
     in_channels: int | None = None      # None: any of 1..4
@@ -68,8 +69,8 @@ def param_count(config: ModelConfig) -> int:
     c, total = config.in_channels, 0
     for block in config.blocks:
         for conv in block.convs:
-            out = conv.out_channels
-            total += c * out * 9 if conv.kind == "standard" else c * 9 + c * out  # depthwise + pointwise
+            out, area = conv.out_channels, conv.kernel * conv.kernel
+            total += c * out * area if conv.kind == "standard" else c * area + c * out  # depthwise + pointwise
             total += 2 * out
             c = out
     return total + c * config.num_classes + config.num_classes
@@ -107,13 +108,15 @@ def check_declared(raw: object, limits: ArchitectureLimits = ArchitectureLimits(
         if not isinstance(block.get("residual", False), bool):
             raise CheckpointError(f"block C{i}: residual must be true or false")
         for j, conv in enumerate(convs, 1):
-            _keys(conv, {"out_channels", "kind", "stride", "dilation"}, f"conv {j} of C{i}")
+            _keys(conv, {"out_channels", "kind", "stride", "dilation", "kernel"}, f"conv {j} of C{i}")
             _whole(conv.get("out_channels"), f"out_channels of C{i} conv {j}", 1, limits.max_channels)
             if conv.get("kind", "standard") not in _KINDS:
                 raise CheckpointError(f"C{i} conv {j}: kind must be one of {_KINDS}")
             if conv.get("stride", 1) not in limits.strides or isinstance(conv.get("stride"), bool):
                 raise CheckpointError(f"C{i} conv {j}: stride must be one of {limits.strides}")
             _whole(conv.get("dilation", 1), f"dilation of C{i} conv {j}", 1, limits.max_dilation)
+            if conv.get("kernel", 3) not in limits.kernels or isinstance(conv.get("kernel"), bool):
+                raise CheckpointError(f"C{i} conv {j}: kernel must be one of {limits.kernels}")
     if d.get("order", _ORDERS[0]) not in _ORDERS:
         raise CheckpointError(f"the declared order must be one of {_ORDERS}")
     dropout = d.get("dropout", 0.0)
@@ -153,7 +156,9 @@ def save_weights(model: Net, path: Path, card: dict[str, Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    metadata = {"format": "cifar_s9", "model_config": json.dumps(model.config.to_dict())}
+    # one metadata key: safetensors writes metadata in hash-map order, so with two keys the same
+    # weights saved twice would differ in bytes (and in sha256, and in the app's cache key)
+    metadata = {"model_config": json.dumps(model.config.to_dict())}
     tmp = temp_path(path)
     try:
         save_file(state, str(tmp), metadata=metadata)

@@ -129,7 +129,8 @@ class ExperimentJob:
             data = load_data()
             result = run_in_slot(self.config, data.train, data.evaluation, data_note=data.note,
                                     meaningless=data.demo_only, stop=self.stop_event,
-                                    progress=self.progress, owner=owner_tag(self.owner))
+                                    progress=self.progress, owner=owner_tag(self.owner),
+                                    owns_process=False)
             return dict(state=DONE if result.complete else STOPPED, result=result,
                         message="finished" if result.complete else "stopped; the arms that finished are shown")
         except Exception as exc:  # reported to its owner; the slot is released all the same

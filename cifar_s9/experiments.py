@@ -242,21 +242,22 @@ def correctness(model, split: Split, device) -> np.ndarray:
     return (logits.argmax(1).numpy() == split.labels)
 
 
-def plan_epochs(config: ExperimentConfig, train: Split, evaluation: Split) -> int:
+def plan_epochs(config: ExperimentConfig, train: Split, evaluation: Split, owns_process: bool = True) -> int:
     """The epoch count for every arm: fixed, or what the trainer's calibration of the first arm
     fits in the minutes budget (about 25 timed steps; nothing is trained)."""
     if config.epochs is not None:
         return config.epochs
     arm = config.arms[0]
     probe = Trainer(get_config(arm.preset), config.run_config(config.seed, 1, config.minutes * 60),
-                    arm.aug, train, evaluation.subset(config.curve_images, seed=0))
+                    arm.aug, train, evaluation.subset(config.curve_images, seed=0), owns_process=owns_process)
     return probe.cfg.epochs
 
 
 def run_experiment(config: ExperimentConfig, train: Split, evaluation: Split, *,
                    data_note: str = "", meaningless: bool = False, device: str | None = None,
                    stop: threading.Event | None = None, progress: Progress | None = None,
-                   track: bool = True, owner: str | None = None) -> ExperimentResult:
+                   track: bool = True, owner: str | None = None,
+                   owns_process: bool = True) -> ExperimentResult:
     """Train every arm (seed-major: A1 B1 A2 B2 ..., so slow drift of the machine hits each arm
     alike) and score each on `evaluation`. Stops early, keeping what finished, when `stop` is set."""
     config = config.validated()
@@ -266,7 +267,7 @@ def run_experiment(config: ExperimentConfig, train: Split, evaluation: Split, *,
         config = replace(config, train=replace(config.train, device=device))
     result = ExperimentResult(config, evaluation.source, data_note, meaningless)
     progress("timing the first arm to plan the budget" if config.minutes else "starting", None, None)
-    result.planned_epochs = plan_epochs(config, train, evaluation)
+    result.planned_epochs = plan_epochs(config, train, evaluation, owns_process)
     group = _tracker_name(f"ab-{'-vs-'.join(a.name for a in config.arms)}") if track else None
     for r in range(config.repeats):
         for i, arm in enumerate(config.arms):
@@ -277,7 +278,8 @@ def run_experiment(config: ExperimentConfig, train: Split, evaluation: Split, *,
             progress(f"arm {arm.name} (seed {seed}): {index + 1} of {total}", None,
                      ArmStarted(arm.name, seed, index, total))
             run = _train_arm(config, arm, seed, result.planned_epochs, train, evaluation, group, stop,
-                             lambda event, arm=arm: progress(arm.name, None, event), meaningless, owner)
+                             lambda event, arm=arm: progress(arm.name, None, event), meaningless, owner,
+                             owns_process)
             result.runs.append(run)
             result.device = run.device
             progress(f"arm {arm.name} (seed {seed}) {run.state}: {100 * run.accuracy.value:.1f}%", run, None)
@@ -286,13 +288,14 @@ def run_experiment(config: ExperimentConfig, train: Split, evaluation: Split, *,
 
 def _train_arm(config: ExperimentConfig, arm: Arm, seed: int, epochs: int, train: Split,
                evaluation: Split, group: str | None, stop: threading.Event, on_event,
-               meaningless: bool, owner: str | None) -> ArmRun:
+               meaningless: bool, owner: str | None, owns_process: bool) -> ArmRun:
     from .checkpoint import save_weights
     from .tracker import RunLogger, chain, checkpoint_path
 
     cfg = config.run_config(seed, epochs)
     curve = evaluation.subset(config.curve_images, seed=0)  # the same images for every arm
-    trainer = Trainer(get_config(arm.preset), cfg, arm.aug, train, curve)
+    # owns_process=False inside the app: the server's threads and RNG stay the server's
+    trainer = Trainer(get_config(arm.preset), cfg, arm.aug, train, curve, owns_process=owns_process)
     logger = name = weights = None
     if group is not None:
         name = _tracker_name(f"{arm.name}-s{seed}")

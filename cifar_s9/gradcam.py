@@ -17,24 +17,22 @@ from __future__ import annotations
 import threading
 import weakref
 
-import cv2
 import numpy as np
 import torch
-from pytorch_grad_cam import (EigenCAM, EigenGradCAM, GradCAM, GradCAMPlusPlus, HiResCAM,
-                              LayerCAM, XGradCAM)
-from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
 from .augment import normalize_uint8
 
+# method name -> pytorch-grad-cam class name; the library (and OpenCV) load on the first explain,
+# not when the app starts
 METHODS = {
-    "GradCAM": GradCAM,
-    "GradCAM++": GradCAMPlusPlus,
-    "XGradCAM": XGradCAM,
-    "HiResCAM": HiResCAM,
-    "LayerCAM": LayerCAM,
-    "EigenCAM": EigenCAM,          # first principal component of the activations: class-agnostic
-    "EigenGradCAM": EigenGradCAM,
+    "GradCAM": "GradCAM",
+    "GradCAM++": "GradCAMPlusPlus",
+    "XGradCAM": "XGradCAM",
+    "HiResCAM": "HiResCAM",
+    "LayerCAM": "LayerCAM",
+    "EigenCAM": "EigenCAM",          # first principal component of the activations: class-agnostic
+    "EigenGradCAM": "EigenGradCAM",
 }
 CLASS_AGNOSTIC = {"EigenCAM"}
 DEFAULT_METHOD = "GradCAM"
@@ -101,12 +99,17 @@ def explain(model: nn.Module, image: np.ndarray, method: str = DEFAULT_METHOD,
     layer_module = target_layer(model, layer)
     device = next(model.parameters()).device
     x = torch.from_numpy(normalize_uint8(image[None])).to(device)
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    cam_class = METHODS[method]  # a class name, or a class (tests plug in failing ones)
+    cam_class = getattr(pytorch_grad_cam, cam_class) if isinstance(cam_class, str) else cam_class
     targets = None if target_class is None else [ClassifierOutputTarget(int(target_class))]
     heatmap = None
     with model_lock(model):
         was_training = model.training
         try:
-            with torch.enable_grad(), METHODS[method](model=model, target_layers=[layer_module]) as cam:
+            with torch.enable_grad(), cam_class(model=model, target_layers=[layer_module]) as cam:
                 heatmap = cam(input_tensor=x, targets=targets)[0]
         finally:
             model.zero_grad(set_to_none=True)
@@ -120,17 +123,40 @@ def explain(model: nn.Module, image: np.ndarray, method: str = DEFAULT_METHOD,
 
 def colorize(heatmap: np.ndarray, size: int) -> np.ndarray:
     """(h, w) in [0, 1] -> (size, size, 3) uint8 jet colours, smoothly (bilinear) enlarged."""
+    import cv2
     h = cv2.resize(np.clip(heatmap, 0, 1).astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
     return cv2.cvtColor(cv2.applyColorMap(np.uint8(np.rint(255 * h)), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, size: int = 256) -> np.ndarray:
     """The image enlarged with nearest neighbour (the pixels the net saw), heatmap blended on top."""
+    import cv2
     if not 0.0 <= opacity <= 1.0:
         raise ExplainError(f"opacity must be in [0, 1], got {opacity}")
     base = cv2.resize(image, (size, size), interpolation=cv2.INTER_NEAREST).astype(np.float32)
     mixed = (1 - opacity) * base + opacity * colorize(heatmap, size).astype(np.float32)
     return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+
+def colorbar(height: int, width: int = 14) -> np.ndarray:
+    """(height, width, 3) uint8: the jet scale `colorize` uses, high evidence at the top."""
+    ramp = np.linspace(1.0, 0.0, height, dtype=np.float32)[:, None].repeat(width, 1)
+    import cv2
+    return cv2.cvtColor(cv2.applyColorMap(np.uint8(np.rint(255 * ramp)), cv2.COLORMAP_JET),
+                        cv2.COLOR_BGR2RGB)
+
+
+def with_colorbar(overlay_image: np.ndarray, width: int = 14, gap: int = 6, label_w: int = 36) -> np.ndarray:
+    """The overlay with the colour scale at its right, labelled "high" at the top, "low" below."""
+    import cv2
+    h, w = overlay_image.shape[:2]
+    out = np.full((h, w + gap + width + label_w, 3), 255, np.uint8)
+    out[:, :w] = overlay_image
+    out[:, w + gap:w + gap + width] = colorbar(h, width)
+    x = w + gap + width + 3
+    for text, y in (("high", 12), ("low", h - 4)):
+        cv2.putText(out, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (40, 40, 40), 1, cv2.LINE_AA)
+    return out
 
 
 def hooks_left(model: nn.Module) -> int:

@@ -191,6 +191,20 @@ def resize(im: Image.Image, size: int = SIZE) -> Image.Image:
     return im.resize((size, size), Image.Resampling.BOX if downsampling else Image.Resampling.BICUBIC)
 
 
+REDUCIBLE = ("RGB", "RGBA", "L", "LA", "I", "F")  # modes whose pixels can be averaged (not "P")
+
+
+def shrink(im: Image.Image, keep: int) -> Image.Image:
+    """A large decoded image box-averaged by an integer factor, its shorter side staying >= `keep`,
+    before any mode conversion: the conversions (EXIF turn, compositing on white) then copy a
+    small image instead of a 40-megapixel one (a 40 MP RGBA PNG peaked at +756 MB without this).
+    The final BOX resize averages the same pixels, so the result differs only by rounding."""
+    factor = min(im.size) // keep
+    if factor < 2 or im.mode not in REDUCIBLE:
+        return im
+    return im.reduce(factor)
+
+
 def load_rgb32(source, max_pixels: int = MAX_PIXELS, fit: Fit = "crop", size: int = SIZE,
                max_bytes: int = MAX_BYTES) -> np.ndarray:
     """The network's view of any image: (size, size, 3) uint8."""
@@ -200,7 +214,7 @@ def load_rgb32(source, max_pixels: int = MAX_PIXELS, fit: Fit = "crop", size: in
         if im.format in ("JPEG", "MPO"):  # decode at a reduced scale straight from the DCT: fast, small
             im.draft("RGB", (size * 4, size * 4))
         im.load()
-        rgb = to_rgb(im)
+        rgb = to_rgb(shrink(im, size * 4))
         return np.asarray(resize(square(rgb, fit), size), dtype=np.uint8).copy()
     except ImageInputError:
         raise

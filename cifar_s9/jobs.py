@@ -17,25 +17,24 @@ import datetime as dt
 import re
 import shutil
 import threading
-import time
 import traceback
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from .app_data import TrainingData
 from .augment import AugmentConfig, validate
+from .card import model_card
 from .checkpoint import read_card, save_weights
 from .cleanup import RUN_CAPS, prune_folder
 from .model import get_config
-from .provenance import device_name, run_info
-from .receptive_field import model_receptive_field
-from .service import TrainingData
+from .paths import WEIGHTS_DIR
+from .provenance import device_name
 from .tracker import chain, final_metrics, owner_tag, track_trainer
 from .train import EpochEvent, StepEvent, Trainer, TrainConfig, resolve_device, validate_train_config
 
 RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_WEIGHTS = ROOT / "weights"  # the released checkpoints: no app run may write here
+SHIPPED_WEIGHTS = WEIGHTS_DIR  # the released checkpoints: no app run may write here
 # The app's one training slot is shared by every user, so a run from the app is capped tighter than
 # the trainer's own LIMITS (the CLI may train for 1000 epochs; a public app must not hold the slot for days).
 APP_LIMITS = {"epochs": (1, 50), "batch_size": (1, 1024), "subset": (1, 50_000)}
@@ -156,14 +155,14 @@ class Job:
             data = load_data()
             test = data.test.subset(req.eval_images, seed=0)
             self._update(data_note=data.note, message="building the model")
-            trainer = Trainer(get_config(req.preset), req.train, req.aug, data.train, test, self.on_event)
+            trainer = Trainer(get_config(req.preset), req.train, req.aug, data.train, test, self.on_event,
+                              owns_process=False)  # the app's threads and RNG are the app's
             weights = self.out_dir / "model.safetensors"
             logger = track_trainer(trainer, f"app-{req.preset}", "app", weights, preset=req.preset,
                                    demo_only=data.demo_only, owner=owner_tag(self.owner))  # runs/tracker
             trainer.callback = chain(self.on_event, logger)
             steps_per_epoch = trainer.batches.batches_per_epoch
             self._update(total_steps=trainer.total_steps, message="training", device=device_name(device))
-            start = time.perf_counter()
             trainer.fit(self.stop_event)
             stopped = trainer.epoch < trainer.cfg.epochs
             if trainer.epoch == 0:  # nothing learned: no checkpoint to keep or to activate
@@ -171,18 +170,11 @@ class Job:
                 shutil.rmtree(self.out_dir, ignore_errors=True)
                 return dict(state=STOPPED, weights=None, eta_s=0.0,
                             message="stopped before the first epoch ended; nothing was saved")
-            card = {"preset": req.preset, "source": "cifar_s9 app", "train_config": trainer.cfg.to_dict(),
-                    "aug_config": trainer.aug_config.to_dict(),
-                    "receptive_field": model_receptive_field(trainer.eval_model)[1],
-                    "train_data": {"source": data.train.source, "n": len(trainer.train_split),
-                                   "demo_only": data.demo_only},
-                    "epochs": trainer.epoch, "stopped_early": stopped, "steps_per_epoch": steps_per_epoch,
-                    "wall_time_s": round(time.perf_counter() - start, 1), "history": trainer.history,
-                    **run_info(trainer.device)}
             last = trainer.history[-1] if trainer.history else {}
-            if last.get("test_acc") is not None:
-                card["accuracy"] = {"test": {"data": test.source, "n": len(test),
-                                             "plain": round(last["test_acc"], 4)}}
+            acc = {"plain": last["test_acc"]} if last.get("test_acc") is not None else None
+            card = model_card(trainer, data.train.source, req.preset, test=test, test_acc=acc,
+                              source="cifar_s9 app", demo_only=data.demo_only, stopped_early=stopped,
+                              steps_per_epoch=steps_per_epoch)
             save_weights(trainer.eval_model, weights, card)
             logger.finish(final_metrics(card), state=STOPPED if stopped else DONE)
             return dict(state=STOPPED if stopped else DONE, weights=str(weights), eta_s=0.0,

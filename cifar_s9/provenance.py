@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from .paths import HOME
+
 
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
@@ -15,7 +17,7 @@ def device_name(device: torch.device) -> str:
     return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
-def git_commit(repo: Path = Path(__file__).resolve().parent.parent) -> str | None:
+def git_commit(repo: Path = HOME) -> str | None:
     try:
         out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=5)

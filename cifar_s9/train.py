@@ -8,6 +8,7 @@ because the batch order, augmentation and dropout draws depend only on (seed, ep
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -28,7 +29,8 @@ from .checkpoint import load_resume, load_weights, save_resume
 from .data import Split
 from .distill import Teacher
 from .evaluate import predict_logits
-from .loader import AugmentedBatches, batch_stream
+from .bank import LogitBank
+from .loader import AugmentedBatches, BankBatches, batch_stream
 from .losses import distillation_loss, soft_cross_entropy
 from .model import ModelConfig, Net
 
@@ -57,6 +59,7 @@ class TrainConfig:
     time_budget_s: float | None = None  # if set, pick the epoch count that fits this budget
     init_weights: str | None = None  # start from these weights (.safetensors) instead of random
     teachers: tuple[str, ...] = ()   # distil from these networks' averaged predictions
+    logit_bank: str | None = None    # ...or from their stored answers for seeded views (cifar_s9.bank)
     distill_alpha: float = 0.9       # weight of the teacher term when there are teachers
     distill_temperature: float = 4.0
 
@@ -97,6 +100,10 @@ def validate_train_config(cfg: TrainConfig) -> TrainConfig:
     for path in (*cfg.teachers, *([cfg.init_weights] if cfg.init_weights else [])):
         if not Path(path).is_file():
             problems.append(f"no weights file at {path}")
+    if cfg.logit_bank is not None and not (Path(cfg.logit_bank) / "bank.json").is_file():
+        problems.append(f"no logit bank (bank.json) in {cfg.logit_bank}")
+    if cfg.logit_bank is not None and cfg.teachers:
+        problems.append("distil from teachers or from a logit bank, not both")
     if problems:
         raise InvalidTrainConfig("; ".join(problems))
     return cfg
@@ -169,8 +176,9 @@ def epochs_within_budget(budget_s: float, spent_s: float, epochs_done: int, epoc
 
 def mix_batch(x: torch.Tensor, targets: torch.Tensor, y: torch.Tensor, lam: float,
               perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mixup of a batch with its permutation: images, soft targets, and the label that dominates
-    each mixed image (training accuracy counts that one, else a lam < 0.5 draw scores ~0)."""
+    """Mixup of a batch with its permutation: images, soft targets (labels, or a teacher's stored
+    probabilities: the same lambda), and the label that dominates each mixed image (training
+    accuracy counts that one, else a lam < 0.5 draw scores ~0)."""
     mixed_x = lam * x + (1 - lam) * x[perm]
     mixed_targets = lam * targets + (1 - lam) * targets[perm]
     return mixed_x, mixed_targets, (y if lam >= 0.5 else y[perm])
@@ -178,18 +186,29 @@ def mix_batch(x: torch.Tensor, targets: torch.Tensor, y: torch.Tensor, lam: floa
 
 class Trainer:
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, aug_config: AugmentConfig,
-                 train_split: Split, test_split: Split | None = None, callback: Callback | None = None):
+                 train_split: Split, test_split: Split | None = None, callback: Callback | None = None,
+                 owns_process: bool = True):
+        """`owns_process=False` (a trainer inside a server, e.g. the app's training thread): leave
+        the process-wide torch state to the caller: no `set_num_threads`, and the seeding for
+        init and dropout happens on a forked RNG that is restored afterwards."""
         self.model_config, self.aug_config = model_config, validate(aug_config)
         self.cfg = validate_train_config(train_config)
         self.device = resolve_device(self.cfg.device)
-        if self.device.type == "cpu":
+        self.owns_process = owns_process
+        if self.device.type == "cpu" and owns_process:
             torch.set_num_threads(self.cfg.threads)
         self.train_split = train_split.subset(self.cfg.subset, self.cfg.seed)
         self.test_split = test_split
         self.callback = callback or (lambda event: None)
-        self.batches = AugmentedBatches(self.train_split, self.aug_config, self.cfg.batch_size, self.cfg.seed)
-        torch.manual_seed(self.cfg.seed)
-        self.model = Net(model_config).to(self.device, memory_format=torch.channels_last)
+        if self.cfg.logit_bank:  # the stored views are the augmentation: the teacher saw those pixels
+            bank = LogitBank.load(Path(self.cfg.logit_bank), expected_images=self.train_split.images)
+            self.batches = BankBatches(self.train_split, bank, self.cfg.batch_size, self.cfg.seed)
+        else:
+            self.batches = AugmentedBatches(self.train_split, self.aug_config, self.cfg.batch_size,
+                                            self.cfg.seed)
+        with self._seeding_scope():
+            torch.manual_seed(self.cfg.seed)
+            self.model = Net(model_config).to(self.device, memory_format=torch.channels_last)
         if self.cfg.init_weights:
             start, _ = load_weights(Path(self.cfg.init_weights), expected=model_config)
             self.model.load_state_dict(start.state_dict())
@@ -255,8 +274,8 @@ class Trainer:
         for i in range(warmup + timed):
             self._sync()
             start = time.perf_counter()
-            x, y = next(stream)
-            self._step(probe, opt, x, y, mixup=False)
+            x, y, *bank_logits = next(stream)
+            self._step(probe, opt, x, y, mixup=False, bank_logits=bank_logits)
             self._sync()
             if i >= warmup:
                 step_times.append(time.perf_counter() - start)
@@ -300,22 +319,28 @@ class Trainer:
             torch.cuda.synchronize()
 
     # ------------------------------------------------------------------ training
-    def _step(self, model, optimizer, x, y, mixup: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _step(self, model, optimizer, x, y, mixup: bool,
+              bank_logits: list[torch.Tensor] = ()) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        stored_probs = (F.softmax(bank_logits[0].to(self.device) / self.cfg.distill_temperature, dim=1)
+                        if bank_logits else None)
         y = y.to(self.device, non_blocking=True)
-        targets = F.one_hot(y, 10).float()
+        num_classes = self.model_config.num_classes
+        targets = F.one_hot(y, num_classes).float()
         if self.cfg.label_smoothing:
-            targets = targets * (1 - self.cfg.label_smoothing) + self.cfg.label_smoothing / 10
+            targets = targets * (1 - self.cfg.label_smoothing) + self.cfg.label_smoothing / num_classes
         labels = y
         if mixup and self.cfg.mixup_alpha > 0:
             lam = float(np.random.default_rng(int(torch.randint(0, 2**31, ())))
                         .beta(self.cfg.mixup_alpha, self.cfg.mixup_alpha))
             perm = torch.randperm(x.shape[0], device=self.device)
+            if stored_probs is not None:
+                stored_probs = lam * stored_probs + (1 - lam) * stored_probs[perm]
             x, targets, labels = mix_batch(x, targets, y, lam, perm)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             logits = model(x)
             teacher_probs = (self.teacher.soft_targets(x, self.cfg.distill_temperature)
-                             if self.teacher is not None else None)
+                             if self.teacher is not None else stored_probs)
         if teacher_probs is None:
             loss = soft_cross_entropy(logits.float(), targets)
         else:
@@ -331,9 +356,16 @@ class Trainer:
         """Train from the current epoch to cfg.epochs; returns the per-epoch history."""
         stop = stop or threading.Event()
         self.model.train()
-        while self.epoch < self.cfg.epochs and not stop.is_set():
-            self._train_stream(stop, checkpoint)  # returns early when a budget re-plan moves the end
+        with self._seeding_scope():
+            while self.epoch < self.cfg.epochs and not stop.is_set():
+                self._train_stream(stop, checkpoint)  # returns early when a budget re-plan moves the end
         return self.history
+
+    def _seeding_scope(self):
+        """Where the trainer may reseed torch: the process itself, or a forked copy of its RNG."""
+        if self.owns_process:
+            return contextlib.nullcontext()
+        return torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else [])
 
     def _train_stream(self, stop: threading.Event, checkpoint: Path | None) -> None:
         nb = self.batches.batches_per_epoch
@@ -345,12 +377,13 @@ class Trainer:
         loss_sum, correct_sum, seen = torch.zeros((), device=self.device), 0, 0
         window_loss, window_steps = torch.zeros((), device=self.device), 0
         epoch_start = time.perf_counter()
-        for i, (x, y) in enumerate(stream):
+        for i, (x, y, *bank_logits) in enumerate(stream):
             if stop.is_set():
                 break
             if i % nb == 0:
                 torch.manual_seed(self.cfg.seed * 7919 + self.epoch)  # dropout/mixup draws per epoch
-            loss, correct = self._step(self.model, self.optimizer, x, y, mixup=True)
+            loss, correct = self._step(self.model, self.optimizer, x, y, mixup=True,
+                                       bank_logits=bank_logits)
             self.scheduler.step()
             if self.ema is not None:
                 self.ema.update_parameters(self.model)

@@ -30,7 +30,7 @@ from .images import ImageInputError, UnreadableImage
 
 NOT_UPLOADED = ("the image must be a file uploaded to this app (upload, paste or drop it again); "
                 "other server files are never read")
-NO_WEB = "images from web addresses are not accepted: download the image, then upload the file"
+NO_WEB = "files from web addresses are not accepted: download the file, then upload it"
 
 
 # ---------------------------------------------------------------- paths
@@ -114,8 +114,6 @@ def guard_image(component, limits: ImageLimits = ImageLimits(), roots: Iterable[
     import gradio as gr
 
     decode = component.preprocess
-    move_async = component.async_move_resource_to_block_cache
-    move_sync = component.move_resource_to_block_cache
     cache = Path(component.GRADIO_CACHE)
     allowed = tuple(roots) if roots is not None else (upload_folder(), cache)
 
@@ -133,20 +131,51 @@ def guard_image(component, limits: ImageLimits = ImageLimits(), roots: Iterable[
         component.temp_files.add(str(path))  # so Gradio's own cache cleanup knows the file
         return decode(type(payload)(path=str(path), orig_name=path.name))
 
+    component.preprocess = preprocess
+    return refuse_downloads(component)
+
+
+def refuse_downloads(target):
+    """Make Gradio refuse, instead of download, a file payload whose path is a web address, for
+    one component or for every component of a Blocks; returns `target`.
+
+    Gradio fetches `{"path": "https://...", "meta": {...}}` for any file-carrying input (gr.File,
+    gr.Image, gr.Gallery...) before the handler runs, with no size limit. The app never needs a
+    server-side download (the browser uploads files first), so after building the demo:
+
+        uploads.refuse_downloads(demo)
+
+    (`guard_image` already does this for its image input.)
+    """
+    import gradio as gr
+
+    if isinstance(getattr(target, "blocks", None), dict):  # a Blocks: every component in it
+        for block in list(target.blocks.values()):
+            if isinstance(block, gr.components.Component):
+                refuse_downloads(block)
+        return target
+    if getattr(target, "_refuses_downloads", False):
+        return target
+    move_async = target.async_move_resource_to_block_cache
+    move_sync = target.move_resource_to_block_cache
+
+    def refused():
+        return gr.Error(NO_WEB, title="Cannot use this file", print_exception=False)
+
     async def async_move_resource_to_block_cache(url_or_file_path):
         if is_web_address(str(url_or_file_path or "")):
-            raise refuse(UnreadableImage(NO_WEB))
+            raise refused()
         return await move_async(url_or_file_path)
 
     def move_resource_to_block_cache(url_or_file_path):
         if is_web_address(str(url_or_file_path or "")):
-            raise refuse(UnreadableImage(NO_WEB))
+            raise refused()
         return move_sync(url_or_file_path)
 
-    component.preprocess = preprocess
-    component.async_move_resource_to_block_cache = async_move_resource_to_block_cache
-    component.move_resource_to_block_cache = move_resource_to_block_cache
-    return component
+    target.async_move_resource_to_block_cache = async_move_resource_to_block_cache
+    target.move_resource_to_block_cache = move_resource_to_block_cache
+    target._refuses_downloads = True
+    return target
 
 
 # ---------------------------------------------------------------- keeping the folder small

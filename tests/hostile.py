@@ -50,12 +50,13 @@ def safetensors_with_config(config: dict, tensors: dict | None = None) -> bytes:
     import torch
     from safetensors.torch import save
 
-    return save(tensors or {"w": torch.zeros(1)}, metadata={"format": "cifar_s9",
-                                                             "model_config": json.dumps(config)})
+    return save(tensors or {"w": torch.zeros(1)},
+                metadata={"format": "cifar_s9", "model_config": json.dumps(config, separators=(",", ":"))})
 
 
 def blocks_config(n_blocks: int) -> dict:
-    """A model config declaring `n_blocks` blocks of three 32-channel convs."""
-    conv = {"out_channels": 32, "kind": "standard", "stride": 1, "dilation": 1}
-    return {"blocks": [{"convs": [conv] * 3, "residual": False}] * n_blocks, "order": "conv-bn-act",
-            "dropout": 0.0, "in_channels": 3, "num_classes": 10}
+    """A model config declaring `n_blocks` blocks of three 32-channel convs, written tersely (the
+    other fields take their defaults): 20,000 blocks fit in a 1.9 MB file, under the app's 2 MB
+    checkpoint cap, so the declared architecture itself must be what refuses it."""
+    conv = {"out_channels": 32}
+    return {"blocks": [{"convs": [conv] * 3, "residual": False}] * n_blocks}

@@ -29,9 +29,9 @@ def test_explain(client):
     from PIL import Image
     from gradio_client import handle_file
     path = client.predict(handle_file(CAT), api_name="/explain")
-    assert Image.open(path).size == (256, 256)
+    assert Image.open(path).size[1] == 256  # the overlay, and its colour bar at the right
     path = client.predict(handle_file(CAT), "EigenCAM", "C2.conv3", "dog", 0.8, api_name="/explain")
-    assert Image.open(path).size == (256, 256)
+    assert Image.open(path).size[1] == 256
 
 
 def test_augment_preview(client):

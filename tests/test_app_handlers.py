@@ -1,4 +1,6 @@
-"""The app's handlers, called as plain functions (no server)."""
+"""The tabs' handlers, called as plain functions (no server), and the per-session state."""
+import copy
+from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
@@ -6,10 +8,21 @@ import numpy as np
 import pytest
 
 from cifar_s9.augment import AugmentConfig
-from cifar_s9.data import CLASSES
+from cifar_s9.data import CLASSES, Split
 from cifar_s9.jobs import Snapshot
+from cifar_s9.serving import ModelChoice
+from cifar_s9.session import Session
+from cifar_s9.app_data import TrainingData
+from cifar_s9.ui import augment_lab
+from cifar_s9.ui.classify import ClassifyHandlers
+from cifar_s9.ui.header import HeaderHandlers
+from cifar_s9.ui.mistakes import MistakesHandlers
+from cifar_s9.ui.model import ModelHandlers
+from cifar_s9.ui.train import TrainHandlers, render_progress, train_request
 
 CAT = "assets/examples/cat.jpg"
+S0 = Session()
+A, B = SimpleNamespace(session_hash="visitor-a"), SimpleNamespace(session_hash="visitor-b")  # gr.Request
 
 
 @pytest.fixture(scope="module")
@@ -17,201 +30,225 @@ def app(weights_path, tmp_path_factory):
     import os
     os.environ.pop("CIFAR_S9_DATA_DIR", None)
     import app as app_module
-    app_module.configure(weights=weights_path, runs_dir=tmp_path_factory.mktemp("runs"))
-    return app_module
+    ctx = app_module.configure(weights=weights_path, runs_dir=tmp_path_factory.mktemp("runs"))
+    return SimpleNamespace(module=app_module, ctx=ctx, classify=ClassifyHandlers(ctx),
+                           train=TrainHandlers(ctx), mistakes=MistakesHandlers(ctx),
+                           model=ModelHandlers(ctx), header=HeaderHandlers(ctx))
 
 
-def defaults(app):
-    return app.reset_augment()
+def tiny_data(seed=0):
+    rng = np.random.default_rng(seed)
+    imgs, labels = rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 48)
+    return lambda: TrainingData(Split(imgs[:32], labels[:32], "tr"), Split(imgs[32:], labels[32:], "te"),
+                                "tiny", True)
 
 
-def test_demo_is_built_with_named_endpoints(app):
-    names = {d.api_name for d in app.demo.fns.values() if d.api_visibility == "public"}
-    assert {"classify", "explain", "augment_preview"} <= names
-    assert "start_training" not in names
+def train_one(app, session, request, epochs=1):
+    app.ctx.jobs.load_data = tiny_data()
+    *_, last = app.train.start("default", epochs, 0.05, 32, 32, session, request)
+    return last
 
 
-def test_classify_and_view(app):
-    top = app.classify(CAT, 3)
+def test_demo_is_built_with_named_endpoints_only(app):
+    demo = app.module.demo
+    names = {d.api_name for d in demo.fns.values() if d.api_visibility == "public"}
+    assert names == {"classify", "explain", "augment_preview"}
+    assert len(app.module.__doc__) and sum(1 for _ in open("app.py")) < 100  # layout and launch only
+
+
+def test_the_session_state_is_small_and_deep_copies_cheaply():
+    s = Session().with_image("/tmp/gradio/x.png").with_model(ModelChoice("ab" * 16, "run x"))
+    clone = copy.deepcopy(s)
+    assert clone == s and clone is not s
+    assert len(repr(s)) < 1200  # a key and a few settings, never a network
+
+
+def test_classify_view_and_note(app):
+    top = app.classify.classify(CAT, 3, S0)
     assert len(top) == 3 and set(top) <= set(CLASSES)
-    assert app.network_view(CAT).shape == (256, 256, 3)
-    assert app.network_view(None) is None
+    session, view, label, note, cam, caption = app.classify.view(CAT, 3, "GradCAM", "C4", "predicted", 0.5, S0)
+    assert session.image == CAT and S0.image is None  # a copy: the old state is untouched
+    assert view.shape == (256, 256, 3) and list(label) == list(top)
+    assert "ten CIFAR-10 classes" in note and "32x32" in note
+    assert cam.shape[0] == 256 and cam.shape[1] > 256  # the colour bar at the right
+    assert "GradCAM, XGradCAM and HiResCAM give the same map" in caption
+    assert app.classify.view(None, 3, "GradCAM", "C4", "predicted", 0.5, S0)[1] is None
 
 
 def test_explain_and_caption(app):
-    out = app.explain(CAT, "GradCAM++", "C3.conv2", "dog", 0.3)
-    assert out.shape == (256, 256, 3) and out.dtype == np.uint8
-    assert "why not dog" in app.explain_caption(CAT, "GradCAM", "C4", "dog") or \
-        "the prediction" in app.explain_caption(CAT, "GradCAM", "C4", "dog")
-    assert "ignores the class" in app.explain_caption(CAT, "EigenCAM", "C4", "predicted")
+    out = app.classify.explain(CAT, "GradCAM++", "C3.conv2", "dog", 0.3, S0)
+    assert out.shape[0] == 256 and out.dtype == np.uint8
+    caption = app.classify.explain_caption(CAT, "GradCAM", "C3", "dog", S0)
+    assert "why not dog" in caption or "the prediction" in caption
+    assert "same map" not in caption  # only at C4
+    assert "ignores the class" in app.classify.explain_caption(CAT, "EigenCAM", "C4", "predicted", S0)
 
 
 @pytest.mark.parametrize("bad", [None, b"nonsense", "/no/such.png"])
 def test_bad_images_become_gr_errors(app, bad):
     with pytest.raises(gr.Error):
-        app.classify(bad)
+        app.classify.classify(bad, 3, S0)
     with pytest.raises(gr.Error):
-        app.explain(bad)
+        app.classify.view(bad or b"x", 3, "GradCAM", "C4", "predicted", 0.5, S0)
 
 
 def test_bad_explain_settings_become_gr_errors(app):
     with pytest.raises(gr.Error, match="unknown layer"):
-        app.explain(CAT, "GradCAM", "C9")
+        app.classify.explain(CAT, "GradCAM", "C9", "predicted", 0.5, S0)
     with pytest.raises(gr.Error, match="unknown class"):
-        app.explain(CAT, "GradCAM", "C4", "unicorn")
+        app.classify.explain(CAT, "GradCAM", "C4", "unicorn", 0.5, S0)
 
 
-def test_augment_preview_and_details(app):
-    grid = app.augment_preview(CAT, *defaults(app), 5, 0)
+def test_augment_preview_and_lab_update(app):
+    values = augment_lab.default_values()
+    grid = augment_lab.augment_preview(CAT, *values, 5, 0)
     assert len(grid) == 6 and grid[0][1] == "original"
-    status, applied, code = app.augment_details(CAT, *defaults(app), 5, 0)
-    assert status.startswith("✅") and len(applied) == 5 and "A.CoarseDropout" in code
-    values = defaults(app)
-    values[app.AUG_FIELDS.index("hole_width_min")] = 20  # > hole_width_max
-    status, applied, _ = app.augment_details(CAT, *values, 5, 0)
-    assert "Invalid settings" in status and "hole_width_min" in status and applied is None
-    with pytest.raises(gr.Error, match="hole_width_min"):
-        app.augment_preview(CAT, *values, 5, 0)
-    assert app.augment_details(None, *defaults(app), 5, 0)[0] == "Choose a sample image."
+    assert len(augment_lab.augment_preview(CAT)) == 12  # API callers may leave the rest out
+    out_grid, status, applied, code, session = augment_lab.lab_update(CAT, *values, 5, 0, S0)
+    assert status.startswith("✅") and len(applied) == 5 and "seed=0" in code
+    assert session.image == CAT and session.aug == AugmentConfig()
+    bad = list(values)
+    bad[augment_lab.AUG_FIELDS.index("dropout_p")] = 7  # out of range
+    out_grid, status, applied, code, same = augment_lab.lab_update(CAT, *bad, 5, 0, session)
+    assert "dropout_p" in status and applied is None and same is session  # message, no raise
+    with pytest.raises(gr.Error, match="dropout_p"):
+        augment_lab.augment_preview(CAT, *bad, 5, 0)
+    assert augment_lab.lab_update(None, *values, 5, 0, S0)[1].startswith("Choose an image")
+
+
+def test_min_above_max_is_clamped_with_one_note(app):
+    values = augment_lab.default_values()
+    values[augment_lab.AUG_FIELDS.index("holes_min")] = 4  # holes_max is 1
+    grid, status, applied, code, session = augment_lab.lab_update(CAT, *values, 3, 0, S0)
+    assert "holes_max raised to 4" in status and session.aug.holes_max == 4
+    assert augment_lab.clamp_partner("holes_max")(4, 2) == (2, 2)
+    assert augment_lab.clamp_partner("holes_min")(4, 2) == (4, 4)
+
+
+def test_controls_come_from_the_config_metadata():
+    from dataclasses import fields
+    with gr.Blocks():
+        controls = augment_lab.build_controls()
+    assert len(controls) == len(fields(AugmentConfig))
+    for control, f in zip(controls, fields(AugmentConfig)):
+        if "range" in f.metadata:
+            assert (control.minimum, control.maximum) == f.metadata["range"]
+            assert control.label == f.metadata["label"]
 
 
 def test_reroll_and_send_to_train(app):
-    assert app.reroll(0) != 0 and app.reroll(0) == app.reroll(0)
-    values = defaults(app)
-    values[app.AUG_FIELDS.index("dropout_p")] = 1.0
-    state, shown = app.send_to_train(*values)
-    assert state == shown and state["dropout_p"] == 1.0
-    values[app.AUG_FIELDS.index("holes_min")] = 9
-    with pytest.raises(gr.Error, match="holes_min"):
-        app.send_to_train(*values)
+    assert augment_lab.reroll(0) != 0 and augment_lab.reroll(0) == augment_lab.reroll(0)
+    assert augment_lab.reroll(-5) == augment_lab.reroll(0)  # a bad seed does not raise
 
 
-def test_train_request_and_progress(app):
-    req = app.train_request("default", 2, 0.1, 128, 2000, AugmentConfig(dropout_p=1.0).to_dict())
+def test_train_request_and_progress():
+    req = train_request("default", 2, 0.1, 128, 2000, AugmentConfig(dropout_p=1.0))
     assert req.train.subset == 2000 and req.aug.dropout_p == 1.0 and req.train.log_every == 1
-    snap = Snapshot(message="epoch 1", device="CPU (2 threads)", step=5, total_steps=10, eta_s=12,
+    snap = Snapshot(message="epoch 1 of *.png", device="CPU (2 threads)", step=5, total_steps=10, eta_s=12,
                     epochs=[{"epoch": 1, "train_loss": 2.0, "train_acc": 0.2, "test_loss": 2.1, "test_acc": 0.2}],
-                    steps=[(5, 2.0)])
-    text, fig = app.render_progress(snap)
+                    steps=[(5, 2.0)], data_note="CIFAR-10 is not available")
+    text, fig = render_progress(snap)
     assert "50%" in text and "ETA 12 s" in text and "CPU" in text and len(fig.data) == 5
+    assert r"\*.png" in text  # markdown escaped: renders as *.png
 
 
-def test_start_training_streams_until_done(app, monkeypatch):
-    from cifar_s9.data import Split
-    from cifar_s9.service import TrainingData
-    rng = np.random.default_rng(0)
-    imgs = rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8)
-    labels = rng.integers(0, 10, 48)
-    app.STATE.jobs.load_data = lambda: TrainingData(Split(imgs[:32], labels[:32], "tr"),
-                                                    Split(imgs[32:], labels[32:], "te"), "tiny", True)
-    outputs = list(app.start_training("default", 1, 0.05, 32, 32, None))
-    text, fig, weights, button = outputs[-1]
+def test_a_run_belongs_to_its_session(app):
+    """Session A trains and activates; B keeps the shipped model and cannot stop A's run."""
+    a, b = Session(), Session()
+    text, fig, weights, button, slot, a = train_one(app, a, A)
     assert "finished 1 epochs" in text and weights.endswith("model.safetensors")
-    assert button["interactive"] is True
-    message, banner = app.activate_weights(weights)
-    assert weights in message and "Active model" in banner
-    assert app.stop_training() == "Nothing is running."
+    assert button["interactive"] is True and a.run is not None and str(app.ctx.jobs.runs_dir) not in text
+    assert "Nothing of yours is running" in app.train.stop(B)
+    with pytest.raises(gr.Error, match="another visitor"):
+        app.train.activate(a, B)  # even holding A's run name, B's session may not use it
+    message, banner, a = app.train.activate(a, A)
+    assert "your model" in banner and a.run in message and not a.model.shipped
+    assert app.ctx.model(a).model is not app.ctx.model(b).model
+    assert app.ctx.model(b) is app.ctx.models.shipped  # the other session is untouched
+    assert app.classify.classify(CAT, 10, b) == app.classify.classify(CAT, 10, Session())
+    with pytest.raises(gr.Error, match="no finished run"):
+        app.train.activate(b, B)
+    banner, a = app.header.restore(a)
+    assert a.model.shipped and "shipped model" in banner
+
+
+def test_only_the_owner_can_stop_a_running_run(app):
+    import threading
+    gate = threading.Event()
+    real = tiny_data()
+    app.ctx.jobs.load_data = lambda: gate.wait(10) and real()
+    owner, other = Session(), Session()
+    stream = app.train.start("default", 1, 0.05, 32, 32, owner, A)
+    first = next(stream)
+    owner = first[-1]
+    assert app.ctx.jobs.busy and "your" in first[4]
+    assert "another visitor" in app.train.stop(B) and "another visitor" in app.train.slot(B)
+    assert "Stopping" in app.train.stop(A)
+    gate.set()
+    *_, last = stream
+    assert not app.ctx.jobs.busy and "nothing was saved" in last[0]
+    with pytest.raises(gr.Error, match="no trained weights|0 epochs"):
+        app.train.activate(last[-1], A)  # stopped at 0 epochs: nothing to activate
 
 
 def test_busy_message(app, monkeypatch):
-    monkeypatch.setattr(app.gr, "Warning", lambda *a, **k: None)
-    app.STATE.jobs._slot.acquire()  # as if another user's run held the slot
+    app.ctx.jobs._slot.acquire()  # as if another visitor's run held the slot
     try:
-        out = list(app.start_training("default", 1, 0.05, 32, 32, None))
+        out = list(app.train.start("default", 1, 0.05, 32, 32, Session()))
     finally:
-        app.STATE.jobs._slot.release()
+        app.ctx.jobs._slot.release()
     assert len(out) == 1 and "Busy" in out[0][0]
 
 
 def test_invalid_training_settings(app):
     with pytest.raises(gr.Error, match="Invalid training settings"):
-        list(app.start_training("default", 1, 50.0, 32, 32, None))
-
-
-def test_activate_without_checkpoint(app):
-    with pytest.raises(gr.Error, match="train a model first"):
-        app.activate_weights(None)
+        list(app.train.start("default", 1, 50.0, 32, 32, Session()))
 
 
 def test_mistakes_view_and_cams(app):
-    note, gallery, indices, confusion, per_class = app.mistakes_view("", "", "most confident first", 20)
-    assert "bundled sample" in note and "Accuracy" in note
+    note, gallery, indices, confusion, per_class = app.mistakes.view("", "", "most confident first", S0, 20)
+    assert "bundled sample" in note and "Accuracy" in note and f"showing {len(gallery)}" in note
     assert len(gallery) == len(indices) <= 20
     if gallery:
-        assert " → " in gallery[0][1] and gallery[0][0].shape == (96, 96, 3)
-        pred_cam, true_cam, caption = app.mistake_cams(indices, SimpleNamespace(index=0))
-        assert pred_cam.shape == true_cam.shape == (256, 256, 3) and "true" in caption
-    note, gallery, indices, *_ = app.mistakes_view("cat", "dog", "least confident first", 60)
-    assert all(g[1].startswith("cat → dog") for g in gallery)
+        assert "→" in gallery[0][1] and gallery[0][1].endswith("%") and gallery[0][0].shape == (96, 96, 3)
+        pred_cam, true_cam, caption = app.mistakes.cams(indices, S0, SimpleNamespace(index=0))
+        assert pred_cam.shape == true_cam.shape and "true" in caption
+    with pytest.raises(gr.Error):
+        app.mistakes.cams(indices, S0, SimpleNamespace(index=10_000))
+    note, gallery, *_ = app.mistakes.view("cat", "dog", "least confident first", S0, 60)
+    assert all(g[1].startswith("cat→dog") for g in gallery)
+    assert (f"{len(gallery)} mistakes of true class cat predicted as dog" in note
+            or "No mistakes of true class cat predicted as dog" in note)
 
 
-def test_model_tab(app):
-    arch, rf_rows, rf_chart, rules, card, curves = app.model_tab()
+def test_model_tab_and_an_uploaded_checkpoint(app, tmp_path, monkeypatch):
+    arch, rf_rows, rf_chart, rules, card, curves = app.model.show(S0)
     assert any(r[0] == "C4.conv3" for r in arch) and len(rf_rows) == 12
-    assert all(r[1] == "PASS" for r in rules) and "Weights" in card
-
-
-def test_concurrent_explains_through_the_handler_match_running_alone(app, tmp_path, weights_path):
-    """4 users explaining different images at once each get the heatmap they get alone; no hook is
-    left on the shared model afterwards."""
-    import threading
-
+    assert all(r[1] == "PASS" for r in rules) and "Weights" in card and str(tmp_path) not in card
     import torch
-    from PIL import Image
 
     from cifar_s9.checkpoint import save_weights
-    from cifar_s9.gradcam import hooks_left
     from cifar_s9.model import build_model
-    torch.manual_seed(1)
-    lively = build_model("default")  # residual branches switched on: every image gets its own map
-    for block in lively.blocks:
-        torch.nn.init.ones_(block.conv3[1].weight)
-    save_weights(lively.eval(), tmp_path / "lively.safetensors", {})
-    app.activate_weights(str(tmp_path / "lively.safetensors"))
-    rng = np.random.default_rng(3)
-    paths = []
-    for i in range(4):
-        paths.append(str(tmp_path / f"{i}.png"))
-        Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(paths[-1])
-    alone = [app.explain(p, "GradCAM", "C3", "predicted", 1.0) for p in paths]
-    assert not all(np.array_equal(alone[0], a) for a in alone[1:])  # the images really differ
-    results, errors = {i: [] for i in range(4)}, []
-    barrier = threading.Barrier(4)
-
-    def user(i):
-        try:
-            barrier.wait()
-            for _ in range(3):
-                results[i].append(app.explain(paths[i], "GradCAM", "C3", "predicted", 1.0))
-                app.classify(paths[(i + 1) % 4])  # plain forwards of the same model in between
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=user, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    for i in range(4):
-        assert all(np.allclose(r, alone[i]) for r in results[i])
-    assert hooks_left(app.STATE.store.current.model) == 0
-    app.activate_weights(str(weights_path))
+    from cifar_s9.ui import model as model_ui
+    torch.manual_seed(3)
+    path = tmp_path / "mine.safetensors"
+    save_weights(build_model("default").eval(), path, {"epochs": 1})
+    with pytest.raises(gr.Error, match="upload the file first"):
+        app.model.use_upload(str(path), S0)  # not in Gradio's upload folder: refused
+    monkeypatch.setattr(model_ui, "uploaded_file", lambda p: Path(p))  # as if uploaded
+    message, banner, mine = app.model.use_upload(str(path), S0)
+    assert "upload mine.safetensors" in message and not mine.model.shipped and S0.model.shipped
+    wide = tmp_path / "wide.safetensors"
+    save_weights(build_model("wide").eval(), wide, {})
+    with pytest.raises(gr.Error, match="MB|parameters"):
+        app.model.use_upload(str(wide), S0)  # refused from its size and declared config, before building
+    from cifar_s9.model import BlockSpec, ConvSpec, ModelConfig, Net
+    plain = BlockSpec((ConvSpec(8), ConvSpec(8), ConvSpec(8)))  # no dilation, nothing separable
+    small = tmp_path / "small.safetensors"
+    save_weights(Net(ModelConfig(blocks=(plain,) * 4)).eval(), small, {})
+    with pytest.raises(gr.Error, match="rules .*dilated"):
+        app.model.use_upload(str(small), S0)  # loads, but is not a network of this project's kind
 
 
-def test_the_active_model_changes_only_when_a_finished_run_is_activated(app):
-    from cifar_s9.data import Split
-    from cifar_s9.service import TrainingData
-    rng = np.random.default_rng(1)
-    imgs, labels = rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 48)
-    app.STATE.jobs.load_data = lambda: TrainingData(Split(imgs[:32], labels[:32], "tr"),
-                                                    Split(imgs[32:], labels[32:], "te"), "tiny", True)
-    before = app.STATE.store.current
-    stream = app.start_training("default", 1, 0.05, 16, 32, None)
-    first = next(stream)
-    assert app.STATE.jobs.busy or "finished" in first[0]
-    assert app.STATE.store.current is before  # running: still the old model
-    *_, last = stream
-    assert last[2] and app.STATE.store.current is before  # finished: still the old model
-    app.activate_weights(last[2])
-    assert app.STATE.store.current is not before and app.STATE.store.current.source == last[2]
+def test_banner_for_each_session(app):
+    assert "shipped model" in app.header.banner(S0)

@@ -126,7 +126,9 @@ def test_validate_accepts_the_shipped_configs(cfg):
     ({"fill": 300}, ["fill", "[0, 255]"]),
     ({"jpeg_quality_min": 0}, ["jpeg_quality_min", "[1, 100]"]),
     ({"border_mode": "mirror"}, ["border_mode", "'mirror'"]),
-    ({"holes_max": 2.5}, ["whole numbers"]),
+    ({"holes_max": 2.5}, ["holes_max must be a whole number"]),
+    ({"holes_max": 17}, ["holes_max <= 16"]),  # the same bound as its slider
+    ({"border_fill": 256}, ["border_fill", "[0, 255]"]),
 ])
 def test_validate_rejects_impossible_values_readably(changes, words):
     with pytest.raises(InvalidAugmentConfig) as info:
@@ -201,6 +203,13 @@ def test_pipeline_code_execs_into_the_same_pipeline(cfg, image):
         np.testing.assert_array_equal(snippet(image=image)["image"], built(image=image)["image"])
 
 
+@pytest.mark.parametrize("mode", ["reflect", "constant", "replicate", "wrap"])
+def test_pipeline_code_names_the_border_mode_the_pipeline_uses(mode):
+    cfg = AugmentConfig(border_mode=mode)
+    affine = lambda pipeline: next(t for t in pipeline.transforms if type(t).__name__ == "Affine")  # noqa: E731
+    assert affine(run_snippet(cfg)).border_mode == affine(build_pipeline(cfg)).border_mode
+
+
 def test_pipeline_code_reflects_the_numbers():
     code = pipeline_code(AugmentConfig(flip_p=0.25, holes_max=3, hole_width_max=12))
     assert "HorizontalFlip(p=0.25)" in code
@@ -229,8 +238,43 @@ def test_importing_the_augmentations_makes_no_network_call():
     # any URL opened during the import ends the interpreter with status 3
     probe = ("import os, urllib.request\n"
              "urllib.request.OpenerDirector.open = lambda *a, **k: os._exit(3)\n"
-             "import cifar_s9.augment\n")
+             "from cifar_s9.augment import AugmentConfig, build_pipeline\n"
+             "build_pipeline(AugmentConfig())\n")  # albumentations is imported on first use
     env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
     result = subprocess.run([sys.executable, "-c", probe], env=env, cwd=Path(__file__).parent.parent,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_dropout_fill_and_the_border_fill_are_separate(image):
+    cfg = NO_AUGMENT.with_changes(affine_p=1.0, dropout_p=1.0, fill=0, border_fill=200,
+                                  border_mode="constant")
+    (s,) = preview(image, cfg, n=1, seed=0)
+    assert s.applied["Affine"]["fill"] == 200 and s.applied["CoarseDropout"]["fill"] == 0
+    assert "fill=200" in pipeline_code(cfg) and "fill=0" in pipeline_code(cfg)
+
+
+def test_the_seeded_snippet_reproduces_the_preview(image):
+    cfg = AugmentConfig(dropout_p=1.0, affine_p=1.0, rotate_limit=30)
+    namespace: dict = {}
+    exec(compile(pipeline_code(cfg, seed=5), "<pipeline_code>", "exec"), namespace)
+    assert "seed=5)" in pipeline_code(cfg, seed=5)
+    for s in preview(image, cfg, n=4, seed=5):
+        out = namespace["transform"](image=image)["image"]
+        np.testing.assert_allclose(out, normalize_uint8(s.image[None])[0].transpose(1, 2, 0), atol=1e-5)
+
+
+def test_sampled_parameters_hide_albumentations_internals(image):
+    (s,) = preview(image, NO_AUGMENT.with_changes(affine_p=1.0), n=1)
+    assert not {"matrix", "bbox_matrix"} & set(s.applied["Affine"])
+
+
+def test_importing_the_config_does_not_import_albumentations():
+    import subprocess
+    import sys
+    probe = ("import sys, cifar_s9.augment, cifar_s9.gradcam\n"
+             "heavy = {'albumentations', 'pytorch_grad_cam', 'cv2'} & set(sys.modules)\n"
+             "sys.exit(3 if heavy else 0)\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).parent.parent,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -140,51 +140,54 @@ def _request(session: str):
     return SimpleNamespace(session_hash=session)
 
 
-def test_handlers_as_plain_functions(tmp_path, monkeypatch):
-    from cifar_s9.ui import experiments as ui
+def test_handlers_as_plain_functions(tmp_path):
+    from cifar_s9.session import Session
+    from cifar_s9.ui.experiments import ExperimentHandlers
 
     jobs = TrainingJobs(tmp_path / "runs", lambda: None)
-    monkeypatch.setattr(ui, "_EXPERIMENTS", Experiments(jobs, tiny_data))
-    status = ui.experiment_status(None, _request("dave"))
+    h = ExperimentHandlers(SimpleNamespace(jobs=jobs, data_dir=None))
+    h.manager().load_data = tiny_data
+    status = h.status(None, _request("dave"))
     assert "No experiment from you yet" in status[0] and status[-1] == -1
     with pytest.raises(gr.Error, match="epochs per arm"):
-        ui.experiment_start("no-dropout", None, "epochs", "NaN", 32, 0, 1, _request("dave"))
+        h.start("no-dropout", "epochs", "NaN", 64, 0, 1, Session(), _request("dave"))
     assert not jobs.busy
-    assert "⏳" in ui.experiment_start("no-dropout", None, "epochs", 1, 64, 0, 1, _request("dave"))
+    lab = Session(aug=AugmentConfig(dropout_p=0.9))  # the visitor's lab settings are "current"
+    assert "⏳" in h.start("no-dropout", "epochs", 1, 64, 0, 1, lab, _request("dave"))
+    assert h.manager().mine("dave").config.arms[1].aug.dropout_p == 0.9
     with pytest.raises(gr.Error, match="busy"):
-        ui.experiment_start("no-dropout", None, "epochs", 1, 64, 0, 1, _request("erin"))
+        h.start("no-dropout", "epochs", 1, 64, 0, 1, Session(), _request("erin"))
     with pytest.raises(gr.Error, match="another visitor"):
-        ui.experiment_stop(_request("erin"))
-    wait_done(ui._EXPERIMENTS.mine("dave"))
-    text, queue, fig, table, words, version = ui.experiment_status(None, _request("dave"))
+        h.stop(_request("erin"))
+    wait_done(h.manager().mine("dave"))
+    text, queue, fig, table, words, version = h.status(None, _request("dave"))
     assert len(queue) == 2 and [r[0] for r in table] == ["no Coarse Dropout", "current settings"]
     assert "mean nothing" in words and len(fig.data) == 4
-    again = ui.experiment_status(version, _request("dave"))
-    assert again[2] is not None and isinstance(again[2], type(gr.skip()))  # nothing new: not redrawn
+    again = h.status(version, _request("dave"))
+    assert isinstance(again[2], type(gr.skip()))  # nothing new: not redrawn
     # another visitor sees neither the result nor the runs
-    other = ui.experiment_status(None, _request("erin"))
+    other = h.status(None, _request("erin"))
     assert other[1] == [] and other[3] == []
-    rows, *_ = ui.runs(_request("dave"))
+    rows, *_ = h.runs(_request("dave"))
     names = [r[0] for r in rows if r[1] in ("no Coarse Dropout", "current settings")]
     assert len(names) >= 2
-    fig = ui.runs_overlay(names[0], names[1], _request("dave"))
-    assert len(fig.data) == 4
+    assert len(h.overlay(names[0], names[1], _request("dave")).data) == 4
     with pytest.raises(gr.Error, match="choose two runs"):
-        ui.runs_overlay(names[0], names[1], _request("erin"))
+        h.overlay(names[0], names[1], _request("erin"))
     with pytest.raises(gr.Error, match="choose two runs"):
-        ui.runs_overlay("../../etc/passwd", None, _request("dave"))
+        h.overlay("../../etc/passwd", None, _request("dave"))
 
 
 # ---------------------------------------------------------------- raw HTTP, hidden handlers too
 
 @pytest.fixture(scope="module")
 def served(weights_path, tmp_path_factory):
-    import app
-    from cifar_s9.ui import experiments as ui
+    import os
 
+    import app
+
+    os.environ.pop("CIFAR_S9_DATA_DIR", None)  # experiments run on the bundled sample
     app.configure(weights=weights_path, runs_dir=tmp_path_factory.mktemp("runs"))
-    ui.configure(app.STATE.jobs, None)
-    ui._EXPERIMENTS.load_data = tiny_data
     options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
                "prevent_thread_lock": True, "quiet": True}
     app.demo.queue(**app.QUEUE).launch(**options)
@@ -214,9 +217,9 @@ def raw_call(base: str, api_name: str, data: list, session: str = "hostile0001")
 
 
 HOSTILE = {
-    # question, aug (state), budget mode, budget, subset, seed, repeats
+    # question, budget mode, budget, subset, seed, repeats, session (state)
     # (an epoch count beyond gr.Number's maximum is refused by Gradio itself, before our handler)
-    "experiment_start": [["no-dropout", None, "epochs", 2.5, 64, 0, 1], "whole number"],
+    "experiment_start": [["no-dropout", "epochs", 2.5, 64, 0, 1, None], "whole number"],
     "experiment_status": [[{"__class__": "x"}], None],
     "experiment_stop": [[], None],
     "runs": [[], None],
@@ -243,7 +246,7 @@ def test_raw_http_hostile_input_per_endpoint(served, api_name):
 
 @pytest.mark.slow
 def test_raw_http_start_from_another_session_cannot_stop_it(served):
-    started = raw_call(served, "experiment_start", ["no-dropout", None, "epochs", 2, 64, 0, 1], "owner00001")
+    started = raw_call(served, "experiment_start", ["no-dropout", "epochs", 2, 64, 0, 1, None], "owner00001")
     assert started["success"], started
     refused = raw_call(served, "experiment_stop", [], "intruder001")
     assert not refused["success"] and "another visitor" in json.dumps(refused["output"])

@@ -136,7 +136,7 @@ def test_with_a_dataset_every_arm_is_scored_on_the_validation_split(dataset_dir,
     from cifar_s9.data import ValidationSpec
     data = experiment_data(dataset_dir, ValidationSpec(per_class=1), )
     assert not data.demo_only and len(data.evaluation) == 10 and len(data.train) == 30
-    assert data.evaluation.source.endswith("cifar/train, validation 1/class seed 0")
+    assert data.evaluation.source.endswith("train, validation 1/class seed 0")
 
 
 def test_zerogpu_decorated_path_trains_on_the_cpu():

@@ -177,9 +177,13 @@ def test_main_uses_the_safe_options(monkeypatch, weights_path, tmp_path):
     monkeypatch.setenv("CIFAR_S9_APP_RUNS", str(tmp_path / "runs"))
     monkeypatch.setattr(app.demo, "queue", lambda **kw: seen.setdefault("queue", kw) and app.demo)
     monkeypatch.setattr(app.demo, "launch", lambda **kw: seen.setdefault("launch", kw))
+    monkeypatch.setattr(app.cleanup, "keep_pruned", lambda *a, **kw: seen.setdefault("prune", (a, kw)))
     app.main(["--weights", str(weights_path)])
     assert seen["launch"]["server_name"] == "127.0.0.1"
     assert seen["launch"]["max_file_size"] == app.MAX_UPLOAD
+    assert seen["launch"]["app_kwargs"]["middleware"]  # request bodies capped before reading
+    (folder,), caps = seen["prune"]  # the upload folder is kept small while the app runs
+    assert caps["max_total_bytes"] and caps["max_age_s"] and callable(caps["keep"])
     assert seen["queue"]["max_size"] and seen["queue"]["default_concurrency_limit"] <= 8
 
 
@@ -190,3 +194,18 @@ def test_no_handler_takes_a_path_from_the_user():
     import gradio as gr
     for block in app.demo.blocks.values():
         assert not isinstance(block, (gr.Textbox, gr.FileExplorer)), block
+
+
+def test_every_file_input_is_guarded():
+    """Every gr.Image input goes through uploads.guard_image, and no input that carries files
+    makes the server download a web address (uploads.refuse_downloads)."""
+    import app
+    import gradio as gr
+    inputs = {b._id: b for fn in app.demo.fns.values() for b in fn.inputs}
+    images = [b for b in inputs.values() if isinstance(b, gr.Image)]
+    assert images
+    for block in images:
+        assert "preprocess" in vars(block), f"gr.Image {block._id} is not wrapped by guard_image"
+    for block in inputs.values():
+        if isinstance(block, (gr.Image, gr.File, gr.Gallery, gr.Audio, gr.Video, gr.Model3D)):
+            assert getattr(block, "_refuses_downloads", False), f"{type(block).__name__} {block._id}"

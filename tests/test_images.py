@@ -145,3 +145,40 @@ def test_bytes_and_file_objects(tmp_path):
     assert (load_rgb32(buf.getvalue()) == (9, 8, 7)).all()
     buf.seek(0)
     assert (load_rgb32(buf) == (9, 8, 7)).all()
+
+
+# ---------------------------------------------------------------- large images are shrunk before conversion
+
+def _gradient(w: int, h: int, mode: str) -> Image.Image:
+    y, x = np.mgrid[0:h, 0:w]
+    r, g = (x * 255 // w).astype(np.uint8), (y * 255 // h).astype(np.uint8)
+    b = ((x + y) * 255 // (w + h)).astype(np.uint8)
+    if mode == "RGBA":
+        return Image.fromarray(np.dstack([r, g, b, (255 - r // 2).astype(np.uint8)]), "RGBA")
+    if mode == "L":
+        return Image.fromarray(r, "L")
+    return Image.fromarray(np.dstack([r, g, b]), "RGB")
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L"])
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_shrinking_first_gives_the_same_view(tmp_path, monkeypatch, mode, orientation):
+    im = _gradient(1500, 1000, mode)
+    exif = Image.Exif()
+    exif[274] = orientation  # 6: the camera was turned; the view must be turned back
+    path = tmp_path / "big.png"
+    im.save(path, exif=exif.tobytes())
+    shrunk = load_rgb32(path)
+    monkeypatch.setattr(images, "shrink", lambda im, keep: im)
+    full = load_rgb32(path)
+    assert np.abs(shrunk.astype(int) - full.astype(int)).max() <= 2
+    if orientation == 6 and mode == "RGB":  # turned: red now grows downwards, green leftwards
+        assert full[-1, 16, 0] > full[0, 16, 0] and full[16, 0, 1] > full[16, -1, 1]
+
+
+def test_shrink_keeps_small_and_palette_images():
+    small = Image.new("RGB", (200, 150))
+    assert images.shrink(small, 128) is small
+    palette = Image.new("P", (2000, 2000))
+    assert images.shrink(palette, 128) is palette
+    assert images.shrink(Image.new("RGBA", (2000, 1000)), 128).size == (286, 143)  # factor 7, shorter side >= 128

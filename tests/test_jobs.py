@@ -7,8 +7,8 @@ import pytest
 from cifar_s9.augment import AugmentConfig
 from cifar_s9.checkpoint import load_weights
 from cifar_s9.data import Split
+from cifar_s9.app_data import TrainingData
 from cifar_s9.jobs import DONE, FAILED, STOPPED, Busy, NotOwner, TrainingJobs, TrainRequest
-from cifar_s9.service import TrainingData
 from cifar_s9.train import TrainConfig
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tracemalloc
+from pathlib import Path
 
 import pytest
 from hostile import bmp_of_bytes, data_url, png_bomb, small_png
@@ -163,6 +164,26 @@ def test_the_hook_refuses_with_a_gradio_error_and_accepts_uploads(guarded, tmp_p
         with pytest.raises(gr.Error, match=message) as info:
             component.preprocess(payload)
         assert str(tmp_path) not in str(info.value)
+
+
+def test_refuse_downloads_covers_every_component_of_a_blocks(tmp_path, monkeypatch):
+    import asyncio
+    import gradio as gr
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "cache"))
+    local = tmp_path / "model.safetensors"
+    local.write_bytes(b"x")
+    with gr.Blocks() as demo:
+        upload = gr.File(type="filepath")
+        gallery = gr.Gallery()
+    assert uploads.refuse_downloads(demo) is demo
+    for component in (upload, gallery):
+        with pytest.raises(gr.Error, match="web addresses"):
+            asyncio.run(component.async_move_resource_to_block_cache("https://example.com/big.bin"))
+        with pytest.raises(gr.Error, match="web addresses"):
+            component.move_resource_to_block_cache("http://example.com/x")
+        moved = asyncio.run(component.async_move_resource_to_block_cache(str(local)))
+        assert Path(moved).read_bytes() == b"x"  # local files still move as before
+    assert uploads.refuse_downloads(upload) is upload  # idempotent
 
 
 def test_the_hook_refuses_to_download(guarded):

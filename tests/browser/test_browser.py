@@ -1,10 +1,15 @@
-"""A real browser (Debian's chromium through Playwright) clicks through every tab.
+"""A real browser (Debian's chromium through Playwright): two visitors at once, and a phone.
 
-Screenshots go to test-artifacts/ (git-ignored) and, for the README, assets/screenshots/<tab>.png.
-Skips cleanly when Playwright or chromium is missing.
+Visitor A trains a run and makes it its model; visitor B, in another browser context (its own
+session), still sees the shipped model, its prediction and its accuracy; A restores the shipped
+model. Then the 390x844 phone layout: every tab reachable, the lab's grid inside the screen,
+Classify's result above the examples. Screenshots go to test-artifacts/ (git-ignored) only;
+`scripts/screenshots.py` refreshes the README's pictures. Skips cleanly without Playwright or
+chromium.
 """
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -15,112 +20,168 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-README_SHOTS = ROOT / "assets" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
+TABS = ["Classify", "Augmentation lab", "Train", "Mistakes", "Model"]
 
 
 @pytest.fixture(scope="module")
 def server(weights_path, tmp_path_factory):
     import app
-    from cifar_s9.cli import DEFAULT_WEIGHTS
-    from cifar_s9.service import load_training_data
+    from cifar_s9.app_data import load_training_data
+    from cifar_s9.paths import DEFAULT_WEIGHTS
 
     weights = DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.exists() else weights_path  # real model if shipped
-    app.configure(weights=weights, runs_dir=tmp_path_factory.mktemp("runs"))
-    app.STATE.jobs.load_data = lambda: load_training_data(None, allow_download=False)
-    app.demo.queue(default_concurrency_limit=4).launch(
-        prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
-        css=app.CSS)
-    yield app.demo.local_url
+    ctx = app.configure(weights=weights, runs_dir=tmp_path_factory.mktemp("runs"))
+    ctx.jobs.load_data = lambda: load_training_data(None)  # the bundled sample: no dataset needed
+    options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
+               "prevent_thread_lock": True, "quiet": True}
+    app.demo.queue(**app.QUEUE).launch(**options)
+    yield app.demo.local_url, ctx
     app.demo.close()
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is missing: apt-get install -y chromium")
     with sync_api.sync_playwright() as p:
         try:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         except Exception as exc:  # a broken chromium install should not fail the suite
             pytest.skip(f"chromium does not start: {exc}")
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(60_000)
-        page.goto(server)
-        page.get_by_text("cifar_s9 lab").first.wait_for()
-        yield page
-        browser.close()
+        yield b
+        b.close()
+
+
+def open_page(browser, url: str, width: int = 1400, height: int = 1000):
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(90_000)
+    page.goto(url)
+    page.locator("#banner").get_by_text("Active model").wait_for()
+    return page
 
 
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    README_SHOTS.mkdir(parents=True, exist_ok=True)
-    page.wait_for_timeout(500)  # let plots finish their transitions
+    page.wait_for_timeout(400)  # let plots finish their transitions
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    shutil.copyfile(ARTIFACTS / f"{name}.png", README_SHOTS / f"{name}.png")
 
 
 def open_tab(page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
-def gallery_sources(page, elem_id: str) -> list[str]:
-    return page.eval_on_selector_all(f"#{elem_id} img", "els => els.map(e => e.src)")
-
-
-def test_classify_tab(page):
+def classify_example(page, name: str = "cat") -> str:
+    """Click the example named `name`; returns the top label Classify shows."""
     open_tab(page, "Classify")
-    upload = page.locator("input[type=file]").first
-    upload.set_input_files(str(ROOT / "assets" / "examples" / "ship.jpg"))  # what a drop does
-    page.get_by_text("What the network sees").first.wait_for()
-    page.locator(".output-class").first.wait_for()
-    page.locator("img[alt='cat']").first.click() if page.locator("img[alt='cat']").count() else \
-        page.locator(".gallery-item, button.gallery").nth(3).click()  # the "cat" example
-    page.wait_for_function("document.querySelectorAll('img').length >= 3")
+    page.locator("#examples").get_by_text(name, exact=True).first.click()
+    page.locator("#prediction .output-class").wait_for()
+    page.wait_for_function("document.querySelector('#cam img') !== null")
+    return page.locator("#prediction .output-class").inner_text().strip()
+
+
+def banner(page) -> str:
+    return page.locator("#banner").inner_text()
+
+
+def test_two_visitors_each_keep_their_model(server, browser):
+    url, ctx = server
+    a, b = open_page(browser, url), open_page(browser, url)
+    shipped_banner = banner(b)
+    assert "shipped model" in shipped_banner
+    shipped_label = classify_example(b)
+    shot(b, "b-classify")
+
+    classify_example(a)
+    open_tab(a, "Train")
+    a.get_by_role("button", name="Start").click()
+    a.locator("#train_progress").get_by_text(re.compile("finished 2 epochs")).wait_for(timeout=300_000)
+    a.get_by_role("button", name="Use this model in my session").click()
+    a.locator("#banner").get_by_text("your model").wait_for()
+    shot(a, "a-train-activated")
+
+    # B: another session; its banner, prediction and accuracy are still the shipped model's
+    b.reload()
+    b.locator("#banner").get_by_text("Active model").wait_for()
+    assert banner(b) == shipped_banner
+    assert classify_example(b) == shipped_label
+    open_tab(b, "Mistakes")
+    b.locator("#mistakes_note").get_by_text("Accuracy", exact=False).wait_for()
+    shipped_acc = ctx.evals.get(ctx.models.shipped, ctx.test_data().split).accuracy
+    assert f"Accuracy {shipped_acc:.2%}" in b.locator("#mistakes_note").inner_text()
+    open_tab(a, "Mistakes")
+    a.locator("#mistakes_note").get_by_text("Accuracy", exact=False).wait_for()
+    if shipped_acc > 0.5:  # a 2-epoch run on 400 images is far from the shipped 90%
+        assert f"Accuracy {shipped_acc:.2%}" not in a.locator("#mistakes_note").inner_text()
+    shot(b, "b-mistakes")
+
+    a.get_by_role("button", name="Restore shipped model").click()
+    a.locator("#banner").get_by_text("shipped model").wait_for()
+    assert banner(a) == shipped_banner
+    a.context.close()
+    b.context.close()
+
+
+def test_one_bad_input_one_message(server, browser):
+    """A corrupt upload and a negative seed: one readable message each, no pile of toasts."""
+    page = open_page(browser, server[0])
+    ARTIFACTS.mkdir(exist_ok=True)
+    bad = ARTIFACTS / "corrupt.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 20)
+    page.locator("#input_image input[type=file]").set_input_files(str(bad))
+    page.locator(".toast-body").first.wait_for()
+    page.wait_for_timeout(2000)  # any further toast would have arrived by now
+    assert page.locator(".toast-body").count() == 1
+    text = page.locator(".toast-body").first.inner_text()
+    assert "image" in text.lower() and "/tmp" not in text and "Traceback" not in text
+    open_tab(page, "Augmentation lab")
+    page.locator("#aug_status").get_by_text("Settings valid").wait_for()
+    seed = page.get_by_label("seed", exact=True)
+    seed.fill("-3")
+    seed.press("Enter")
+    page.locator("#aug_status").get_by_text("seed must be", exact=False).wait_for()
+    assert page.locator(".toast-body").count() <= 1  # the status line says it; no new toast
+    page.context.close()
+
+
+def test_every_tab_at_desktop_width(server, browser):
+    page = open_page(browser, server[0])
+    classify_example(page, "ship")
     page.get_by_text("Evidence for", exact=False).first.wait_for()
-    shot(page, "classify")
-
-
-def test_augmentation_lab_updates_live(page):
+    shot(page, "desktop-classify")
     open_tab(page, "Augmentation lab")
     page.wait_for_function("document.querySelectorAll('#aug_grid img').length >= 12")
-    before = gallery_sources(page, "aug_grid")
+    page.locator("#aug_status").get_by_text("Settings valid").wait_for()
+    before = page.eval_on_selector_all("#aug_grid img", "els => els.map(e => e.src).join()")
     page.locator("#dropout_p input[type=range]").fill("1")
-    holes = page.get_by_label("holes_max", exact=True)
-    if holes.count():
-        holes.first.fill("4")
-    page.wait_for_function(
-        "prev => { const now = [...document.querySelectorAll('#aug_grid img')].map(e => e.src);"
-        " return now.length >= 12 && now.join() !== prev.join(); }", arg=before)
-    assert gallery_sources(page, "aug_grid") != before
-    page.get_by_text("Settings valid").first.wait_for()
-    shot(page, "augmentation")
-
-
-def test_train_tab_runs_and_plots(page):
-    open_tab(page, "Train")
-    page.get_by_role("button", name="Start").click()
-    page.get_by_text("finished 2 epochs", exact=False).first.wait_for(timeout=180_000)
-    page.locator(".js-plotly-plot:visible").first.wait_for()
-    shot(page, "train")
-
-
-def test_mistakes_tab(page):
-    open_tab(page, "Mistakes")
-    page.locator("#mistakes_note").get_by_text("Accuracy", exact=False).wait_for()
-    page.locator("#confusion .js-plotly-plot").wait_for()
-    thumbs = page.locator("#mistake_gallery button.thumbnail-item")
-    if thumbs.count():
-        thumbs.first.click()
-        page.get_by_text("Test image #", exact=False).first.wait_for()
-    shot(page, "mistakes")
-
-
-def test_model_tab(page):
+    page.wait_for_function("prev => [...document.querySelectorAll('#aug_grid img')].map(e => e.src).join()"
+                           " !== prev", arg=before)
+    shot(page, "desktop-augment")
     open_tab(page, "Model")
     page.get_by_text("C4.conv3").first.wait_for()
-    page.get_by_text("receptive field per layer", exact=False).first.wait_for()
-    shot(page, "model")
+    shot(page, "desktop-model")
+    page.context.close()
+
+
+def test_phone_layout(server, browser):
+    page = open_page(browser, server[0], 390, 844)
+    for name in TABS:  # every tab is a visible button: none hidden behind an overflow menu
+        tab = page.get_by_role("tab", name=name)
+        assert tab.is_visible(), name
+        box = tab.bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 390, name
+    classify_example(page)
+    result = page.locator("#prediction").bounding_box()
+    examples = page.locator("#examples").bounding_box()
+    assert result["y"] < examples["y"]  # the answer comes before the ten examples
+    shot(page, "phone-classify")
+    open_tab(page, "Augmentation lab")
+    page.wait_for_function("document.querySelectorAll('#aug_grid img').length >= 12")
+    rights = page.eval_on_selector_all("#aug_grid img", "els => els.map(e => e.getBoundingClientRect().right)")
+    assert max(rights) <= 390  # every view inside the screen: the grid adapts to the width
+    shot(page, "phone-augment")
+    page.context.close()

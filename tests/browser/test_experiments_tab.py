@@ -22,14 +22,11 @@ def server(weights_path, tmp_path_factory):
     import os
 
     import app
-    from cifar_s9.experiments import experiment_data
-    from cifar_s9.ui import experiments as ui
 
-    os.environ.pop("CIFAR_S9_DATA_DIR", None)
+    os.environ.pop("CIFAR_S9_DATA_DIR", None)  # experiments run on the bundled sample
     app.configure(weights=weights_path, runs_dir=tmp_path_factory.mktemp("runs"))
-    ui._EXPERIMENTS.load_data = lambda: experiment_data(None, allow_download=False)  # the sample
     app.demo.queue(**app.QUEUE).launch(prevent_thread_lock=True, server_name="127.0.0.1",
-                                       server_port=free_port(), quiet=True, css=getattr(app, "CSS", None))
+                                       server_port=free_port(), quiet=True)
     yield app.demo.local_url
     app.demo.close()
 

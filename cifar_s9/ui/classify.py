@@ -1,0 +1,127 @@
+"""Classify tab: the current image, what the network sees, its prediction and a Grad-CAM.
+
+The image chosen here (upload, paste, webcam or an example) becomes the session's current image,
+which the other tabs use too. Public API: /classify and /explain (wired to a hidden trigger, so
+the page itself makes one request per change and shows one message per bad input).
+"""
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+
+from .. import gradcam, images, texts
+from ..data import CLASSES
+from ..serving import class_index, probabilities, top_k
+from ..session import Session
+from ..uinput import whole_number
+from .common import AppContext, Shared, image_input, to_rgb32, user_errors
+
+PREDICTED = "predicted"
+
+
+class ClassifyHandlers:
+    """Plain functions of their inputs (tests call them directly); `ctx` is server-wide."""
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+
+    @user_errors
+    def classify(self, image, k: int = 3, session: Session | None = None) -> dict[str, float]:
+        """Top-k class probabilities for one image of any size and mode."""
+        model = self.ctx.model(session).model
+        return top_k(probabilities(model, to_rgb32(image)), whole_number(k, "top-k", 1, len(CLASSES)))
+
+    @user_errors
+    def explain(self, image, method: str = gradcam.DEFAULT_METHOD, layer: str = gradcam.DEFAULT_LAYER,
+                target: str = PREDICTED, opacity: float = 0.5, session: Session | None = None) -> np.ndarray:
+        """Grad-CAM overlay (256x256 RGB, colour bar at the right) for the predicted or `target` class."""
+        if image is None:
+            return None
+        model = self.ctx.model(session).model
+        rgb = to_rgb32(image)
+        heatmap = gradcam.explain(model, rgb, method, layer, class_index(target))
+        return gradcam.with_colorbar(gradcam.overlay(rgb, heatmap, float(opacity)))
+
+    @user_errors
+    def explain_caption(self, image, method: str, layer: str, target: str,
+                        session: Session | None = None) -> str:
+        if image is None:
+            return ""
+        probs = probabilities(self.ctx.model(session).model, to_rgb32(image))
+        return texts.explain_caption(probs, method, layer, class_index(target),
+                                     method in gradcam.CLASS_AGNOSTIC)
+
+    @user_errors
+    def view(self, image, k, method, layer, target, opacity, session: Session):
+        """Everything the tab shows for a new image, in one request (one message if it is bad);
+        the image becomes the session's current image."""
+        if image is None:
+            return session.with_image(None), None, None, "", None, ""
+        rgb = to_rgb32(image)
+        model = self.ctx.model(session).model
+        probs = probabilities(model, rgb)
+        label = top_k(probs, whole_number(k, "top-k", 1, len(CLASSES)))
+        cam = self.explain(image, method, layer, target, opacity, session)
+        caption = texts.explain_caption(probs, method, layer, class_index(target),
+                                        method in gradcam.CLASS_AGNOSTIC)
+        return (session.with_image(str(image)), images.upscale(rgb, 256), label,
+                texts.classify_note(probs), cam, caption)
+
+    def refresh(self, k, method, layer, target, opacity, session: Session):
+        """After the session's model changed: the same image through the new model."""
+        try:
+            return self.view(session.image, k, method, layer, target, opacity, session)[2:]
+        except gr.Error:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+
+
+def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
+    h = ClassifyHandlers(ctx)
+    layers = gradcam.layer_names(ctx.models.shipped.model)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=260):
+            image_in = image_input(label="Your image (any size)", height=260,
+                                   sources=["upload", "webcam", "clipboard"], elem_id="input_image")
+            topk = gr.Slider(1, 10, 3, step=1, label="top-k")
+        with gr.Column(scale=1, min_width=260):
+            view = gr.Image(label="What the network sees (32x32, enlarged)", format="png",
+                            interactive=False, height=260, elem_classes="pixelated", elem_id="network_view")
+            label = gr.Label(label="Prediction", num_top_classes=10, elem_id="prediction")
+            note = gr.Markdown(elem_id="classify_note")
+        with gr.Column(scale=1, min_width=260):
+            gr.Markdown("**Grad-CAM**: where the evidence is (colour bar: blue low, red high)")
+            cam = gr.Image(label="Grad-CAM", show_label=False, format="png", interactive=False,
+                           height=260, elem_id="cam")
+            cam_caption = gr.Markdown()
+            with gr.Row():
+                method = gr.Dropdown(list(gradcam.METHODS), value=gradcam.DEFAULT_METHOD, label="method")
+                layer = gr.Dropdown(layers, value=gradcam.DEFAULT_LAYER, label="target layer")
+            with gr.Row():
+                target = gr.Dropdown([PREDICTED, *CLASSES], value=PREDICTED, label="target class")
+                opacity = gr.Slider(0, 1, 0.5, step=0.05, label="opacity")
+    gr.Examples(examples=[[p] for p in shared.examples], inputs=[image_in], examples_per_page=10,
+                label="CIFAR-10 test examples (click one)", elem_id="examples",
+                example_labels=[_example_name(p) for p in shared.examples])
+
+    session = shared.session
+    settings = [topk, method, layer, target, opacity]
+    # the named API: a button nobody can see or click; clients call these by name (wired first,
+    # so the names are not taken by the page's own private events on the same functions)
+    api = gr.Button(visible=False, elem_id="classify_api")
+    api.click(h.classify, [image_in, topk, session], [label], api_name="classify")
+    api.click(h.explain, [image_in, method, layer, target, opacity, session], [cam], api_name="explain")
+    image_in.change(h.view, [image_in, *settings, session],
+                    [session, view, label, note, cam, cam_caption], api_visibility="private",
+                    trigger_mode="always_last")
+    topk.release(h.classify, [image_in, topk, session], [label], api_visibility="private")
+    gr.on([method.change, layer.change, target.change, opacity.release], h.explain,
+          [image_in, method, layer, target, opacity, session], [cam], api_visibility="private",
+          trigger_mode="always_last")
+    gr.on([method.change, layer.change, target.change], h.explain_caption,
+          [image_in, method, layer, target, session], [cam_caption], api_visibility="private")
+    shared.refreshers.append((h.refresh, [*settings, session], [label, note, cam, cam_caption]))
+
+
+def _example_name(path: str) -> str:
+    from pathlib import Path
+    return Path(path).stem

@@ -1,0 +1,126 @@
+"""What every tab module shares: the server-wide context, the shared components, the error
+adapter and the guarded image input. Read `cifar_s9/ui/__init__.py` first."""
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from .. import images, redact, uploads
+from ..app_data import EvalData, load_test_data
+from ..augment import InvalidAugmentConfig
+from ..checkpoint import CheckpointError
+from ..gradcam import ExplainError
+from ..jobs import TrainingJobs
+from ..serving import ActiveModel, EvaluationCache, ModelCache
+from ..session import Session
+
+
+@dataclass
+class AppContext:
+    """Server-wide objects, shared by every session: the loaded models (a bounded cache), the
+    evaluation cache, the one training slot and the data settings. Built by `app.configure`."""
+    models: ModelCache
+    evals: EvaluationCache
+    jobs: TrainingJobs
+    data_dir: str | None = None
+    _test: EvalData | None = field(default=None, repr=False)
+    _test_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def model(self, session: Session | None) -> ActiveModel:
+        """The model this session chose (the shipped one unless it activated another)."""
+        return self.models.get(session.model if session is not None else None)
+
+    def warm_up(self) -> threading.Thread:
+        """Evaluate the shipped model on the test set in the background (and on disk), so the
+        first visitor's Mistakes tab answers at once."""
+        def run():
+            try:
+                self.evals.get(self.models.shipped, self.test_data().split)
+            except Exception as exc:  # a failed warm-up only means the first visitor waits
+                print(f"cifar_s9: warm-up skipped ({type(exc).__name__})")
+        thread = threading.Thread(target=run, name="cifar_s9-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def test_data(self) -> EvalData:
+        with self._test_lock:  # loaded once, on the first Mistakes view
+            if self._test is None:
+                self._test = load_test_data(self.data_dir)
+            return self._test
+
+
+@dataclass
+class Shared:
+    """Components created by app.py before the tabs, for every tab to read or update.
+
+    `session` is the gr.State holding this visitor's `Session`; pass it in `inputs=` to read the
+    model, current image or augmentation settings, and in `outputs=` to change them.
+    """
+    demo: gr.Blocks
+    session: gr.State
+    banner: gr.Markdown
+    examples: list[str]
+    tabs: gr.Tabs | None = None  # `gr.Tabs(selected=<tab id>)` as an output switches tabs
+    # (fn, inputs, outputs) run after the session's model changes (activate, restore), so a tab
+    # shows the new model's answer without a click; app.py chains them after `model_events`
+    refreshers: list = field(default_factory=list)
+    model_events: list = field(default_factory=list)
+
+
+USER_ERRORS = (ValueError, IndexError, PermissionError, CheckpointError, InvalidAugmentConfig, ExplainError)
+
+
+def user_errors(fn):
+    """Input problems (ValueError and subclasses) reach the user as one readable gr.Error, with
+    no traceback in the server log (they are the visitor's mistake, not the server's)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except USER_ERRORS as exc:
+            raise gr.Error(redact.scrub(exc), title="Cannot do that", print_exception=False) from None
+    return wrapper
+
+
+# ---------------------------------------------------------------- image inputs
+
+def image_input(**kwargs) -> gr.Image:
+    """Every image input of the app: a gr.Image (type="filepath") guarded by
+    `uploads.guard_image`: only a file in Gradio's upload folder (or a data: URL whose bytes and
+    header were checked first), within the byte and pixel limits; anything else is one gr.Error
+    with no server path, and the handler never runs. Do not catch its errors."""
+    return uploads.guard_image(gr.Image(type="filepath", image_mode=None, **kwargs))
+
+
+def uploaded_file(path) -> Path:
+    """A file a visitor uploaded (gr.File): inside Gradio's upload folder, else ValueError."""
+    try:
+        return uploads.confine(path, [uploads.upload_folder()])
+    except images.ImageInputError:
+        raise ValueError("upload the file first (other server files are never read)") from None
+
+
+def owner(request: gr.Request | None) -> str:
+    """Who owns a training run: the visitor's session; a direct call (tests, scripts) is "local"."""
+    return getattr(request, "session_hash", None) or "local"
+
+
+@functools.lru_cache(maxsize=64)
+def _rgb32_cached(path: str, mtime: float, size: int) -> np.ndarray:
+    return images.load_rgb32(path)
+
+
+def to_rgb32(image) -> np.ndarray:
+    """The 32x32 RGB view of a path that Gradio handed over (cached by path and mtime, so the
+    tabs do not decode the same upload again), or of anything `images.load_rgb32` accepts."""
+    if isinstance(image, (str, Path)) and Path(image).is_file():
+        st = Path(image).stat()
+        return _rgb32_cached(str(image), st.st_mtime, st.st_size)
+    return images.load_rgb32(image)

@@ -1,0 +1,32 @@
+"""The line above the tabs: which model this session uses, and the way back to the shipped one."""
+from __future__ import annotations
+
+import gradio as gr
+
+from .. import texts
+from ..serving import ModelChoice
+from ..session import Session
+from .common import AppContext, Shared
+
+
+class HeaderHandlers:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+
+    def banner(self, session: Session) -> str:
+        active = self.ctx.model(session)
+        return texts.banner(active.source, active.card, active.warning, session.model.shipped)
+
+    def restore(self, session: Session):
+        """Back to the shipped model, for this session only."""
+        session = session.with_model(ModelChoice())
+        return self.banner(session), session
+
+
+def build(ctx: AppContext, shared: Shared) -> None:
+    h = HeaderHandlers(ctx)
+    restore = gr.Button("Restore shipped model", size="sm", elem_id="restore", scale=0, min_width=180)
+    shared.demo.load(h.banner, [shared.session], [shared.banner], api_visibility="private")
+    event = restore.click(h.restore, [shared.session], [shared.banner, shared.session],
+                          api_visibility="private")
+    shared.model_events.append(event)

@@ -1,0 +1,89 @@
+"""Mistakes tab: the session's model on the test set: accuracy, confusion matrix, and the
+misclassified images with Grad-CAMs for the predicted and the true class."""
+from __future__ import annotations
+
+import gradio as gr
+
+from .. import gradcam, images, plots, texts
+from ..data import CLASSES
+from ..evaluate import mistakes
+from ..serving import class_index
+from ..session import Session
+from .common import AppContext, Shared, user_errors
+
+SORTS = {"most confident first": "confidence_desc", "least confident first": "confidence_asc"}
+
+
+class MistakesHandlers:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+
+    def evaluation(self, session: Session, progress=None):
+        data = self.ctx.test_data()
+        active = self.ctx.model(session)
+        report = None
+        if progress is not None and not self.ctx.evals.cached(active, data.split):
+            def report(done, total):
+                progress(done / total, desc=f"evaluating {done:,}/{total:,} test images")
+        return data, active, self.ctx.evals.get(active, data.split, report)
+
+    @user_errors
+    def view(self, true_name: str, predicted_name: str, sort: str, session: Session,
+             limit: int = 60, progress=gr.Progress()):
+        data, active, ev = self.evaluation(session, progress)
+        t, p = class_index(true_name or None), class_index(predicted_name or None)
+        matching = mistakes(ev, t, p, SORTS.get(sort, "confidence_desc"))
+        found = matching[:int(limit)]
+        gallery = [(images.upscale(data.split.images[m.index], 96),
+                    texts.gallery_caption(m.true, m.predicted, m.confidence)) for m in found]
+        note = texts.mistakes_note(data.note, ev.accuracy, ev.n, int((ev.predictions != ev.labels).sum()),
+                                   len(matching), len(found),
+                                   texts.filter_words(true_name or None, predicted_name or None),
+                                   active.warning)
+        return (note, gallery, [m.index for m in found], plots.confusion_heatmap(ev.confusion),
+                plots.per_class_accuracy(ev.per_class_accuracy))
+
+    @user_errors
+    def cams(self, indices: list[int], session: Session, evt: gr.SelectData,
+             method: str = gradcam.DEFAULT_METHOD):
+        if not indices or not isinstance(evt.index, int) or not 0 <= evt.index < len(indices):
+            raise IndexError("select one of the images shown")
+        index = indices[evt.index]
+        data, active, ev = self.evaluation(session)
+        rgb = data.split.images[index]
+        pred, true = int(ev.predictions[index]), int(ev.labels[index])
+        out = [gradcam.with_colorbar(gradcam.overlay(
+            rgb, gradcam.explain(active.model, rgb, method, gradcam.DEFAULT_LAYER, c))) for c in (pred, true)]
+        caption = (f"Test image #{index}: true **{CLASSES[true]}** ({ev.probabilities[index, true]:.1%}), "
+                   f"predicted **{CLASSES[pred]}** ({ev.probabilities[index, pred]:.1%}).")
+        return out[0], out[1], caption
+
+
+def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
+    h = MistakesHandlers(ctx)
+    note = gr.Markdown("Open this tab to evaluate your session's model on the test set.",
+                       elem_id="mistakes_note")
+    with gr.Row():
+        true_f = gr.Dropdown(["", *CLASSES], value="", label="true class (any)", min_width=140)
+        pred_f = gr.Dropdown(["", *CLASSES], value="", label="predicted class (any)", min_width=140)
+        sort = gr.Radio(list(SORTS), value="most confident first", label="sort", min_width=200)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            gallery = gr.Gallery(label="misclassified: true→predicted confidence", columns=6, height=440,
+                                 format="png", allow_preview=False, elem_id="mistake_gallery")
+        with gr.Column(scale=2, min_width=300):
+            caption = gr.Markdown("Select an image to see its Grad-CAMs: the evidence for the "
+                                  "predicted class and for the true class.")
+            with gr.Row():
+                cam_pred = gr.Image(label="predicted class", format="png", height=200, interactive=False)
+                cam_true = gr.Image(label="true class", format="png", height=200, interactive=False)
+    indices = gr.State([])
+    with gr.Row():
+        confusion = gr.Plot(label="confusion matrix", elem_id="confusion")
+        per_class = gr.Plot(label="per-class accuracy")
+    outputs = [note, gallery, indices, confusion, per_class]
+    inputs = [true_f, pred_f, sort, shared.session]
+    gr.on([tab.select, true_f.input, pred_f.input, sort.input], h.view, inputs, outputs,
+          api_visibility="private", show_progress="full")
+    gallery.select(h.cams, [indices, shared.session], [cam_pred, cam_true, caption],
+                   api_visibility="private")

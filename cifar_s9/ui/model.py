@@ -1,0 +1,76 @@
+"""Model tab: the session's model: architecture (torchinfo), receptive field, the rules and
+its card; and a checkpoint of your own, used by your session only after the same checks."""
+from __future__ import annotations
+
+import gradio as gr
+
+from .. import plots, report, texts
+from ..checkpoint import CheckpointError
+from ..rules import check_rules
+from ..session import Session
+from .common import AppContext, Shared, uploaded_file, user_errors
+
+
+def passes_rules(model) -> None:
+    """A checkpoint from outside is served only if it is a network of this project's kind."""
+    failed = [r.rule for r in check_rules(model) if not r.passed]
+    if failed:
+        raise CheckpointError(f"this checkpoint breaks the project's rules ({', '.join(failed)}); "
+                              "only networks that pass them can be used here")
+
+
+class ModelHandlers:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+
+    def show(self, session: Session):
+        active = self.ctx.model(session)
+        rf_rows = report.receptive_field_rows(active.model)
+        history = active.card.get("history") or []
+        curves = plots.training_curves(history, title="training curves from the model card") if history else None
+        return (report.architecture_rows(active.model), rf_rows, plots.receptive_field_chart(rf_rows),
+                report.rule_rows(active.model), report.card_markdown(active.card, active.source, active.warning),
+                curves)
+
+    @user_errors
+    def use_upload(self, file, session: Session):
+        """An uploaded checkpoint becomes this session's model: only a file Gradio stored in its
+        upload folder, only if it loads, classifies 32x32 images and passes the rules."""
+        if not file:
+            raise ValueError("upload a .safetensors checkpoint first")
+        path = uploaded_file(getattr(file, "path", file))
+        name = path.name
+        if not name.endswith(".safetensors"):
+            raise ValueError("only .safetensors checkpoints can be used")
+        choice = self.ctx.models.add(path, f"upload {name}", check=passes_rules)
+        session = session.with_model(choice)
+        active = self.ctx.model(session)
+        gr.Info("Your session now uses the uploaded model; other visitors keep theirs.")
+        return (f"✅ This session's active model is now **{texts.md_escape(choice.label)}**.",
+                texts.banner(active.source, active.card, active.warning, False), session)
+
+
+def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
+    h = ModelHandlers(ctx)
+    with gr.Row(equal_height=False):
+        arch = gr.Dataframe(headers=report.ARCH_COLUMNS, label="architecture (torchinfo)",
+                            interactive=False, max_height=420, wrap=False, elem_id="arch")
+        with gr.Column():
+            rules = gr.Dataframe(headers=report.RULE_COLUMNS, label="rules", interactive=False,
+                                 wrap=False, elem_id="rules")
+            card = gr.Markdown(elem_id="model_card")
+    with gr.Row(equal_height=False):
+        rf_table = gr.Dataframe(headers=report.RF_COLUMNS, label="receptive field", interactive=False,
+                                wrap=False)
+        rf_chart = gr.Plot(label="receptive field per layer")
+    card_curves = gr.Plot(label="training curves (model card)")
+    with gr.Accordion("Use a checkpoint of your own (this browser session only)", open=False):
+        upload = gr.File(label=".safetensors checkpoint", file_types=[".safetensors"], type="filepath")
+        use_btn = gr.Button("Use it in my session")
+        upload_status = gr.Markdown()
+    outputs = [arch, rf_table, rf_chart, rules, card, card_curves]
+    tab.select(h.show, [shared.session], outputs, api_visibility="private")
+    event = use_btn.click(h.use_upload, [upload, shared.session],
+                          [upload_status, shared.banner, shared.session], api_visibility="private")
+    shared.model_events.append(event)
+    shared.refreshers.append((h.show, [shared.session], outputs))

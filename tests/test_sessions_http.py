@@ -1,0 +1,152 @@
+"""Two visitors over HTTP: what one session does (activate a trained run, restore) never changes
+what another sees, and nobody but its owner can stop a run. Spoken as a browser does (raw
+`queue/join` + the SSE stream, with a chosen `session_hash`) and through gradio_client."""
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+import httpx
+import numpy as np
+import pytest
+from synthetic import free_port
+
+from cifar_s9.app_data import TrainingData
+from cifar_s9.data import Split
+
+pytestmark = pytest.mark.slow
+CAT = "assets/examples/cat.jpg"
+
+
+@pytest.fixture(scope="module")
+def server(weights_path, tmp_path_factory):
+    import app
+    from cifar_s9.paths import DEFAULT_WEIGHTS
+    shipped = DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.exists() else weights_path  # the real one: ~90%
+    ctx = app.configure(weights=shipped, runs_dir=tmp_path_factory.mktemp("runs"))
+    rng = np.random.default_rng(0)
+    imgs, labels = rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, 48)
+    gate = threading.Event()
+    gate.set()
+
+    def tiny():  # a few seconds of training on noise; the gate holds a run "in progress"
+        gate.wait(30)
+        return TrainingData(Split(imgs[:32], labels[:32], "tr"), Split(imgs[32:], labels[32:], "te"), "tiny", True)
+    ctx.jobs.load_data = tiny
+    options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
+               "prevent_thread_lock": True, "quiet": True}
+    app.demo.queue(**app.QUEUE).launch(**options)
+    try:
+        yield app, app.demo.local_url.rstrip("/"), gate
+    finally:
+        app.demo.close()
+
+
+def fn_index(app, name: str, owner: str) -> int:
+    """The event whose handler is `owner.name` (e.g. TrainHandlers.start): what the page calls."""
+    found = [i for i, d in app.demo.fns.items()
+             if getattr(d.fn, "__name__", "") == name and type(getattr(d.fn, "__self__", None)).__name__ == owner]
+    assert found, (name, owner)
+    return found[0]
+
+
+class Visitor:
+    """One browser session: its own session_hash, speaking queue/join and reading the SSE stream."""
+
+    def __init__(self, base: str):
+        self.base, self.hash = base, uuid.uuid4().hex[:11]
+
+    def upload(self, path: str) -> dict:
+        with open(path, "rb") as f:
+            r = httpx.post(f"{self.base}/gradio_api/upload", files={"files": (path.split("/")[-1], f)}, timeout=30)
+        r.raise_for_status()
+        return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": "cat.jpg"}
+
+    def join(self, fn: int, data: list) -> str:
+        """Queue event `fn`; its messages arrive on this session's one SSE stream."""
+        r = httpx.post(f"{self.base}/gradio_api/queue/join",
+                       json={"data": data, "fn_index": fn, "session_hash": self.hash, "event_data": None},
+                       timeout=30)
+        r.raise_for_status()
+        return r.json()["event_id"]
+
+    def call(self, fn: int, data: list, timeout: float = 120) -> tuple[bool, list | str]:
+        """(success, output data or error message) of the last message of event `fn`."""
+        event_id = self.join(fn, data)
+        with httpx.stream("GET", f"{self.base}/gradio_api/queue/data", params={"session_hash": self.hash},
+                          timeout=timeout) as stream:
+            for line in stream.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                msg = json.loads(line[5:])
+                if msg.get("event_id") != event_id or msg.get("msg") != "process_completed":
+                    continue
+                out = msg.get("output") or {}
+                return (True, out.get("data")) if msg.get("success") else (False, out.get("error") or "")
+        raise AssertionError("the stream ended without a result")
+
+
+def confidences(label_output) -> dict[str, float]:
+    if isinstance(label_output, list):  # raw queue output: one value per output component
+        (label_output,) = label_output
+    return {c["label"]: round(c["confidence"], 5) for c in label_output["confidences"]}
+
+
+def test_two_sessions_see_their_own_model(server):
+    app, base, gate = server
+    from cifar_s9.session import Session
+    from cifar_s9.ui.classify import ClassifyHandlers
+    shipped = {k: round(v, 5) for k, v in ClassifyHandlers(app.CTX).classify(CAT, 10, Session()).items()}
+    classify = fn_index(app, "classify", "ClassifyHandlers")   # /classify: (image, top-k) + session
+    start, activate = fn_index(app, "start", "TrainHandlers"), fn_index(app, "activate", "TrainHandlers")
+    restore, stop = fn_index(app, "restore", "HeaderHandlers"), fn_index(app, "stop", "TrainHandlers")
+    mistakes = fn_index(app, "view", "MistakesHandlers")
+    a, b = Visitor(base), Visitor(base)
+    image_a, image_b = a.upload(CAT), b.upload(CAT)
+
+    ok, out = a.call(start, ["default", 1, 0.05, 32, 100, None])
+    assert ok and "finished 1 epochs" in out[0], out
+    ok, out = a.call(activate, [None])
+    assert ok and "your model" in out[1], out
+    ok, a_says = a.call(classify, [image_a, 10, None])
+    ok_b, b_says = b.call(classify, [image_b, 10, None])
+    assert ok and ok_b
+    assert confidences(b_says) == shipped              # B: still the shipped model
+    assert confidences(a_says) != shipped              # A: its trained run
+    _, note_a = a.call(mistakes, ["", "", "most confident first", None])
+    _, note_b = b.call(mistakes, ["", "", "most confident first", None])
+    acc = app.CTX.evals.get(app.CTX.models.shipped, app.CTX.test_data().split).accuracy
+    assert f"**Accuracy {acc:.2%}**" in note_b[0]                 # B: the shipped model's accuracy
+    if acc > 0.5:  # with the real shipped weights, A's one-epoch network on noise is far worse
+        assert f"**Accuracy {acc:.2%}**" not in note_a[0]
+
+    # gradio_client is a third visitor: the shipped model, whatever A chose
+    from gradio_client import Client, handle_file
+    client = Client(base, verbose=False)
+    assert confidences(client.predict(handle_file(CAT), 10, api_name="/classify")) == shipped
+
+    ok, out = a.call(restore, [None])
+    assert ok and "shipped model" in out[0]
+    _, a_again = a.call(classify, [image_a, 10, None])
+    assert confidences(a_again) == shipped
+
+    # a run in progress can be stopped by its owner only (like a browser, one SSE stream per
+    # session: A's start is only queued here; A's stop call below reads A's stream)
+    gate.clear()
+    try:
+        a.join(start, ["default", 1, 0.05, 32, 100, None])
+        for _ in range(100):
+            if app.CTX.jobs.busy:
+                break
+            threading.Event().wait(0.1)
+        assert app.CTX.jobs.busy
+        ok, out = b.call(stop, [])
+        assert ok and "another visitor" in out[0]
+        assert not app.CTX.jobs.current.stop_event.is_set()  # B's request changed nothing
+        ok, out = a.call(stop, [])
+        assert ok and "Stopping" in out[0] and app.CTX.jobs.current.stop_event.is_set()
+    finally:
+        gate.set()
+    app.CTX.jobs.current.thread.join(60)
+    assert not app.CTX.jobs.busy and "nothing was saved" in app.CTX.jobs.current.snapshot().message
