@@ -251,3 +251,12 @@ def test_raw_http_start_from_another_session_cannot_stop_it(served):
     refused = raw_call(served, "experiment_stop", [], "intruder001")
     assert not refused["success"] and "another visitor" in json.dumps(refused["output"])
     assert raw_call(served, "experiment_stop", [], "owner00001")["success"]
+    # let the stopped experiment end before the server closes: a training thread still running
+    # at interpreter exit aborts the process
+    end = time.time() + 180
+    while time.time() < end:
+        status = json.dumps(raw_call(served, "experiment_status", [None], "owner00001")["output"])
+        if "slot is free" in status:
+            break
+        time.sleep(1)
+    assert "slot is free" in status
