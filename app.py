@@ -4,7 +4,8 @@ Run `python app.py [--weights PATH] [--data-dir DIR]`, then open http://127.0.0.
 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT override the address). This file is layout and launch;
 each tab is a module in `cifar_s9/ui/` (see its docstring for how to add one).
 Named API endpoints: /classify, /explain, /augment_preview, /feature_maps, /receptive_field,
-/occlusion, /explain_all.
+/occlusion, /explain_all, /experiment_start, /experiment_status, /experiment_stop, /runs,
+/runs_overlay.
 """
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ from cifar_s9.data import DEFAULT_CACHE
 from cifar_s9.jobs import TrainingJobs
 from cifar_s9.serving import EvaluationCache, ModelCache
 from cifar_s9.session import Session
-from cifar_s9.ui import augment_lab, classify, header, inside, mistakes, model, train
+from cifar_s9.ui import augment_lab, classify, experiments, header, inside, mistakes, model, train
 from cifar_s9.ui.common import AppContext, Shared
 
 TABS = [("Classify", "classify", classify.build), ("Augmentation lab", "augment", augment_lab.build),
-        ("Train", "train", train.build), ("Mistakes", "mistakes", mistakes.build),
-        ("Inside", "inside", inside.build), ("Model", "model", model.build)]
+        ("Train", "train", train.build), ("Experiments", "experiments", experiments.build),
+        ("Mistakes", "mistakes", mistakes.build), ("Inside", "inside", inside.build),
+        ("Model", "model", model.build)]
 CSS_FILE = paths.PACKAGE_DIR / "ui" / "app.css"
 # Safe defaults for a public app: local-only unless GRADIO_SERVER_NAME says otherwise, request
 # bodies and uploads capped before they are read (cifar_s9.http_limits), 4 requests at a time,

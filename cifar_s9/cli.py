@@ -19,6 +19,7 @@ from .card import model_card
 from .receptive_field import model_receptive_field
 from .recipes import RECIPES, get_recipe
 from .rules import check_rules, rules_summary
+from .tracker import chain, final_metrics, track_trainer
 
 
 # ---------------------------------------------------------------- summary
@@ -113,7 +114,9 @@ def cmd_train(args) -> int:
         trainer = Trainer(get_config(args.preset or recipe.preset), cfg, recipe.aug, train_split,
                           test_split)
     printer = ProgressPrinter(trainer.total_steps, trainer.epoch * trainer.batches.batches_per_epoch)
-    trainer.callback = printer
+    logger = None if args.no_track else track_trainer(  # the run tracker (runs/tracker, trackio)
+        trainer, f"cli-{args.recipe}", "cli", out, recipe=args.recipe, preset=args.preset or recipe.preset)
+    trainer.callback = chain(printer, logger)
     print(f"training {trainer.model.num_params():,} parameters on {trainer.device}, "
           f"{len(trainer.train_split)} images, {trainer.cfg.epochs} epochs; resume file {resume_path}",
           file=sys.stderr)
@@ -122,10 +125,14 @@ def cmd_train(args) -> int:
         trainer.fit(stop, checkpoint=resume_path)
     except KeyboardInterrupt:
         printer.close()
+        if logger is not None:
+            logger.finish(state="stopped")
         print(f"\nstopped; continue with --resume {resume_path}", file=sys.stderr)
         return 130
     printer.close()
     if trainer.epoch < trainer.cfg.epochs:
+        if logger is not None:
+            logger.finish(state="stopped")
         return 0
     accuracy = {}
     if test_split is not None:
@@ -137,6 +144,8 @@ def cmd_train(args) -> int:
     card = model_card(trainer, train_split.source, args.preset or recipe.preset, recipe=args.recipe,
                       test=test_split, test_acc=accuracy, validation=validation_card)
     save_weights(trainer.eval_model, out, card)
+    if logger is not None:
+        logger.finish(final_metrics(card))
     print(json.dumps({"weights": str(out), "epochs": trainer.epoch, "wall_time_s": card["wall_time_s"],
                       "accuracy": card["accuracy"]}))
     return 0
@@ -219,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--checkpoint", help="resume file written every epoch; default beside --out")
     t.add_argument("--resume", help="continue from this resume file")
     t.add_argument("--no-test", action="store_true", help="skip test-set evaluation")
+    t.add_argument("--no-track", action="store_true",
+                   help="do not record this run in the run tracker (runs/tracker; see docs/experiments.md)")
     for name, typ in (("epochs", int), ("batch-size", int), ("lr", float), ("ema", float),
                       ("mixup", float), ("label-smoothing", float), ("subset", int),
                       ("threads", int), ("workers", int), ("seed", int), ("time-budget", float),

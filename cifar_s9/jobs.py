@@ -30,6 +30,7 @@ from .cleanup import RUN_CAPS, prune_folder
 from .model import get_config
 from .paths import WEIGHTS_DIR
 from .provenance import device_name
+from .tracker import chain, final_metrics, owner_tag, track_trainer
 from .train import EpochEvent, StepEvent, Trainer, TrainConfig, resolve_device, validate_train_config
 
 RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
@@ -156,11 +157,16 @@ class Job:
             self._update(data_note=data.note, message="building the model")
             trainer = Trainer(get_config(req.preset), req.train, req.aug, data.train, test, self.on_event,
                               owns_process=False)  # the app's threads and RNG are the app's
+            weights = self.out_dir / "model.safetensors"
+            logger = track_trainer(trainer, f"app-{req.preset}", "app", weights, preset=req.preset,
+                                   demo_only=data.demo_only, owner=owner_tag(self.owner))  # runs/tracker
+            trainer.callback = chain(self.on_event, logger)
             steps_per_epoch = trainer.batches.batches_per_epoch
             self._update(total_steps=trainer.total_steps, message="training", device=device_name(device))
             trainer.fit(self.stop_event)
             stopped = trainer.epoch < trainer.cfg.epochs
             if trainer.epoch == 0:  # nothing learned: no checkpoint to keep or to activate
+                logger.finish(state="stopped")
                 shutil.rmtree(self.out_dir, ignore_errors=True)
                 return dict(state=STOPPED, weights=None, eta_s=0.0,
                             message="stopped before the first epoch ended; nothing was saved")
@@ -169,8 +175,8 @@ class Job:
             card = model_card(trainer, data.train.source, req.preset, test=test, test_acc=acc,
                               source="cifar_s9 app", demo_only=data.demo_only, stopped_early=stopped,
                               steps_per_epoch=steps_per_epoch)
-            weights = self.out_dir / "model.safetensors"
             save_weights(trainer.eval_model, weights, card)
+            logger.finish(final_metrics(card), state=STOPPED if stopped else DONE)
             return dict(state=STOPPED if stopped else DONE, weights=str(weights), eta_s=0.0,
                         message=(f"stopped after {trainer.epoch} of {trainer.cfg.epochs} epochs"
                                  if stopped else f"finished {trainer.epoch} epochs") + f"; saved as run {self.run_id}")
@@ -206,6 +212,14 @@ class TrainingJobs:
     @property
     def busy(self) -> bool:
         return self._slot.locked()
+
+    def acquire_slot(self) -> bool:
+        """Take the one training slot for work that is not a single TrainRequest (an experiment's
+        arms, one after another); False when busy. Whoever gets it must call `release_slot`."""
+        return self._slot.acquire(blocking=False)
+
+    def release_slot(self) -> None:
+        self._slot.release()
 
     def start(self, request: TrainRequest, owner: str) -> Job:
         """Start `request` for `owner` (the app passes `gr.Request.session_hash`)."""

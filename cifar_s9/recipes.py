@@ -22,6 +22,14 @@ ROBUST_AUG = AugmentConfig(jpeg_p=0.2, jpeg_quality_min=60, sharpen_p=0.2)
 FULL_TRAIN = TrainConfig(epochs=120, batch_size=128, lr=0.15, weight_decay=5e-4, label_smoothing=0.1,
                          ema_decay=0.999, log_every=20)
 
+# The lab recipe answers "does this augmentation help?" within minutes on a CPU. A few minutes on
+# the shared 2-core machine train 10-20 thousand images: one epoch of all 43,000, where any
+# regularising augmentation only slows learning. On 1,000 images the same minutes are a dozen
+# epochs, the network without augmentation overfits, and strong and weak settings separate
+# (measured in docs/experiments.md). Batch 64: enough steps per epoch on so few images.
+LAB_TRAIN = TrainConfig(epochs=12, batch_size=64, lr=0.1, weight_decay=5e-4, label_smoothing=0.1,
+                        subset=1000, log_every=10)
+
 RECIPES = {
     # batch 128: on the 2-core CPU it trains more images/s than batch 512 (cache-sized
     # activations), and a GPU finishes the same schedule in minutes anyway
@@ -40,6 +48,8 @@ RECIPES = {
                    ">= 85% within 15 minutes of training on a 2-core CPU"),
     "seed": Recipe("seed", FULL_TRAIN, ROBUST_AUG,
                    "the reference design, trained with the full recipe for comparison"),
+    "lab": Recipe("default", LAB_TRAIN, AugmentConfig(),
+                  "the Experiments tab's recipe: 1,000 images, minutes per arm"),
     # the reference solution's own kind of recipe: its three augmentations (flip, shift-scale-
     # rotate, one 16x16 cutout filled with the mean), OneCycle, ~50 epochs, no EMA or smoothing;
     # it holds back the validation split like every run whose result decides anything

@@ -5,6 +5,9 @@ network config) are plain functions in tests/synthetic.py.
 """
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 
 import pytest
 import torch
@@ -16,9 +19,18 @@ from cifar_s9.model import ALL_PRESETS, ModelConfig, build_model
 
 
 def pytest_configure(config):
+    # every run the tests train is recorded by the run tracker (trackio): into a throwaway folder,
+    # never the repository's runs/tracker. trackio reads TRACKIO_DIR once, at import.
+    os.environ["TRACKIO_DIR"] = tempfile.mkdtemp(prefix="cifar_s9-trackio-")
     config.addinivalue_line("markers", "slow: launches a server or a browser (seconds, not milliseconds)")
     config.addinivalue_line("markers", "browser: needs Playwright and Debian's chromium")
     torch.set_num_threads(1)  # the lab machines have 2 cores; leave one for everything else
+
+
+def pytest_unconfigure(config):
+    folder = os.environ.get("TRACKIO_DIR", "")
+    if "cifar_s9-trackio-" in folder:  # only the folder pytest_configure made
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

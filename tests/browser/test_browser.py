@@ -23,7 +23,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-TABS = ["Classify", "Augmentation lab", "Train", "Mistakes", "Model"]
+TABS = ["Classify", "Augmentation lab", "Train", "Experiments", "Mistakes", "Model"]
 
 
 @pytest.fixture(scope="module")

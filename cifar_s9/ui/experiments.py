@@ -1,0 +1,133 @@
+"""Experiments tab: A/B runs of augmentation settings in the one training slot, compared honestly.
+
+Arms use this visitor's Augmentation lab settings (`session.aug`). The arms run one after another
+in the app's single training slot (the Train tab's); only the visitor who started an experiment
+sees its curves and result and can stop it, and "Past runs" lists only their runs and the command
+line's. The computations live in `experiment_view` and `experiment_jobs` (tested there).
+Endpoints: /experiment_start, /experiment_status, /experiment_stop, /runs, /runs_overlay.
+"""
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+
+from .. import experiment_view as view
+from .. import redact
+from ..experiment_jobs import Experiments
+from ..experiments import LAB_TRAIN, experiment_data
+from ..jobs import Busy, NotOwner
+from ..session import Session
+from .common import AppContext, Shared, owner, user_errors
+
+POLL_S = 2.0
+
+
+class ExperimentHandlers:
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self._lock = threading.Lock()
+        self._experiments: Experiments | None = None
+
+    def manager(self) -> Experiments:
+        """The experiments of this app, bound to its training slot (rebound if the app is
+        reconfigured with another slot)."""
+        with self._lock:
+            if self._experiments is None or self._experiments.jobs is not self.ctx.jobs:
+                data_dir = self.ctx.data_dir
+                self._experiments = Experiments(self.ctx.jobs, lambda: experiment_data(data_dir))
+            return self._experiments
+
+    @user_errors
+    def start(self, question, budget_mode, budget, subset, seed, repeats, session: Session,
+              request: gr.Request = None) -> str:
+        """Start an A/B in the training slot; returns the status line (poll /experiment_status)."""
+        aug = session.aug.to_dict() if isinstance(session, Session) else None
+        config = view.config_from_ui(question, aug, budget_mode, budget, subset, seed, repeats)
+        manager = self.manager()
+        try:
+            job = manager.start(config, owner(request))
+        except Busy as exc:
+            raise gr.Error(str(exc), title="Busy", print_exception=False) from None
+        return view.status_markdown(job.snapshot(), manager.slot_note(job.owner))
+
+    def status(self, seen=None, request: gr.Request = None):
+        """(status, queue, curves, result table, result text, version) of this visitor's latest
+        experiment; the figure and tables are redrawn only when it moved on since `seen`."""
+        manager = self.manager()
+        who = owner(request)
+        job = manager.mine(who)
+        note = manager.slot_note(who)
+        if job is None:
+            return view.status_markdown(None, note), [], view.curves_figure({}), [], "", -1
+        version = job.version
+        snap = job.snapshot()
+        status = redact.scrub(view.status_markdown(snap, note))
+        if seen == version:
+            return status, gr.skip(), gr.skip(), gr.skip(), gr.skip(), version
+        curves = view.result_curves(snap.result) if snap.result is not None else snap.curves
+        return (status, view.queue_rows(snap), view.curves_figure(curves), view.result_rows(snap.result),
+                redact.scrub(view.result_markdown(snap.result)), version)
+
+    def stop(self, request: gr.Request = None) -> str:
+        try:
+            stopped = self.manager().stop(owner(request))
+        except NotOwner as exc:
+            raise gr.Error(str(exc), title="Not yours", print_exception=False) from None
+        return "Stopping after the current step." if stopped else "No experiment of yours is running."
+
+    def runs(self, request: gr.Request = None):
+        rows = view.runs_rows(owner(request))
+        names = [r[0] for r in rows]
+        return (rows, gr.Dropdown(choices=names, value=names[1] if len(names) > 1 else None),
+                gr.Dropdown(choices=names, value=names[0] if names else None))
+
+    @user_errors
+    def overlay(self, name_a, name_b, request: gr.Request = None):
+        try:
+            return view.overlay_figure(owner(request), name_a, name_b)
+        except KeyError as exc:
+            raise ValueError(str(exc)) from None
+
+
+def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
+    h = ExperimentHandlers(ctx)
+    gr.Markdown("Does an augmentation setting help? Train two arms one after another with the "
+                "same budget, score both on the same held-back images, and read the difference "
+                "with its 95% interval and McNemar's paired test. Arms use your Augmentation lab "
+                "settings.")
+    with gr.Row():
+        question = gr.Radio([(label, key) for key, label in view.QUESTION_LABELS.items()],
+                            value="no-dropout", label="question")
+    with gr.Row():
+        budget_mode = gr.Radio(list(view.BUDGET_MODES), value="minutes", label="budget per arm in")
+        budget = gr.Number(3, label="minutes (or epochs) per arm", minimum=0.1, maximum=200)
+        subset = gr.Number(LAB_TRAIN.subset, label="training images", precision=0, minimum=1)
+        seed = gr.Number(0, label="seed", precision=0, minimum=0)
+        repeats = gr.Slider(1, 5, 1, step=1, label="seeds per arm")
+    with gr.Row():
+        start = gr.Button("Run the A/B", variant="primary")
+        stop = gr.Button("Stop my experiment", variant="stop")
+    status = gr.Markdown()
+    queue = gr.Dataframe(headers=["#", "arm", "seed", "state"], label="queue", interactive=False, wrap=True)
+    curves = gr.Plot(label="curves, both arms")
+    table = gr.Dataframe(headers=view.TABLE_HEADERS, label="result", interactive=False, wrap=True)
+    words = gr.Markdown()
+    with gr.Accordion("Past runs (run tracker)", open=False):
+        runs_table = gr.Dataframe(headers=view.RUN_HEADERS, label="past runs", interactive=False, wrap=True)
+        with gr.Row():
+            run_a = gr.Dropdown([], label="run A")
+            run_b = gr.Dropdown([], label="run B")
+            refresh = gr.Button("Refresh")
+            overlay_btn = gr.Button("Overlay")
+        overlay = gr.Plot(label="two past runs")
+    timer = gr.Timer(POLL_S)
+    seen = gr.State(None)  # the experiment version this session last drew
+
+    start.click(h.start, [question, budget_mode, budget, subset, seed, repeats, shared.session], [status],
+                api_name="experiment_start", concurrency_limit=1)
+    timer.tick(h.status, [seen], [status, queue, curves, table, words, seen], api_name="experiment_status",
+               show_progress="hidden")
+    stop.click(h.stop, None, [status], api_name="experiment_stop")
+    gr.on([refresh.click, tab.select], h.runs, None, [runs_table, run_a, run_b], api_name="runs")
+    overlay_btn.click(h.overlay, [run_a, run_b], [overlay], api_name="runs_overlay")

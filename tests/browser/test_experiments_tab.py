@@ -1,0 +1,86 @@
+"""A real browser runs a short A/B in the Experiments tab on the bundled sample and screenshots
+the overlaid curves and the result table at 1400 and 390 px (into test-artifacts/)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from synthetic import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def server(weights_path, tmp_path_factory):
+    import os
+
+    import app
+
+    os.environ.pop("CIFAR_S9_DATA_DIR", None)  # experiments run on the bundled sample
+    app.configure(weights=weights_path, runs_dir=tmp_path_factory.mktemp("runs"))
+    app.demo.queue(**app.QUEUE).launch(prevent_thread_lock=True, server_name="127.0.0.1",
+                                       server_port=free_port(), quiet=True)
+    yield app.demo.local_url
+    app.demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is missing: apt-get install -y chromium")
+    with sync_api.sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        except Exception as exc:
+            pytest.skip(f"chromium does not start: {exc}")
+        yield b
+        b.close()
+
+
+def test_short_ab_on_the_sample_shows_overlay_and_table(server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(240_000)
+    page.goto(server)
+    page.get_by_role("tab", name="Experiments").click()
+    page.get_by_label("epochs", exact=True).check()
+    budget = page.get_by_label("minutes (or epochs) per arm")
+    budget.fill("2")
+    budget.press("Tab")
+    images = page.get_by_label("training images")  # 2 steps of 64 per epoch: the busy CPU
+    images.fill("128")
+    images.press("Tab")
+    page.get_by_role("button", name="Run the A/B").click()
+    # the verdict appears when both arms are done; the sample warning with it
+    page.get_by_text("mean nothing").first.wait_for()
+    page.get_by_text("McNemar").first.wait_for()
+    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 4  # 2 arms x 2 panels
+    page.get_by_text("✅ done").nth(1).wait_for()  # the queue: both arms done
+    body = page.inner_text("body")
+    assert body.count("✅ done") == 2
+    for arm in ("no Coarse Dropout", "current settings"):  # queue, result table, legend, verdict
+        assert body.count(arm) >= 3, arm
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ARTIFACTS / "experiments_1400.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ARTIFACTS / "experiments_390.png"), full_page=True)
+    # the past runs list shows both arms from the tracker; overlay them
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.get_by_text("Past runs (run tracker)").click()
+    page.get_by_role("button", name="Refresh").click()
+    # queue, result table, legend, verdict, and now the past-runs row
+    page.wait_for_function("() => document.body.innerText.split('current settings').length > 5")
+    page.get_by_role("button", name="Overlay").click()
+    page.get_by_text("two past runs").first.wait_for()
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ARTIFACTS / "experiments_past_runs.png"), full_page=True)
+    page.close()
