@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import paths
 from .train import EpochEvent, StepEvent
 
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DIR = ROOT / "runs" / "tracker"   # git-ignored, like all of runs/
+DEFAULT_DIR = paths.TRACKER_DIR  # git-ignored, like all of runs/
 PROJECT = "cifar_s9"
 MAX_CHECKPOINT_BYTES = 256 * 2**20       # about 300 checkpoints of the 198K-parameter network
 REMOTE_VARIABLES = ("TRACKIO_SPACE_ID", "TRACKIO_SERVER_URL", "TRACKIO_DATASET_ID", "TRACKIO_BUCKET_ID")
@@ -244,7 +244,7 @@ def prune_checkpoints(max_bytes: int = MAX_CHECKPOINT_BYTES, folder: Path | None
     returns what was deleted. Only `*.safetensors` (and their `.json` cards) directly inside that
     folder are candidates, and a folder that is, or holds, weights/ or training/ is refused."""
     folder = Path(folder or checkpoints_dir()).resolve()
-    for protected in (ROOT / "weights", ROOT / "training"):
+    for protected in (paths.WEIGHTS_DIR, paths.TRAINING_DIR):
         protected = protected.resolve()
         if folder == protected or protected in folder.parents or folder in protected.parents:
             raise ValueError(f"refusing to prune {folder}: it overlaps the protected {protected}")

@@ -20,7 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 TABS = {"classify": "Classify", "augmentation": "Augmentation lab", "train": "Train",
-        "mistakes": "Mistakes", "model": "Model"}
+        "experiments": "Experiments", "mistakes": "Mistakes", "inside": "Inside", "model": "Model"}
 
 
 def free_port() -> int:
@@ -65,6 +65,8 @@ def capture(page, width: int, out: Path) -> None:
             if thumbs.count():
                 thumbs.first.click()
                 page.get_by_text("Test image #", exact=False).first.wait_for()
+        elif slug == "inside":  # the feature maps of the current image (the ship picked on Classify)
+            page.wait_for_function("document.querySelectorAll('#inside_channels img').length >= 8")
         elif slug == "model":
             page.get_by_text("C4.conv3").first.wait_for()
         settle(page)
