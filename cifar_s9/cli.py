@@ -9,7 +9,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from .checkpoint import CheckpointError, load_weights, save_weights
-from .data import DatasetUnavailable, load_split
+from .checkpoint import load_resume
+from .data import (DatasetUnavailable, ValidationSpec, carve_validation, indices_digest, load_split,
+                   validation_indices)
 from .model import ALL_PRESETS, build_model
 from .receptive_field import model_receptive_field
 from .recipes import RECIPES, get_recipe
@@ -49,6 +51,7 @@ def _train_config(args, recipe):
         "time_budget_s": args.time_budget, "eval_every": args.eval_every, "pct_start": args.pct_start,
         "init_weights": args.init_weights, "teachers": tuple(args.teacher) if args.teacher else None,
         "distill_alpha": args.distill_alpha, "distill_temperature": args.distill_temperature,
+        "val_per_class": args.val_per_class,
     }.items() if v is not None}
     if args.epochs is not None and args.time_budget is None:
         overrides["time_budget_s"] = None  # an explicit epoch count wins over the recipe's budget
@@ -87,20 +90,28 @@ def cmd_train(args) -> int:
     from .evaluate import evaluate
     from .model import get_config
     from .provenance import run_info
-    from .train import Trainer
+    from .train import Trainer, TrainConfig
 
     recipe = get_recipe(args.recipe)
     out = Path(args.out or f"runs/{args.recipe}/model.safetensors")
     resume_path = Path(args.checkpoint or out.with_name("resume.pt"))
     train_split = load_split("train", args.data_dir)
-    test_split = None if args.no_test else load_split("test", args.data_dir)
+    cfg = _train_config(args, recipe) if not args.resume else \
+        TrainConfig.from_dict(load_resume(Path(args.resume))["train_config"])
+    if cfg.val_per_class:  # choices are made on held-back training images; the test set stays unseen
+        validation = ValidationSpec(cfg.val_per_class, cfg.val_seed)
+        val_digest = indices_digest(validation_indices(train_split.labels, validation))
+        train_split, test_split = carve_validation(train_split, validation)
+    else:
+        validation = None
+        test_split = None if args.no_test else load_split("test", args.data_dir)
     if args.resume:
         trainer = Trainer.resume(Path(args.resume), train_split, test_split,
                                  **{k: v for k, v in {"epochs": args.epochs, "device": args.device,
                                                       "workers": args.workers}.items() if v is not None})
     else:
-        trainer = Trainer(get_config(args.preset or recipe.preset), _train_config(args, recipe),
-                          recipe.aug, train_split, test_split)
+        trainer = Trainer(get_config(args.preset or recipe.preset), cfg, recipe.aug, train_split,
+                          test_split)
     printer = ProgressPrinter(trainer.total_steps, trainer.epoch * trainer.batches.batches_per_epoch)
     trainer.callback = printer
     print(f"training {trainer.model.num_params():,} parameters on {trainer.device}, "
@@ -122,11 +133,14 @@ def cmd_train(args) -> int:
             "train_data": {"source": train_split.source, "n": len(trainer.train_split)},
             "epochs": trainer.epoch, "wall_time_s": round(trainer.wall_time_s, 1),
             "history": trainer.history, **run_info(trainer.device), "accuracy": {}}
+    if validation is not None:
+        card["validation"] = {**validation.to_dict(), "n": len(test_split), "indices_sha256": val_digest}
     if test_split is not None:
+        key = "validation" if validation is not None else "test"
         for tta in (False, True):
             ev = evaluate(trainer.eval_model, test_split, trainer.device, tta=tta)
-            card["accuracy"].setdefault("test", {"data": test_split.source, "n": ev.n})
-            card["accuracy"]["test"]["tta" if tta else "plain"] = round(ev.accuracy, 4)
+            card["accuracy"].setdefault(key, {"data": test_split.source, "n": ev.n})
+            card["accuracy"][key]["tta" if tta else "plain"] = round(ev.accuracy, 4)
     save_weights(trainer.eval_model, out, card)
     print(json.dumps({"weights": str(out), "epochs": trainer.epoch, "wall_time_s": card["wall_time_s"],
                       "accuracy": card["accuracy"]}))
@@ -174,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                       ("mixup", float), ("label-smoothing", float), ("subset", int),
                       ("threads", int), ("workers", int), ("seed", int), ("time-budget", float),
                       ("eval-every", int), ("pct-start", float), ("distill-alpha", float),
-                      ("distill-temperature", float)):
+                      ("distill-temperature", float), ("val-per-class", int)):
         t.add_argument(f"--{name}", type=typ)
     t.add_argument("--init-weights", help="start from these weights (.safetensors), e.g. to fine-tune")
     t.add_argument("--teacher", action="append", metavar="WEIGHTS",

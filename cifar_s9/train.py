@@ -52,6 +52,8 @@ class TrainConfig:
     ema_decay: float = 0.0           # 0 disables the weight average used for evaluation/export
     seed: int = 0
     subset: int | None = None        # train on this many images (quick runs)
+    val_per_class: int = 0           # hold back this many training images per class to validate on (0: none)
+    val_seed: int = 0                # which ones (data.ValidationSpec)
     device: str = "auto"             # "auto", "cpu" or "cuda"
     threads: int = 2                 # CPU threads; the lab machines have 2 cores
     workers: int | None = None       # augmentation processes; None: 0 on CPU, up to 12 on CUDA
@@ -78,7 +80,7 @@ class TrainConfig:
 LIMITS = {"epochs": (1, 1000), "batch_size": (1, 4096), "lr": (1e-6, 10.0),
           "weight_decay": (0.0, 1.0), "pct_start": (0.01, 0.99), "label_smoothing": (0.0, 0.5),
           "mixup_alpha": (0.0, 10.0), "ema_decay": (0.0, 0.99999), "momentum": (0.0, 0.999),
-          "threads": (1, 256), "distill_alpha": (0.0, 1.0), "distill_temperature": (0.1, 100.0)}
+          "threads": (1, 256), "val_per_class": (0, 10_000), "distill_alpha": (0.0, 1.0), "distill_temperature": (0.1, 100.0)}
 
 
 class InvalidTrainConfig(ValueError):

@@ -178,3 +178,19 @@ def test_progress_bar_follows_a_replanned_total(capsys):
     printer(StepEvent(epoch=1, step=20, total_steps=140, loss=1.0, lr=0.1, images_per_s=1.0, eta_s=1.0))
     assert printer.bar.total == 140 and printer.bar.n == 20
     printer.close()
+
+
+def test_train_with_a_validation_split_never_reads_the_test_set(capsys, dataset_dir, tmp_path, monkeypatch):
+    import cifar_s9.cli as cli
+    real_load = cli.load_split
+    monkeypatch.setattr(cli, "load_split", lambda split, *a, **k: (
+        pytest.fail("the test set was read") if split == "test" else real_load(split, *a, **k)))
+    out = tmp_path / "run" / "model.safetensors"
+    assert main(["train", "--recipe", "quick", "--data-dir", str(dataset_dir), "--val-per-class", "1",
+                 "--epochs", "1", "--batch-size", "10", "--threads", "1", "--device", "cpu",
+                 "--out", str(out)]) == 0
+    card = load_weights(out)[1]
+    assert card["train_data"]["n"] == 30  # 4 per class, 1 held back
+    assert card["validation"]["per_class"] == 1 and card["validation"]["n"] == 10
+    assert set(card["accuracy"]) == {"validation"}
+    assert card["history"][0]["test_acc"] is not None  # the per-epoch figure is the validation one

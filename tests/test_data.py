@@ -190,3 +190,25 @@ def test_subset_is_seeded_and_consistent():
     assert len(set(a.images[:, 0, 0, 0].tolist())) == 10                 # without replacement
     assert split.subset(None) is split and split.subset(50) is split
     assert "subset 10" in a.source
+
+
+# ---------------------------------------------------------------- validation split
+def test_validation_split_holds_back_per_class_and_is_disjoint():
+    from cifar_s9.data import Split, ValidationSpec, carve_validation, validation_indices
+    labels = np.repeat(np.arange(10), 7)  # 7 images per class
+    images = np.arange(len(labels), dtype=np.uint8)[:, None, None, None] * np.ones((1, 32, 32, 3), np.uint8)
+    train, val = carve_validation(Split(images, labels, "synthetic"), ValidationSpec(per_class=2, seed=3))
+    assert len(val) == 20 and len(train) == 50
+    assert np.bincount(val.labels, minlength=10).tolist() == [2] * 10
+    # each image sits in exactly one part (pixel value = original index)
+    assert sorted(train.images[:, 0, 0, 0].tolist() + val.images[:, 0, 0, 0].tolist()) == list(range(70))
+    again = validation_indices(labels, ValidationSpec(per_class=2, seed=3))
+    assert again.tolist() == sorted(val.images[:, 0, 0, 0].tolist())
+    other = validation_indices(labels, ValidationSpec(per_class=2, seed=4))
+    assert other.tolist() != again.tolist()
+
+
+def test_validation_split_refuses_to_take_a_whole_class():
+    from cifar_s9.data import ValidationSpec, validation_indices
+    with pytest.raises(ValueError, match="class 0 has 2 training images"):
+        validation_indices(np.array([0, 0, 1, 1, 1]), ValidationSpec(per_class=2))
