@@ -65,6 +65,9 @@ def main() -> int:
     parser.add_argument("--time-budget", type=float, default=None,
                         help="seconds: let the planner size the run instead of the recipe's epochs")
     parser.add_argument("--subset", type=int, default=None, help="train on this many images (quick checks)")
+    parser.add_argument("--checkpoint", default="runs/fast/resume.pt",
+                        help="written after every epoch, so a run cut short can be finished later")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved in --checkpoint")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: the recipe's); 1 is faster on a crowded machine")
     args = parser.parse_args()
@@ -80,9 +83,16 @@ def main() -> int:
                   f"{event.epoch_time_s:.0f}s", flush=True)
 
     start = time.perf_counter()
-    trainer = Trainer(get_config(recipe.preset), cfg, recipe.aug, train_split, test_split, callback=report)
-    trainer.fit()
-    wall = time.perf_counter() - start  # set-up, (calibration,) training and the per-epoch evals
+    if args.resume:  # bit-for-bit the run that was cut short; its earlier sittings' time is added
+        trainer = Trainer.resume(Path(args.checkpoint), train_split, test_split, callback=report,
+                                 threads=cfg.threads)
+        earlier_s = trainer.wall_time_s
+    else:
+        trainer = Trainer(get_config(recipe.preset), cfg, recipe.aug, train_split, test_split, callback=report)
+        earlier_s = 0.0
+    trainer.fit(checkpoint=Path(args.checkpoint))
+    # set-up, (calibration,) training and the per-epoch evals, over every sitting
+    wall = time.perf_counter() - start + earlier_s
     ev_tta = evaluate(trainer.eval_model, test_split, "cpu", tta=True)  # after the clock stopped
     history = trainer.history
     train_s = sum(h["epoch_time_s"] for h in history)  # training plus the in-loop evaluations
