@@ -1,4 +1,4 @@
-"""Command line: `python -m cifar_s9 summary | train | evaluate` (also the `cifar-s9` script)."""
+"""Command line: `python -m cifar_s9 summary | train | evaluate | finalize` (also the `cifar-s9` script)."""
 from __future__ import annotations
 
 import argparse
@@ -12,6 +12,7 @@ from .checkpoint import CheckpointError, load_weights, save_weights
 from .checkpoint import load_resume
 from .data import (DatasetUnavailable, ValidationSpec, carve_validation, indices_digest, load_split,
                    validation_indices)
+from .finalize import JPEG_TRAIN_DATA
 from .model import ALL_PRESETS, build_model
 from .receptive_field import model_receptive_field
 from .recipes import RECIPES, get_recipe
@@ -51,7 +52,7 @@ def _train_config(args, recipe):
         "time_budget_s": args.time_budget, "eval_every": args.eval_every, "pct_start": args.pct_start,
         "init_weights": args.init_weights, "teachers": tuple(args.teacher) if args.teacher else None,
         "distill_alpha": args.distill_alpha, "distill_temperature": args.distill_temperature,
-        "val_per_class": args.val_per_class,
+        "val_per_class": args.val_per_class, "logit_bank": args.logit_bank,
     }.items() if v is not None}
     if args.epochs is not None and args.time_budget is None:
         overrides["time_budget_s"] = None  # an explicit epoch count wins over the recipe's budget
@@ -149,19 +150,59 @@ def cmd_train(args) -> int:
 
 # ---------------------------------------------------------------- evaluate
 def cmd_evaluate(args) -> int:
+    if args.ensemble:
+        return _evaluate_ensemble(args)
     from .evaluate import evaluate
 
     model, card = load_weights(Path(args.weights))
     split = load_split("test", args.data_dir)
     ev = evaluate(model, split, "cpu", tta=args.tta)
     print(f"{Path(args.weights).name}: accuracy {ev.accuracy:.4f} on {ev.n} images of {split.source}"
-          f"{' with flip TTA' if args.tta else ''}")
+          f"{f' with {args.tta} TTA' if args.tta else ''}")
     for name, acc in ev.per_class_accuracy.items():
         print(f"  {name:<11} {acc:.4f}")
     if args.json:
         print(json.dumps({"accuracy": ev.accuracy, "n": ev.n, "params": model.num_params(),
                           "tta": args.tta, "loss": ev.loss, "data": split.source,
                           "per_class_accuracy": ev.per_class_accuracy}))
+    return 0
+
+
+def _evaluate_ensemble(args) -> int:
+    """A distillation teacher's accuracy: each network alone, then their softmax average. An
+    ensemble breaks the 200K rule, so it only teaches; this measures what it knows."""
+    from .evaluate import evaluate_ensemble
+
+    models = [load_weights(Path(w))[0] for w in args.ensemble]
+    split = load_split("test", args.data_dir)
+    ev = evaluate_ensemble(models, split, "cpu", tta=args.tta)
+    for path, acc in zip(args.ensemble, ev.members):
+        print(f"{path}: {acc:.4f}")
+    print(f"ensemble of {len(models)}: {ev.accuracy:.4f} on {ev.n} images of {split.source}"
+          f"{f' with {args.tta} TTA' if args.tta else ''}")
+    if args.json:
+        print(json.dumps({"ensemble_accuracy": ev.accuracy, "n": ev.n, "tta": args.tta, "data": split.source,
+                          "members": [{"weights": w, "accuracy": a} for w, a in zip(args.ensemble, ev.members)]}))
+    return 0
+
+
+# ---------------------------------------------------------------- finalize
+def cmd_finalize(args) -> int:
+    from .finalize import FinalizeRequest, finalize
+
+    base_card = None
+    if args.base_card:
+        try:
+            base_card = json.loads(Path(args.base_card).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read the base card {args.base_card}: {exc}") from None
+    card = finalize(FinalizeRequest(
+        weights=Path(args.weights), data_dir=args.data_dir, clean_dir=args.clean_dir,
+        hardware=args.hardware, out=Path(args.out), curves=Path(args.curves) if args.curves else None,
+        base_card=base_card, stage_names=tuple(args.stage_names), train_acc_label=args.train_acc_label,
+        train_data=args.train_data))
+    summary = {k: {m: v[m] for m in ("plain", "tta", "n")} for k, v in card["accuracy"].items()}
+    print(json.dumps({"weights": args.out, "curves": args.curves or None, "accuracy": summary}))
     return 0
 
 
@@ -193,16 +234,47 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init-weights", help="start from these weights (.safetensors), e.g. to fine-tune")
     t.add_argument("--teacher", action="append", metavar="WEIGHTS",
                    help="distil from this network (.safetensors); repeat for an ensemble")
+    t.add_argument("--logit-bank", metavar="DIR",
+                   help="distil from a bank of stored teacher logits (scripts/teacher_bank.py); "
+                        "its views replace the recipe's augmentation")
     t.add_argument("--optimizer", choices=("sgd", "adamw"))
     t.add_argument("--device", choices=("auto", "cpu", "cuda"))
     t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="test accuracy of a checkpoint")
-    e.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
+    e = sub.add_parser("evaluate", help="test accuracy of a checkpoint, or of an ensemble (teacher)")
+    which = e.add_mutually_exclusive_group()
+    which.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
+    which.add_argument("--ensemble", nargs="+", metavar="WEIGHTS",
+                       help="each checkpoint alone and their softmax average (a distillation teacher)")
     e.add_argument("--data-dir", help="DIR/test if present, else DIR as class folders")
-    e.add_argument("--tta", action="store_true", help="average with the horizontally flipped image")
+    e.add_argument("--tta", action="store_const", const="flip", default=False,
+                   help="average with the horizontally flipped image")
+    e.add_argument("--tta-shift", dest="tta", action="store_const", const="flip-shift",
+                   help="six views: flips of the image and of its one-pixel diagonal shifts")
     e.add_argument("--json", action="store_true", help="last line: a JSON object")
     e.set_defaults(func=cmd_evaluate)
+
+    f = sub.add_parser("finalize", help="measure a finished run on the CPU, write its model card and curves")
+    f.add_argument("weights", help="the finished run's .safetensors (its .json card beside it)")
+    f.add_argument("--data-dir", required=True, help="test accuracy on DIR/test (or DIR as class folders)")
+    f.add_argument("--clean-dir", help="a second test folder, recorded as clean_check")
+    f.add_argument("--hardware", required=True, help="where the epochs ran, in words")
+    f.add_argument("--out", default="weights/default.safetensors", help="where the checkpoint and card go")
+    f.add_argument("--curves", default="assets/training_curves.png", help="PNG figure; '' draws none")
+    f.add_argument("--train-data", default=JPEG_TRAIN_DATA, help="what the network was trained on, in words")
+    f.add_argument("--train-acc-label", default="train (augmented)",
+                   help="legend of the training accuracy, e.g. what it counts under mixup")
+    f.add_argument("--base-card", help="card (.json) of the run these weights were fine-tuned from: "
+                                       "its history and wall time become the first stage")
+    f.add_argument("--stage-names", nargs=2, default=("full", "distill"), metavar=("BASE", "FINE_TUNE"),
+                   help="stage names in the card; BASE is unused when the base card is chained already")
+    f.set_defaults(func=cmd_finalize)
+
+    from . import teacher_bank  # light: torch and numpy only
+    b = sub.add_parser("teacher-bank", help="train airbench teachers (validation split held back) "
+                                            "and write their logit bank for train --logit-bank")
+    teacher_bank.add_arguments(b)
+    b.set_defaults(func=teacher_bank.run)
     return parser
 
 

@@ -13,8 +13,12 @@ from .data import CLASSES, Split
 
 @torch.no_grad()
 def predict_logits(model: torch.nn.Module, images: np.ndarray, device: torch.device | str = "cpu",
-                   batch_size: int = 1000, tta: bool = False) -> torch.Tensor:
-    """Logits (N, 10) for (N, 32, 32, 3) uint8 images; with `tta`, averaged with the mirror image."""
+                   batch_size: int = 1000, tta: bool | str = False) -> torch.Tensor:
+    """Logits (N, 10) for (N, 32, 32, 3) uint8 images. `tta=True` (or "flip") averages them with
+    the mirror image's; "flip-shift" uses six views, airbench's: the flip pair weighted 1/2, and
+    the flip pairs of the image shifted one pixel diagonally either way (mirrored border), 1/4 each."""
+    if tta not in (False, True, "flip", "flip-shift"):
+        raise ValueError(f"tta must be False, 'flip' or 'flip-shift', got {tta!r}")
     device = torch.device(device)
     was_training = model.training
     model.eval()
@@ -23,12 +27,20 @@ def predict_logits(model: torch.nn.Module, images: np.ndarray, device: torch.dev
         x = torch.from_numpy(normalize_uint8(images[start:start + batch_size])).to(device)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits = model(x).float()
-            if tta:
-                logits = (logits + model(torch.flip(x, dims=[3])).float()) / 2
+            logits = _flip_pair(model, x) if tta else model(x).float()
+            if tta == "flip-shift":
+                padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+                size = x.shape[-1]
+                shifted = [padded[:, :, 0:size, 0:size], padded[:, :, 2:size + 2, 2:size + 2]]
+                logits = logits / 2 + sum(_flip_pair(model, v.contiguous(memory_format=torch.channels_last))
+                                          for v in shifted) / 4
         outputs.append(logits.cpu())
     model.train(was_training)
-    return torch.cat(outputs) if outputs else torch.empty(0, 10)
+    return torch.cat(outputs) if outputs else torch.empty(0, model.config.num_classes)
+
+
+def _flip_pair(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return (model(x).float() + model(torch.flip(x, dims=[3])).float()) / 2
 
 
 @dataclass(frozen=True)
@@ -37,10 +49,10 @@ class Evaluation:
     loss: float
     n: int
     per_class_accuracy: dict[str, float]
-    confusion: np.ndarray      # (10, 10): rows true class, columns predicted class
-    probabilities: np.ndarray  # (N, 10)
+    confusion: np.ndarray      # (classes, classes): rows true class, columns predicted class
+    probabilities: np.ndarray  # (N, classes)
     labels: np.ndarray         # (N,)
-    tta: bool
+    tta: bool | str
 
     @property
     def predictions(self) -> np.ndarray:
@@ -51,20 +63,21 @@ class Evaluation:
                 "per_class_accuracy": self.per_class_accuracy}
 
 
-def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int = 10) -> np.ndarray:
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray,
+                     num_classes: int = len(CLASSES)) -> np.ndarray:
     m = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(m, (labels, predictions), 1)
     return m
 
 
 def evaluate(model: torch.nn.Module, split: Split, device: torch.device | str = "cpu",
-             tta: bool = False) -> Evaluation:
+             tta: bool | str = False) -> Evaluation:
     logits = predict_logits(model, split.images, device, tta=tta)
     labels = torch.from_numpy(split.labels)
     loss = F.cross_entropy(logits, labels).item() if len(labels) else float("nan")
     probs = logits.softmax(1).numpy()
     preds = probs.argmax(1)
-    cm = confusion_matrix(split.labels, preds)
+    cm = confusion_matrix(split.labels, preds, probs.shape[1])
     totals = cm.sum(1)
     per_class = {c: float(cm[i, i] / totals[i]) if totals[i] else float("nan")
                  for i, c in enumerate(CLASSES)}
@@ -95,3 +108,21 @@ def mistakes(ev: Evaluation, true_class: int | None = None, predicted_class: int
     wrong = wrong[order][:limit]
     return [Mistake(int(i), int(ev.labels[i]), int(preds[i]), float(ev.probabilities[i, preds[i]]),
                     float(ev.probabilities[i, ev.labels[i]])) for i in wrong]
+
+
+@dataclass(frozen=True)
+class EnsembleEvaluation:
+    members: list[float]  # each network's accuracy alone, in the order given
+    accuracy: float       # accuracy of their averaged softmax (what `--teacher` distils from, at T=1)
+    n: int
+
+
+def evaluate_ensemble(models: list[torch.nn.Module], split: Split, device: torch.device | str = "cpu",
+                      tta: bool | str = False) -> EnsembleEvaluation:
+    """Each network's accuracy and that of the mean of their class probabilities."""
+    from .losses import ensemble_soft_targets
+
+    labels = torch.from_numpy(split.labels)
+    logits = [predict_logits(m, split.images, device, tta=tta) for m in models]
+    hit = lambda scores: (scores.argmax(1) == labels).float().mean().item()  # noqa: E731
+    return EnsembleEvaluation([hit(z) for z in logits], hit(ensemble_soft_targets(logits, 1.0)), len(labels))

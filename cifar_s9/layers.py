@@ -11,7 +11,7 @@ Order = Literal["conv-bn-act", "conv-act-bn"]
 
 
 class DepthwiseSeparableConv2d(nn.Module):
-    """Depthwise 3x3 (one filter per channel) followed by a pointwise 1x1 that mixes channels."""
+    """Depthwise k x k (one filter per channel) followed by a pointwise 1x1 that mixes channels."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3,
                  stride: int = 1, dilation: int = 1, bias: bool = False):
@@ -25,13 +25,16 @@ class DepthwiseSeparableConv2d(nn.Module):
         return self.pointwise(self.depthwise(x))
 
 
-def make_conv(kind: ConvKind, in_channels: int, out_channels: int, stride: int, dilation: int) -> nn.Module:
+def make_conv(kind: ConvKind, in_channels: int, out_channels: int, stride: int, dilation: int,
+              kernel: int = 3) -> nn.Module:
+    if kernel % 2 == 0 or kernel < 1:
+        raise ValueError(f"kernel must be odd (so 'same' padding is symmetric), got {kernel}")
     if kind == "separable":
-        return DepthwiseSeparableConv2d(in_channels, out_channels, 3, stride, dilation)
+        return DepthwiseSeparableConv2d(in_channels, out_channels, kernel, stride, dilation)
     if kind == "standard":
         # bias is redundant before BatchNorm
-        return nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=dilation,
-                         dilation=dilation, bias=False)
+        return nn.Conv2d(in_channels, out_channels, kernel, stride=stride,
+                         padding=dilation * (kernel - 1) // 2, dilation=dilation, bias=False)
     raise ValueError(f"unknown conv kind {kind!r}: expected 'standard' or 'separable'")
 
 
@@ -40,8 +43,8 @@ class ConvUnit(nn.Sequential):
 
     def __init__(self, kind: ConvKind, in_channels: int, out_channels: int, stride: int = 1,
                  dilation: int = 1, order: Order = "conv-bn-act", dropout: float = 0.0,
-                 activation: bool = True):
-        conv = make_conv(kind, in_channels, out_channels, stride, dilation)
+                 activation: bool = True, kernel: int = 3):
+        conv = make_conv(kind, in_channels, out_channels, stride, dilation, kernel)
         bn, act = nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True)
         layers = [conv, bn, act] if order == "conv-bn-act" else [conv, act, bn]
         if not activation:  # the caller applies the ReLU itself (after a residual sum)

@@ -45,6 +45,50 @@ class AugmentedBatches(Dataset):
         return x, torch.from_numpy(self.split.labels[idx])
 
 
+class BankBatches(Dataset):
+    """Like `AugmentedBatches`, but each image shows one of the views stored in a logit bank, and
+    each batch carries the teachers' logits for exactly those pixels: (x, y, teacher_logits)."""
+
+    def __init__(self, split: Split, bank, batch_size: int, seed: int):
+        from .bank import view_params
+
+        self.split, self.bank, self.batch_size, self.seed = split, bank, batch_size, seed
+        self.batches_per_epoch = len(split) // batch_size
+        if self.batches_per_epoch == 0:
+            raise ValueError(f"batch size {batch_size} exceeds the {len(split)} training images")
+        params = [view_params(bank.spec, k, len(split)) for k in range(bank.spec.views)]
+        self._flip = np.stack([p.flip for p in params])            # (K, N)
+        self._dy = np.stack([p.dy for p in params]).astype(np.int8)
+        self._dx = np.stack([p.dx for p in params]).astype(np.int8)
+        self._epoch, self._perm, self._views = -1, None, None
+
+    def __len__(self) -> int:
+        return 10**9
+
+    def _for_epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        from .bank import epoch_views
+
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._perm = epoch_permutation(len(self.split), self.seed, epoch)
+            self._views = epoch_views(len(self.split), self.bank.spec, self.seed, epoch)
+        return self._perm, self._views
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        from .augment import normalize_uint8
+        from .bank import Views, apply_views
+
+        epoch, b = divmod(index, self.batches_per_epoch)
+        perm, views = self._for_epoch(epoch)
+        idx = perm[b * self.batch_size:(b + 1) * self.batch_size]
+        k = views[idx]
+        shown = apply_views(self.split.images[idx],
+                            Views(self._flip[k, idx], self._dy[k, idx], self._dx[k, idx]),
+                            self.bank.spec.translate)
+        x = torch.from_numpy(normalize_uint8(shown))
+        return x, torch.from_numpy(self.split.labels[idx]), self.bank.for_batch(idx, k)
+
+
 def batch_stream(batches: AugmentedBatches, first_epoch: int, last_epoch: int,
                  workers: int, pin_memory: bool) -> DataLoader:
     """Batches for epochs [first_epoch, last_epoch), in order."""

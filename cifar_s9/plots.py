@@ -15,7 +15,7 @@ LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40))
 
 
 def training_curves(epochs: Sequence[dict], steps: Sequence[tuple[int, float]] = (),
-                    steps_per_epoch: int | None = None, title: str = "") -> go.Figure:
+                    title: str = "") -> go.Figure:
     """Loss and accuracy per epoch (train and test), and the loss per logged step."""
     cols = 3 if steps else 2  # a model card has no per-step losses
     fig = make_subplots(rows=1, cols=cols, subplot_titles=("loss per epoch", "accuracy per epoch",

@@ -32,7 +32,8 @@ from .checkpoint import load_resume, load_weights, save_resume
 from .data import Split
 from .distill import Teacher
 from .evaluate import predict_logits
-from .loader import AugmentedBatches, batch_stream
+from .bank import LogitBank
+from .loader import AugmentedBatches, BankBatches, batch_stream
 from .losses import distillation_loss, soft_cross_entropy
 from .model import ModelConfig, Net
 from .schedule import ReplannableOneCycle
@@ -65,6 +66,7 @@ class TrainConfig:
     time_budget_s: float | None = None  # if set, pick the epoch count that fits this budget
     init_weights: str | None = None  # start from these weights (.safetensors) instead of random
     teachers: tuple[str, ...] = ()   # distil from these networks' averaged predictions
+    logit_bank: str | None = None    # ...or from their stored answers for seeded views (cifar_s9.bank)
     distill_alpha: float = 0.9       # weight of the teacher term when there are teachers
     distill_temperature: float = 4.0
     whiten_init: bool = False        # first conv starts as patch-whitening filters (whiten.py)
@@ -106,6 +108,10 @@ def validate_train_config(cfg: TrainConfig) -> TrainConfig:
     for path in (*cfg.teachers, *([cfg.init_weights] if cfg.init_weights else [])):
         if not Path(path).is_file():
             problems.append(f"no weights file at {path}")
+    if cfg.logit_bank is not None and not (Path(cfg.logit_bank) / "bank.json").is_file():
+        problems.append(f"no logit bank (bank.json) in {cfg.logit_bank}")
+    if cfg.logit_bank is not None and cfg.teachers:
+        problems.append("distil from teachers or from a logit bank, not both")
     if problems:
         raise InvalidTrainConfig("; ".join(problems))
     return cfg
@@ -182,8 +188,9 @@ RECENT_EPOCHS = 3  # the step time is the median over this many latest epochs
 
 def mix_batch(x: torch.Tensor, targets: torch.Tensor, y: torch.Tensor, lam: float,
               perm: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mixup of a batch with its permutation: images, soft targets, and the label that dominates
-    each mixed image (training accuracy counts that one, else a lam < 0.5 draw scores ~0)."""
+    """Mixup of a batch with its permutation: images, soft targets (labels, or a teacher's stored
+    probabilities: the same lambda), and the label that dominates each mixed image (training
+    accuracy counts that one, else a lam < 0.5 draw scores ~0)."""
     mixed_x = lam * x + (1 - lam) * x[perm]
     mixed_targets = lam * targets + (1 - lam) * targets[perm]
     return mixed_x, mixed_targets, (y if lam >= 0.5 else y[perm])
@@ -202,7 +209,12 @@ class Trainer:
         self.test_split = test_split
         self.callback = callback or (lambda event: None)
         self.clock = clock  # every duration the trainer measures or plans with; tests pass a fake
-        self.batches = AugmentedBatches(self.train_split, self.aug_config, self.cfg.batch_size, self.cfg.seed)
+        if self.cfg.logit_bank:  # the stored views are the augmentation: the teacher saw those pixels
+            bank = LogitBank.load(Path(self.cfg.logit_bank), expected_images=self.train_split.images)
+            self.batches = BankBatches(self.train_split, bank, self.cfg.batch_size, self.cfg.seed)
+        else:
+            self.batches = AugmentedBatches(self.train_split, self.aug_config, self.cfg.batch_size,
+                                            self.cfg.seed)
         torch.manual_seed(self.cfg.seed)
         self.model = Net(model_config).to(self.device, memory_format=torch.channels_last)
         if self.cfg.init_weights:
@@ -282,8 +294,8 @@ class Trainer:
         for i in range(warmup + timed):
             self._sync()
             start = self.clock()
-            x, y = next(stream)
-            self._step(probe, opt, x, y, mixup=False)
+            x, y, *bank_logits = next(stream)
+            self._step(probe, opt, x, y, mixup=False, bank_logits=bank_logits)
             self._sync()
             if i >= warmup:
                 step_times.append(self.clock() - start)
@@ -333,22 +345,28 @@ class Trainer:
             torch.cuda.synchronize()
 
     # ------------------------------------------------------------------ training
-    def _step(self, model, optimizer, x, y, mixup: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    def _step(self, model, optimizer, x, y, mixup: bool,
+              bank_logits: list[torch.Tensor] = ()) -> tuple[torch.Tensor, torch.Tensor]:
         x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+        stored_probs = (F.softmax(bank_logits[0].to(self.device) / self.cfg.distill_temperature, dim=1)
+                        if bank_logits else None)
         y = y.to(self.device, non_blocking=True)
-        targets = F.one_hot(y, 10).float()
+        num_classes = self.model_config.num_classes
+        targets = F.one_hot(y, num_classes).float()
         if self.cfg.label_smoothing:
-            targets = targets * (1 - self.cfg.label_smoothing) + self.cfg.label_smoothing / 10
+            targets = targets * (1 - self.cfg.label_smoothing) + self.cfg.label_smoothing / num_classes
         labels = y
         if mixup and self.cfg.mixup_alpha > 0:
             lam = float(np.random.default_rng(int(torch.randint(0, 2**31, ())))
                         .beta(self.cfg.mixup_alpha, self.cfg.mixup_alpha))
             perm = torch.randperm(x.shape[0], device=self.device)
+            if stored_probs is not None:
+                stored_probs = lam * stored_probs + (1 - lam) * stored_probs[perm]
             x, targets, labels = mix_batch(x, targets, y, lam, perm)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             logits = model(x)
             teacher_probs = (self.teacher.soft_targets(x, self.cfg.distill_temperature)
-                             if self.teacher is not None else None)
+                             if self.teacher is not None else stored_probs)
         if teacher_probs is None:
             loss = soft_cross_entropy(logits.float(), targets)
         else:
@@ -378,12 +396,13 @@ class Trainer:
         loss_sum, correct_sum, seen, epoch_steps = torch.zeros((), device=self.device), 0, 0, 0
         window_loss, window_steps = torch.zeros((), device=self.device), 0
         epoch_start = self.clock()
-        for i, (x, y) in enumerate(stream):
+        for i, (x, y, *bank_logits) in enumerate(stream):
             if stop.is_set():
                 break
             if i % nb == 0:
                 torch.manual_seed(self.cfg.seed * 7919 + self.epoch)  # dropout/mixup draws per epoch
-            loss, correct = self._step(self.model, self.optimizer, x, y, mixup=True)
+            loss, correct = self._step(self.model, self.optimizer, x, y, mixup=True,
+                                       bank_logits=bank_logits)
             self.scheduler.step()
             if self.ema is not None:
                 self.ema.update_parameters(self.model)

@@ -12,7 +12,7 @@ from synthetic import free_port, make_dataset_dir, make_split, tiny_config
 
 from cifar_s9.checkpoint import save_weights
 from cifar_s9.data import Split
-from cifar_s9.model import ModelConfig, build_model
+from cifar_s9.model import ALL_PRESETS, ModelConfig, build_model
 
 
 def pytest_configure(config):
@@ -40,6 +40,13 @@ def weights_path(tmp_path_factory):
 def model(weights_path):
     from cifar_s9.checkpoint import load_weights
     return load_weights(weights_path)[0]
+
+
+@pytest.fixture(params=sorted(ALL_PRESETS))
+def preset(request) -> str:
+    """Every registered preset: the students the app offers (`model.PRESETS`, under the rules) and
+    the command line's teachers (`model.TEACHER_PRESETS`); a new preset is tested once registered."""
+    return request.param
 
 
 @pytest.fixture

@@ -201,6 +201,13 @@ def test_pipeline_code_execs_into_the_same_pipeline(cfg, image):
         np.testing.assert_array_equal(snippet(image=image)["image"], built(image=image)["image"])
 
 
+@pytest.mark.parametrize("mode", ["reflect", "constant", "replicate", "wrap"])
+def test_pipeline_code_names_the_border_mode_the_pipeline_uses(mode):
+    cfg = AugmentConfig(border_mode=mode)
+    affine = lambda pipeline: next(t for t in pipeline.transforms if type(t).__name__ == "Affine")  # noqa: E731
+    assert affine(run_snippet(cfg)).border_mode == affine(build_pipeline(cfg)).border_mode
+
+
 def test_pipeline_code_reflects_the_numbers():
     code = pipeline_code(AugmentConfig(flip_p=0.25, holes_max=3, hole_width_max=12))
     assert "HorizontalFlip(p=0.25)" in code

@@ -9,7 +9,8 @@ from synthetic import tiny_config
 
 from cifar_s9.checkpoint import card_path, load_resume, load_weights, save_weights
 from cifar_s9.cli import main
-from cifar_s9.model import Net, build_model
+from cifar_s9.model import PRESETS, Net, build_model
+from cifar_s9.receptive_field import model_receptive_field
 
 
 @pytest.fixture(autouse=True)
@@ -23,20 +24,26 @@ def last_json(text: str) -> dict:
     return json.loads(text.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("preset, rf", [("default", 81), ("seed", 121)])
-def test_summary_json(capsys, preset, rf):
+def test_summary_json(capsys, preset):
     args = ["summary", "--json"] + ([] if preset == "default" else ["--preset", preset])
-    assert main(args) == 0
+    student = preset in PRESETS  # a teacher breaks the rules on purpose: exit 1, its failures listed
+    assert main(args) == (0 if student else 1)
     out = capsys.readouterr().out
     result = last_json(out)
+    model = build_model(preset)
     assert result["preset"] == preset
-    assert result["params"] == build_model(preset).num_params() and result["params"] < 200_000
-    assert result["receptive_field"] == rf
+    assert result["params"] == model.num_params() and (result["params"] < 200_000) == student
+    assert result["receptive_field"] == model_receptive_field(model)[1]
     assert result["convs_per_block"] == [3, 3, 3, 3]
-    assert result["dilated"] >= 1 and result["depthwise_separable"] >= 1
-    assert result["gap"] is True and result["ok"] is True
-    assert out.count("[PASS]") == 6 and "[FAIL]" not in out
+    assert result["dilated"] >= 1 and result["gap"] is True and result["ok"] is student
+    assert out.count("[PASS]") + out.count("[FAIL]") == 6 and ("[FAIL]" not in out) == student
     assert "C4.conv3" in out  # the receptive-field table is printed too
+
+
+@pytest.mark.parametrize("name, rf", [("default", 81), ("seed", 121)])  # worked out in test_receptive_field.py
+def test_summary_receptive_fields_by_hand(capsys, name, rf):
+    assert main(["summary", "--json", "--preset", name]) == 0
+    assert last_json(capsys.readouterr().out)["receptive_field"] == rf
 
 
 def test_summary_without_json_prints_no_json(capsys):
@@ -54,16 +61,17 @@ def weights(tmp_path):
     return path, model
 
 
-@pytest.mark.parametrize("tta", [False, True])
+@pytest.mark.parametrize("tta", [False, "flip", "flip-shift"])
 def test_evaluate_json(capsys, weights, dataset_dir, tta):
     path, model = weights
     args = ["evaluate", "--weights", str(path), "--data-dir", str(dataset_dir), "--json"]
-    assert main(args + (["--tta"] if tta else [])) == 0
+    flag = {False: [], "flip": ["--tta"], "flip-shift": ["--tta-shift"]}[tta]
+    assert main(args + flag) == 0
     result = last_json(capsys.readouterr().out)
     assert 0.0 <= result["accuracy"] <= 1.0
     assert result["n"] == 20  # 2 test images per class
     assert result["params"] == model.num_params()
-    assert result["tta"] is tta
+    assert result["tta"] == tta
     assert set(result["per_class_accuracy"]) >= {"airplane", "truck"}
     assert "test" in result["data"]
 
@@ -194,3 +202,127 @@ def test_train_with_a_validation_split_never_reads_the_test_set(capsys, dataset_
     assert card["validation"]["per_class"] == 1 and card["validation"]["n"] == 10
     assert set(card["accuracy"]) == {"validation"}
     assert card["history"][0]["test_acc"] is not None  # the per-epoch figure is the validation one
+
+
+# ---------------------------------------------------------------- evaluate --ensemble
+
+def test_evaluate_ensemble_reports_each_member_and_their_average(capsys, dataset_dir, tmp_path):
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"m{seed}.safetensors")
+        save_weights(Net(tiny_config()).eval(), paths[-1], {})
+    alone = []
+    for path in paths:
+        assert main(["evaluate", "--weights", str(path), "--data-dir", str(dataset_dir), "--json"]) == 0
+        alone.append(last_json(capsys.readouterr().out)["accuracy"])
+    assert main(["evaluate", "--ensemble", *map(str, paths), "--data-dir", str(dataset_dir), "--json"]) == 0
+    out = capsys.readouterr().out
+    result = last_json(out)
+    assert [m["accuracy"] for m in result["members"]] == pytest.approx(alone)
+    assert [m["weights"] for m in result["members"]] == list(map(str, paths))
+    assert result["n"] == 20 and result["tta"] is False and 0.0 <= result["ensemble_accuracy"] <= 1.0
+    assert f"ensemble of 2: {result['ensemble_accuracy']:.4f} on 20 images" in out
+    # an ensemble of one network is that network
+    assert main(["evaluate", "--ensemble", str(paths[0]), "--data-dir", str(dataset_dir), "--json"]) == 0
+    assert last_json(capsys.readouterr().out)["ensemble_accuracy"] == pytest.approx(alone[0])
+
+
+def test_evaluate_ensemble_errors(capsys, dataset_dir, tmp_path, weights):
+    assert main(["evaluate", "--ensemble", str(weights[0]), str(tmp_path / "gone.safetensors"),
+                 "--data-dir", str(dataset_dir)]) == 2
+    assert_one_line_error(capsys, "gone.safetensors")
+    with pytest.raises(SystemExit) as info:  # one network or an ensemble, not both
+        main(["evaluate", "--weights", str(weights[0]), "--ensemble", str(weights[0])])
+    assert info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- finalize
+
+def _finished_run(path, epochs: int, seed: int = 0):
+    """A tiny network saved as `train` saves a finished run: card with history and wall time."""
+    torch.manual_seed(seed)
+    history = [{"epoch": e, "epochs": epochs, "train_loss": 2.0 / e, "train_acc": 0.1 * e,
+                "test_loss": 2.1 / e, "test_acc": 0.1 * e} for e in range(1, epochs + 1)]
+    save_weights(Net(tiny_config()).eval(), path,
+                 {"recipe": "quick", "preset": "default", "epochs": epochs, "wall_time_s": 10.0 * epochs,
+                  "history": history, "train_data": {"source": "somewhere", "n": 40}})
+    return path
+
+
+def test_finalize_measures_what_evaluate_reproduces(capsys, dataset_dir, tmp_path):
+    run = _finished_run(tmp_path / "run" / "model.safetensors", epochs=3)
+    clean = tmp_path / "clean"
+    from synthetic import write_class_folders
+    write_class_folders(clean, per_class=1, seed=7)
+    out, curves = tmp_path / "ship" / "model.safetensors", tmp_path / "fig" / "curves.png"
+    assert main(["finalize", str(run), "--data-dir", str(dataset_dir), "--clean-dir", str(clean),
+                 "--hardware", "a test machine", "--out", str(out), "--curves", str(curves)]) == 0
+    printed = last_json(capsys.readouterr().out)
+    model, card = load_weights(out)
+    assert card["hardware"] == "a test machine" and card["measured_on"] == "CPU, fp32"
+    assert card["code_commit_at_export"] == "test-commit" and card["receptive_field"] == 81
+    assert card["train_data"]["n"] == 40 and "JPEG" in card["train_data"]["source"]
+    assert set(card["accuracy"]) == {"test", "clean_check"}
+    assert card["accuracy"]["test"]["n"] == 20 and card["accuracy"]["clean_check"]["n"] == 10
+    assert printed["accuracy"]["test"]["plain"] == card["accuracy"]["test"]["plain"]
+    assert curves.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the card's figures are what `evaluate` measures on the finalized weights
+    for tta in (False, True):
+        assert main(["evaluate", "--weights", str(out), "--data-dir", str(dataset_dir), "--json"]
+                    + (["--tta"] if tta else [])) == 0
+        measured = last_json(capsys.readouterr().out)
+        assert card["accuracy"]["test"]["tta" if tta else "plain"] == round(measured["accuracy"], 4)
+        if not tta:
+            assert card["accuracy"]["test"]["per_class_plain"] == measured["per_class_accuracy"]
+
+
+def test_finalize_chains_a_fine_tune_onto_its_base_card(capsys, dataset_dir, tmp_path):
+    base = _finished_run(tmp_path / "base" / "model.safetensors", epochs=2)
+    tune = _finished_run(tmp_path / "tune" / "model.safetensors", epochs=3, seed=1)
+    out = tmp_path / "ship" / "model.safetensors"
+    assert main(["finalize", str(tune), "--data-dir", str(dataset_dir), "--hardware", "here", "--out", str(out),
+                 "--curves", "", "--base-card", str(card_path(base)), "--stage-names", "full", "distill2",
+                 "--train-data", "40 colour squares"]) == 0
+    printed = last_json(capsys.readouterr().out)
+    assert printed["curves"] is None and not (tmp_path / "assets").exists()
+    card = load_weights(out)[1]
+    assert [s["name"] for s in card["stages"]] == ["full", "distill2"]
+    assert card["epochs"] == 5 and card["wall_time_s"] == 50.0
+    assert [h["stage"] for h in card["history"]] == ["full"] * 2 + ["distill2"] * 3
+    assert set(card["accuracy"]) == {"test"}  # no --clean-dir
+    assert card["train_data"] == {"source": "40 colour squares", "n": 40}
+
+
+def test_finalize_errors_are_one_line(capsys, dataset_dir, tmp_path):
+    run = _finished_run(tmp_path / "run" / "model.safetensors", epochs=1)
+    common = ["--data-dir", str(dataset_dir), "--hardware", "here", "--out", str(tmp_path / "o.safetensors")]
+    (tmp_path / "broken.json").write_text("{not json")
+    assert main(["finalize", str(run), *common, "--base-card", str(tmp_path / "broken.json")]) == 2
+    assert_one_line_error(capsys, "base card", "broken.json")
+    assert main(["finalize", str(tmp_path / "none.safetensors"), *common]) == 2
+    assert_one_line_error(capsys, "no checkpoint")
+    assert not (tmp_path / "o.safetensors").exists()
+
+
+def test_teacher_bank_then_a_student_from_the_bank(capsys, tmp_path):
+    from synthetic import make_dataset_dir
+    data = make_dataset_dir(tmp_path / "cifar", train_per_class=12, test_per_class=1)
+    out = tmp_path / "tb"
+    assert main(["teacher-bank", "--data-dir", str(data), "--out", str(out), "--teachers", "2",
+                 "--views", "3", "--epochs", "1", "--widths", "8", "16", "16", "--batch-size", "20",
+                 "--val-per-class", "2", "--threads", "1"]) == 0
+    result = last_json(capsys.readouterr().out)
+    assert [t["file"] for t in result["teachers"]] == ["t0.safetensors", "t1.safetensors"]
+    assert (out / "bank" / "bank.json").is_file() and result["views"] == 3
+    # the student holds back the same validation split, so the bank matches its images
+    student = tmp_path / "student" / "model.safetensors"
+    assert main(["train", "--recipe", "quick", "--data-dir", str(data), "--val-per-class", "2",
+                 "--logit-bank", str(out / "bank"), "--batch-size", "20", "--epochs", "1",
+                 "--threads", "1", "--device", "cpu", "--out", str(student)]) == 0
+    assert load_weights(student)[1]["train_config"]["logit_bank"] == str(out / "bank")
+    # another split is another set of images: refused with a readable error
+    assert main(["train", "--recipe", "quick", "--data-dir", str(data), "--val-per-class", "3",
+                 "--logit-bank", str(out / "bank"), "--epochs", "1", "--out", str(student)]) == 2
+    assert "other training images" in capsys.readouterr().err

@@ -10,7 +10,8 @@ from synthetic import make_split, tiny_config
 from torch import nn
 
 from cifar_s9.data import CLASSES, MEAN, STD, Split
-from cifar_s9.evaluate import Evaluation, confusion_matrix, evaluate, mistakes, predict_logits
+from cifar_s9.evaluate import (Evaluation, confusion_matrix, evaluate, evaluate_ensemble, mistakes,
+                               predict_logits)
 from cifar_s9.model import Net
 
 
@@ -58,13 +59,32 @@ def test_predict_logits_tta_averages_with_the_mirror():
     np.testing.assert_allclose(tta.numpy(), (x[:, 0, :10] + x[:, 0, 31:21:-1]) / 2, atol=1e-5)
 
 
+def test_predict_logits_six_view_tta_by_hand():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    x = (images[..., 0].astype(np.float32) / 255 - MEAN[0]) / STD[0]
+    r0, r1 = x[:, 0], x[:, 1]  # a one-pixel shift either way shows row 1 in the first row
+    # up-left view: padded[0:32, 0:32], its first row is row 1 with column 0 mirrored (1, 0, 1, ..., 8)
+    up_left = r1[:, [1] + list(range(0, 9))]
+    up_left_flipped = r1[:, list(range(30, 20, -1))]
+    # down-right view: padded[2:34, 2:34], columns 1..31 then 30 mirrored
+    down_right = r1[:, list(range(1, 11))]
+    down_right_flipped = r1[:, [30, 31] + list(range(30, 22, -1))]
+    expected = ((r0[:, :10] + r0[:, 31:21:-1]) / 2 / 2 + (up_left + up_left_flipped) / 2 / 4
+                + (down_right + down_right_flipped) / 2 / 4)
+    got = predict_logits(FirstRow(), images, tta="flip-shift")
+    np.testing.assert_allclose(got.numpy(), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="tta must be"):
+        predict_logits(FirstRow(), images, tta="rotate")
+
+
 def test_predict_logits_batches_and_restores_training_mode():
     images = make_split(7).images
     model = FirstRow().train()
     whole = predict_logits(model, images)
     assert model.training
     torch.testing.assert_close(predict_logits(model, images, batch_size=3), whole)
-    assert predict_logits(model, images[:0]).shape == (0, 10)
+    assert predict_logits(Net(tiny_config()), images[:0]).shape == (0, 10)  # the config's class count
 
 
 def test_evaluate_with_known_predictions():
@@ -97,6 +117,37 @@ def test_evaluate_a_real_network_on_a_tiny_split():
     assert 0.0 <= ev.accuracy <= 1.0 and math.isfinite(ev.loss)
     assert ev.confusion.sum() == 30 and ev.confusion.sum(1).tolist() == [3] * 10
     assert ev.accuracy == pytest.approx(np.trace(ev.confusion) / 30)
+
+
+class Lookup(nn.Module):
+    """Returns row i of `probs` (as log-probabilities) for the image whose pixel (0, 0) says i."""
+
+    def __init__(self, probs: dict[int, dict[int, float]]):
+        super().__init__()
+        table = torch.full((len(probs), 10), 1e-4)
+        for i, ps in probs.items():
+            for c, p in ps.items():
+                table[i, c] = p
+        self.register_buffer("log_probs", table.log())
+
+    def forward(self, x):
+        return self.log_probs[Oracle()(x).argmax(1)]
+
+
+def test_ensemble_averages_probabilities_by_hand():
+    # labels 0 1 2 3; each network is right twice, the average of their probabilities three times
+    #          A                  B                  mean              verdict
+    # image 0  p0 .9              p0 .4 (p5 .6)      p0 .65            right
+    # image 1  p1 .9              p1 .4 (p5 .6)      p1 .65            right
+    # image 2  p2 .45 (p5 .55)    p2 .9              p2 .675           right
+    # image 3  p3 .1 (p5 .9)      p3 .6 (p5 .4)      p3 .35, p5 .65    wrong
+    a = Lookup({0: {0: .9}, 1: {1: .9}, 2: {2: .45, 5: .55}, 3: {3: .1, 5: .9}})
+    b = Lookup({0: {0: .4, 5: .6}, 1: {1: .4, 5: .6}, 2: {2: .9}, 3: {3: .6, 5: .4}})
+    split = oracle_split([0, 1, 2, 3], [0, 1, 2, 3])  # pixel (0, 0) holds the image's index
+    ev = evaluate_ensemble([a, b], split)
+    assert ev.members == [0.5, 0.5] and ev.n == 4
+    assert ev.accuracy == 0.75
+    assert evaluate_ensemble([a], split).accuracy == 0.5  # an ensemble of one is the network
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Every registered preset: forward, backward, parameter budget, rules; plus the seed design by hand."""
+"""Every registered preset (the `preset` fixture, conftest.py): forward, backward, parameter budget,
+rules; plus each design's parameter count by hand."""
 from __future__ import annotations
 
 import pytest
@@ -6,18 +7,15 @@ import torch
 from torch import nn
 
 from cifar_s9.layers import ConvUnit, DepthwiseSeparableConv2d, make_conv
-from cifar_s9.model import (PRESETS, BlockSpec, ConvSpec, ModelConfig, Net, build_model,
-                            default_config, get_config, seed_config)
+from cifar_s9.model import (ALL_PRESETS, PRESETS, TEACHER_PRESETS, BlockSpec, ConvSpec, ModelConfig, Net,
+                            build_model, default_config, get_config, seed_config)
 from cifar_s9.rules import check_rules
 
 
-@pytest.fixture(params=sorted(PRESETS))
-def preset(request) -> str:
-    return request.param
-
-
-def test_registry_is_not_empty_and_holds_both_designs():
-    assert {"default", "seed"} <= set(PRESETS)
+def test_registry_holds_both_designs_and_keeps_teachers_apart():
+    assert {"default", "seed"} <= set(PRESETS) and "wide" in TEACHER_PRESETS
+    assert not set(PRESETS) & set(TEACHER_PRESETS)
+    assert set(ALL_PRESETS) == set(PRESETS) | set(TEACHER_PRESETS)
 
 
 def test_forward_shape(preset):
@@ -48,7 +46,7 @@ def test_every_weight_learns_within_a_few_steps(preset):
     torch.manual_seed(0)
     model = build_model(preset).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 10, (16,))
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))  # small: the wide teacher is 7.8M
     for _ in range(3):
         opt.zero_grad()
         nn.functional.cross_entropy(model(x), y).backward()
@@ -65,15 +63,16 @@ def test_channels_last_input_gives_the_same_logits(preset):
     torch.testing.assert_close(cl, model(x), atol=1e-5, rtol=1e-5)
 
 
-def test_under_the_parameter_budget(preset):
-    model = build_model(preset)
-    assert model.num_params() == sum(p.numel() for p in model.parameters())
-    assert model.num_params() < 200_000
+def test_students_are_under_the_parameter_budget_and_teachers_are_not(preset):
+    assert (build_model(preset).num_params() < 200_000) == (preset in PRESETS)
 
 
-def test_every_rule_passes(preset):
+def test_every_rule_passes_for_students(preset):
     failed = [r.rule for r in check_rules(build_model(preset)) if not r.passed]
-    assert failed == []
+    if preset in PRESETS:
+        assert failed == []
+    else:  # a teacher breaks the budget on purpose, which is why the app never offers it
+        assert "parameters" in failed
 
 
 def test_config_round_trips_through_a_dict(preset):
@@ -81,6 +80,21 @@ def test_config_round_trips_through_a_dict(preset):
     assert ModelConfig.from_dict(config.to_dict()) == config
     import json
     assert ModelConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+def test_default_preset_has_exactly_the_hand_counted_parameters():
+    # Standard unit (no conv bias): in*out*9 + BatchNorm 2*out.
+    # Separable unit: depthwise in*9 + pointwise in*out + BatchNorm 2*out.
+    #   C1 std   3->32: 864+64 = 928;        32->32: 9216+64 = 9280 (x2)          -> 19,488
+    #   C2 std  32->64: 18432+128 = 18560;   sep 64->64: 576+4096+128 = 4800 (x2) -> 28,160
+    #   C3 sep  64->128: 576+8192+256 = 9024; 128->128: 1152+16384+256 = 17792 (x2) -> 44,608
+    #   C4 sep 128->192: 1152+24576+384 = 26112; 192->192: 1728+36864+384 = 38976 (x2) -> 104,064
+    #   O  1x1 conv 192->10 with bias: 1920+10                                 -> 1,930
+    #   total 19,488 + 28,160 + 44,608 + 104,064 + 1,930 = 198,250
+    model = build_model("default")
+    assert model.num_params() == 198_250
+    per_block = [sum(p.numel() for p in b.parameters()) for b in model.blocks]
+    assert per_block == [19_488, 28_160, 44_608, 104_064]
 
 
 def test_seed_preset_has_exactly_the_hand_counted_parameters():

@@ -66,33 +66,39 @@ def test_output_size_without_padding_and_odd_inputs():
     assert receptive_field_table([], 32) == []
 
 
-def test_seed_preset_table_by_hand():
+HAND_TABLES = {  # per conv C1.conv1 .. C4.conv3: receptive field, jump, output size, worked by hand
     # Every block: sep 3x3, sep 3x3, sep 3x3 stride 2 dilation 2 (k_eff 5, padding 2).
     #   C1: r 1+2=3, 3+2=5, 5+4*1=9 (j 1 -> 2);      n 32, 32, (32+4-5)//2+1 = 16
     #   C2: r 9+2*2=13, 17, 17+4*2=25 (j 2 -> 4);    n 16, 16, 8
     #   C3: r 25+2*4=33, 41, 41+4*4=57 (j 4 -> 8);   n 8, 8, 4
     #   C4: r 57+2*8=73, 89, 89+4*8=121 (j 8 -> 16); n 4, 4, 2
-    table, rf = model_receptive_field(build_model("seed"))
-    assert rf == 121
-    assert column(table, "receptive_field") == [3, 5, 9, 13, 17, 25, 33, 41, 57, 73, 89, 121]
-    assert column(table, "jump") == [1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8, 16]
-    assert column(table, "output_size") == [32, 32, 16, 16, 16, 8, 8, 8, 4, 4, 4, 2]
-    assert column(table, "dilation") == [1, 1, 2] * 4
-
-
-def test_default_preset_table_by_hand():
+    "seed": ([3, 5, 9, 13, 17, 25, 33, 41, 57, 73, 89, 121],
+             [1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8, 16],
+             [32, 32, 16, 16, 16, 8, 8, 8, 4, 4, 4, 2]),
     # C1: three standard 3x3, stride 1:                 r 3, 5, 7;            j 1
     # C2: 3x3 stride 2: 7+2*1 = 9 (j 2); sep 3x3: 9+2*2 = 13; sep d=2 (k_eff 5): 13+4*2 = 21
     # C3: sep stride 2: 21+2*2 = 25 (j 4); 25+2*4 = 33; 33+2*4 = 41
     # C4: sep stride 2: 41+2*4 = 49 (j 8); 49+2*8 = 65; 65+2*8 = 81
-    table, rf = model_receptive_field(build_model("default"))
-    assert rf == 81
-    assert column(table, "receptive_field") == [3, 5, 7, 9, 13, 21, 25, 33, 41, 49, 65, 81]
-    assert column(table, "jump") == [1, 1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8]
-    assert column(table, "output_size") == [32, 32, 32, 16, 16, 16, 8, 8, 8, 4, 4, 4]
+    "default": ([3, 5, 7, 9, 13, 21, 25, 33, 41, 49, 65, 81],
+                [1, 1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8],
+                [32, 32, 32, 16, 16, 16, 8, 8, 8, 4, 4, 4]),
+}
 
 
-@pytest.mark.parametrize("preset", ["default", "seed"])
+@pytest.mark.parametrize("name", sorted(HAND_TABLES))
+def test_preset_table_by_hand(name):
+    receptive_fields, jumps, output_sizes = HAND_TABLES[name]
+    table, rf = model_receptive_field(build_model(name))
+    assert rf == receptive_fields[-1]
+    assert column(table, "receptive_field") == receptive_fields
+    assert column(table, "jump") == jumps
+    assert column(table, "output_size") == output_sizes
+
+
+def test_seed_preset_dilates_each_blocks_third_conv():
+    assert column(model_receptive_field(build_model("seed"))[0], "dilation") == [1, 1, 2] * 4
+
+
 def test_table_output_sizes_match_the_real_network(preset):
     model = build_model(preset).eval()
     shapes = []
@@ -135,3 +141,23 @@ def test_formula_agrees_with_a_gradient_measurement():
     assert measured == int(cols.max() - cols.min() + 1)
     assert receptive_field_table(layers, 64)[-1].receptive_field == measured == 13
     assert receptive_field_table(layers, 64)[-1].output_size == y.shape[-1]
+
+
+def test_highres_preset_table_by_hand():
+    # C1: 3, +4 (5x5), +4 (5x5); C2: stride 2 +2, then jump 2: 5x5 +8, 3x3 d2 (k_eff 5) +8;
+    # C3 (no stride): +4, 5x5 +8, 3x3 d3 (k_eff 7) +12; C4: stride 2 +4, then jump 4: +8, +8
+    table, rf = model_receptive_field(build_model("highres"))
+    assert [r.receptive_field for r in table] == [3, 7, 11, 13, 21, 29, 33, 41, 53, 57, 65, 73]
+    assert [r.output_size for r in table] == [32] * 3 + [16] * 6 + [8] * 3
+    assert rf == 73
+
+
+def test_highres_parameter_count_by_hand():
+    # standard 3x3 conv: 9*cin*cout; separable kxk: k*k*cin + cin*cout; BatchNorm: 2 per channel
+    c1 = 9 * 3 * 48 + 2 * (25 * 48 + 48 * 48)
+    c2 = (9 * 48 + 48 * 96) + (25 * 96 + 96 * 96) + (9 * 96 + 96 * 96)
+    c3 = (9 * 96 + 96 * 128) + (25 * 128 + 128 * 128) + (9 * 128 + 128 * 128)
+    c4 = (9 * 128 + 128 * 176) + 2 * (9 * 176 + 176 * 176)
+    bn = 2 * 3 * (48 + 96 + 128 + 176)
+    head = 176 * 10 + 10
+    assert c1 + c2 + c3 + c4 + bn + head == 178_570 == build_model("highres").num_params()

@@ -1,5 +1,6 @@
 import numpy as np
 import plotly.graph_objects as go
+import pytest
 
 from cifar_s9 import plots, report
 from cifar_s9.data import CLASSES
@@ -49,8 +50,26 @@ def test_figures():
     heat = plots.confusion_heatmap(cm)
     assert heat.data[0].z[0][1] == 5 / 6 and list(heat.data[0].x) == list(CLASSES)
     assert plots.confusion_heatmap(np.zeros((10, 10), int)).data[0].z.sum() == 0
-    plots.per_class_accuracy({c: 0.5 for c in CLASSES})
-    plots.receptive_field_chart([["C1.conv1", 3, 1, 1, 1, 3, 32], ["C1.conv2", 3, 1, 1, 1, 5, 32]])
+
+
+def test_per_class_accuracy_bars():
+    per_class = {c: i / 10 for i, c in enumerate(CLASSES)}
+    per_class["cat"] = float("nan")  # a class the split lacks
+    bar = plots.per_class_accuracy(per_class).data[0]
+    assert list(bar.x) == list(CLASSES) and bar.y[1] == 0.1 and bar.y[9] == 0.9
+    assert bar.text[1] == "10%" and bar.text[3] == "-"  # NaN is labelled "-", not "nan%"
+
+
+def test_receptive_field_chart_draws_the_rule_and_the_image_size():
+    from cifar_s9.rules import MIN_RECEPTIVE_FIELD
+
+    fig = plots.receptive_field_chart([["C1.conv1", 3, 1, 1, 1, 3, 32], ["C1.conv2", 3, 1, 1, 1, 5, 32]])
+    assert list(fig.data[0].x) == ["C1.conv1", "C1.conv2"] and list(fig.data[0].y) == [3, 5]
+    assert sorted(shape.y0 for shape in fig.layout.shapes) == sorted([32, MIN_RECEPTIVE_FIELD])
+    # the axis reaches above the rule's line even when every layer is below it
+    assert fig.layout.yaxis.range[1] == pytest.approx(MIN_RECEPTIVE_FIELD * 1.15)
+    tall = plots.receptive_field_chart([["C4.conv3", 3, 1, 1, 8, 81, 4]])
+    assert tall.layout.yaxis.range[1] == pytest.approx(81 * 1.15)
 
 
 def test_training_curves_break_the_line_between_stages():

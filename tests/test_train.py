@@ -34,9 +34,11 @@ class Recorder:
 
 
 def test_loss_falls_when_overfitting_colours(tiny_split):
-    # the class is the image's colour: a few epochs of a tiny network are enough to learn it
+    # the class is the image's colour: a few epochs of a tiny residual network are enough to
+    # learn it (the plain 12-conv stack learns it too, but too slowly for a margin that holds on
+    # every CPU: 0.70 of the first loss after 6 epochs on one machine, 0.55 on another)
     cfg = replace(TINY, epochs=6, lr=0.1)
-    trainer = Trainer(tiny_config(), cfg, NO_AUGMENT, tiny_split, test_split=make_split(20, seed=5))
+    trainer = Trainer(tiny_config(residual=True), cfg, NO_AUGMENT, tiny_split, test_split=make_split(20, seed=5))
     history = trainer.fit()
     losses = [h["train_loss"] for h in history]
     assert len(history) == 6 and trainer.epoch == 6
@@ -199,13 +201,16 @@ def test_trainer_refuses_a_bad_config_before_building_anything(tiny_split):
         Trainer(tiny_config(), replace(TINY, batch_size=65), NO_AUGMENT, tiny_split)
 
 
-def test_optimizers_and_weight_decay_groups(tiny_split):
-    for name, kind in (("sgd", torch.optim.SGD), ("adamw", torch.optim.AdamW)):
-        trainer = Trainer(tiny_config(), replace(TINY, optimizer=name), NO_AUGMENT, tiny_split)
-        assert isinstance(trainer.optimizer, kind)
-        decay, no_decay = trainer.optimizer.param_groups
-        assert all(p.ndim > 1 for p in decay["params"]) and decay["weight_decay"] == TINY.weight_decay
-        assert all(p.ndim <= 1 for p in no_decay["params"]) and no_decay["weight_decay"] == 0.0
+@pytest.mark.parametrize("name, kind", [("sgd", torch.optim.SGD), ("adamw", torch.optim.AdamW)])
+def test_optimizers_and_weight_decay_groups(tiny_split, name, kind):
+    trainer = Trainer(tiny_config(), replace(TINY, optimizer=name), NO_AUGMENT, tiny_split)
+    assert type(trainer.optimizer) is kind
+    decay, no_decay = trainer.optimizer.param_groups
+    # weights decay; BatchNorm scales and shifts and the classifier's bias do not
+    assert all(p.ndim > 1 for p in decay["params"]) and decay["weight_decay"] == TINY.weight_decay > 0
+    assert all(p.ndim <= 1 for p in no_decay["params"]) and no_decay["weight_decay"] == 0.0
+    params = list(trainer.model.parameters())
+    assert len(decay["params"]) + len(no_decay["params"]) == len(params)  # every parameter, once
 
 
 def test_soft_cross_entropy_matches_hard_labels():

@@ -1,7 +1,7 @@
 """Pack an image folder into one .npz of raw file bytes (and unpack it), so it travels as one file.
 
-    python scripts/pack_folder.py pack data/cifar10-jpeg data/pack/cifar10-jpeg.npz
-    python scripts/pack_folder.py unpack data/pack/cifar10-jpeg.npz data/cifar10-jpeg
+    python training/tools/pack_folder.py pack data/cifar10-jpeg data/pack/cifar10-jpeg.npz
+    python training/tools/pack_folder.py unpack data/pack/cifar10-jpeg.npz data/cifar10-jpeg
 
 `--test-per-class N` keeps only the first N test images of each class: a lent GPU takes at most
 64 MiB of the working tree, and the whole folder (51 MB) with the repository and the wheels

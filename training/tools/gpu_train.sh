@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# One-shot training on a lent GPU machine: several runs side by side (scripts/gpu_sweep.py sizes
+# One-shot training on a lent GPU machine: several runs side by side (training/tools/gpu_sweep.py sizes
 # each to the budget). Each run checkpoints every epoch under runs/sweep/ and is packed into
 # $OUT/<name>.tar at the end, finished or not, so a CPU can resume what is left.
-# Usage (repo root; data/cifar10-jpeg, or its pack made by scripts/pack_folder.py, at $PACK; wheels in .whl/):
-#   BUDGET=470 bash scripts/gpu_train.sh "b128=--recipe full --workers 3" "b512=--recipe full --batch-size 512 --lr 0.4"
+# Usage (repo root; data/cifar10-jpeg, or its pack made by training/tools/pack_folder.py, at $PACK; wheels in .whl/):
+#   BUDGET=470 bash training/tools/gpu_train.sh "b128=--recipe full --workers 3" "b512=--recipe full --batch-size 512 --lr 0.4"
 set -u
 BUDGET=${BUDGET:-470}
 PACK=${PACK:-data/pack/cifar10-jpeg.npz}
@@ -14,7 +14,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
     && export PYTHONPATH=/tmp/site
 fi
 export PYTHONUNBUFFERED=1
-[ -d data/cifar10-jpeg ] || python3 scripts/pack_folder.py unpack "$PACK" data/cifar10-jpeg
+[ -d data/cifar10-jpeg ] || python3 training/tools/pack_folder.py unpack "$PACK" data/cifar10-jpeg
 nvidia-smi -L 2>/dev/null
 python3 -c "import torch, albumentations, cv2; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'albumentations', albumentations.__version__, 'cv2', cv2.__version__)"
 # decode once: the runs then read the cached arrays instead of each decoding 56,000 JPEGs
@@ -22,7 +22,7 @@ python3 -c "from cifar_s9.data import load_split; [print(s, len(load_split(s, 'd
 
 jobs=()
 for j in "$@"; do jobs+=(--job "$j"); done
-python3 scripts/gpu_sweep.py --budget-s "$BUDGET" --probe-s "${PROBE:-45}" --data-dir data/cifar10-jpeg "${jobs[@]}"
+python3 training/tools/gpu_sweep.py --budget-s "$BUDGET" --probe-s "${PROBE:-45}" --data-dir data/cifar10-jpeg "${jobs[@]}"
 for d in runs/sweep/*/; do
   name=$(basename "$d")
   [ "$name" = probe ] && continue

@@ -7,7 +7,7 @@ count of each run comes from a probe: all runs train together, as they will late
 queues, left out) sizes its real run to `--fill` of the time left. Every run checkpoints each
 epoch, so one killed by the hard limit can be resumed elsewhere.
 
-    python scripts/gpu_sweep.py --budget-s 480 --data-dir data/cifar10-jpeg \
+    python training/tools/gpu_sweep.py --budget-s 480 --data-dir data/cifar10-jpeg \
         --job "b128=--recipe full --workers 3" --job "b512=--recipe full --batch-size 512 --lr 0.4"
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
 from cifar_s9.checkpoint import load_resume  # noqa: E402
 
