@@ -41,7 +41,7 @@ RECIPES = {
                    # flips and translations of up to 2 px; no cutout, rotation or scaling: a
                    # short run has no time to fit harder images
                    FAST_AUG,
-                   ">= 85% test accuracy within 8 epochs (368,000 training images)"),
+                   "8 epochs (368,000 training images): 82.5% test measured; the 85% target is not met yet"),
     "seed": Recipe("seed", FULL_TRAIN, ROBUST_AUG,
                    "the reference design, trained with the full recipe for comparison"),
     # the reference solution's own kind of recipe: its three augmentations (flip, shift-scale-
