@@ -30,22 +30,26 @@ FULL_TRAIN = TrainConfig(epochs=120, batch_size=128, lr=0.15, weight_decay=5e-4,
 LAB_TRAIN = TrainConfig(epochs=12, batch_size=64, lr=0.1, weight_decay=5e-4, label_smoothing=0.1,
                         subset=1000, log_every=10)
 
+FAST_AUG = AugmentConfig(flip_p=0.5, affine_p=1.0, shift_limit=2 / 32, scale_limit=0.0,
+                         rotate_limit=0.0, dropout_p=0.0)
+
 RECIPES = {
     # batch 128: on the 2-core CPU it trains more images/s than batch 512 (cache-sized
     # activations), and a GPU finishes the same schedule in minutes anyway
     # mixup 0.2 gained 0.6 points at batch 512 on a GPU (125 epochs) but not at batch 128 on
     # the CPU (130 epochs: 89.05% against 89.43% without): see training/README.md
     "full": Recipe("default", FULL_TRAIN, ROBUST_AUG, "long schedule: about 2 hours on the 2-core CPU"),
+    # measured on the validation split, in epochs rather than minutes so it carries across
+    # machines: training/fast/README.md (issue 19). An 8-epoch run: no time budget, so the
+    # schedule is the same on every machine (pass --time-budget to let the planner size it)
     "fast": Recipe("default",
-                   # small batches: more steps per CPU-second; light augmentation for a short run
-                   # the budget includes calibration and the final eval; the warm-up epochs re-plan
-                   # the run from measured epoch times, and 30 s stay spare for drift after them
-                   TrainConfig(epochs=8, batch_size=128, lr=0.15, weight_decay=5e-4,
-                               label_smoothing=0.1, ema_decay=0.999, time_budget_s=14.5 * 60,
+                   TrainConfig(epochs=8, batch_size=128, lr=0.2, pct_start=0.2, weight_decay=5e-4,
+                               label_smoothing=0.2, ema_decay=0.999, whiten_init=True,
                                eval_every=1000),
-                   AugmentConfig(affine_p=0.5, shift_limit=0.1, scale_limit=0.05, rotate_limit=5.0,
-                                 dropout_p=0.2),
-                   ">= 85% within 15 minutes of training on a 2-core CPU"),
+                   # flips and translations of up to 2 px; no cutout, rotation or scaling: a
+                   # short run has no time to fit harder images
+                   FAST_AUG,
+                   "8 epochs (368,000 training images): 82.5% test measured; the 85% target is not met yet"),
     "seed": Recipe("seed", FULL_TRAIN, ROBUST_AUG,
                    "the reference design, trained with the full recipe for comparison"),
     "lab": Recipe("default", LAB_TRAIN, AugmentConfig(),

@@ -5,6 +5,10 @@ Progress goes out as `StepEvent`s and `EpochEvent`s to one callback, so the CLI 
 tqdm bar and the app can stream curves. `stop` (a threading.Event) ends a run cleanly after the
 current step. Every epoch can be checkpointed; `Trainer.resume` continues bit-for-bit on CPU
 because the batch order, augmentation and dropout draws depend only on (seed, epoch, batch).
+
+A time budget plans the run in steps and re-plans after every epoch from the measured times
+(`clock`, injectable for tests), on a one-cycle schedule whose length can change without a
+jump in the learning rate (schedule.py); the last epoch of a budgeted run may be partial.
 """
 from __future__ import annotations
 
@@ -33,6 +37,10 @@ from .bank import LogitBank
 from .loader import AugmentedBatches, BankBatches, batch_stream
 from .losses import distillation_loss, soft_cross_entropy
 from .model import ModelConfig, Net
+from .schedule import ReplannableOneCycle
+from .whiten import first_conv, whiten_conv
+
+WHITEN_IMAGES = 2000  # images whose patches set the whitening init: ~1.8M patches, a second of CPU
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ class TrainConfig:
     logit_bank: str | None = None    # ...or from their stored answers for seeded views (cifar_s9.bank)
     distill_alpha: float = 0.9       # weight of the teacher term when there are teachers
     distill_temperature: float = 4.0
+    whiten_init: bool = False        # first conv starts as patch-whitening filters (whiten.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -165,13 +174,17 @@ def ema_with_warmup(decay: float):
     return update
 
 
-def epochs_within_budget(budget_s: float, spent_s: float, epochs_done: int, epoch_s: float,
-                         eval_s: float, eval_every: int) -> int:
-    """Total epoch count for a time budget: the epochs done plus the whole epochs (each with its
-    share of test evaluations) that fit in what is left after one final evaluation."""
-    per_epoch = epoch_s + eval_s / eval_every
-    more = math.floor((budget_s - spent_s - eval_s) / per_epoch) if per_epoch > 0 else LIMITS["epochs"][1]
-    return max(1, epochs_done, min(LIMITS["epochs"][1], epochs_done + more))
+def steps_within_budget(budget_s: float, spent_s: float, steps_done: int, step_s: float,
+                        eval_s: float, steps_per_epoch: int, eval_every: int, max_steps: int) -> int:
+    """Total step count for a time budget: the steps done plus the steps that fit in what is left
+    after one final evaluation, each step paying its share of the evaluations every
+    `eval_every` epochs. At least one step, never fewer than those done, at most `max_steps`."""
+    per_step = step_s + eval_s / (eval_every * steps_per_epoch)
+    more = math.floor((budget_s - spent_s - eval_s) / per_step) if per_step > 0 else max_steps
+    return max(1, steps_done, min(max_steps, steps_done + more))
+
+
+RECENT_EPOCHS = 3  # the step time is the median over this many latest epochs
 
 
 def mix_batch(x: torch.Tensor, targets: torch.Tensor, y: torch.Tensor, lam: float,
@@ -187,10 +200,11 @@ def mix_batch(x: torch.Tensor, targets: torch.Tensor, y: torch.Tensor, lam: floa
 class Trainer:
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, aug_config: AugmentConfig,
                  train_split: Split, test_split: Split | None = None, callback: Callback | None = None,
-                 owns_process: bool = True):
+                 owns_process: bool = True, clock: Callable[[], float] = time.perf_counter):
         """`owns_process=False` (a trainer inside a server, e.g. the app's training thread): leave
         the process-wide torch state to the caller: no `set_num_threads`, and the seeding for
-        init and dropout happens on a forked RNG that is restored afterwards."""
+        init and dropout happens on a forked RNG that is restored afterwards. `clock` times the
+        budget (tests pass a fake one)."""
         self.model_config, self.aug_config = model_config, validate(aug_config)
         self.cfg = validate_train_config(train_config)
         self.device = resolve_device(self.cfg.device)
@@ -200,6 +214,7 @@ class Trainer:
         self.train_split = train_split.subset(self.cfg.subset, self.cfg.seed)
         self.test_split = test_split
         self.callback = callback or (lambda event: None)
+        self.clock = clock  # every duration the trainer measures or plans with; tests pass a fake
         if self.cfg.logit_bank:  # the stored views are the augmentation: the teacher saw those pixels
             bank = LogitBank.load(Path(self.cfg.logit_bank), expected_images=self.train_split.images)
             self.batches = BankBatches(self.train_split, bank, self.cfg.batch_size, self.cfg.seed)
@@ -212,14 +227,19 @@ class Trainer:
         if self.cfg.init_weights:
             start, _ = load_weights(Path(self.cfg.init_weights), expected=model_config)
             self.model.load_state_dict(start.state_dict())
+        elif self.cfg.whiten_init:
+            sample = np.random.default_rng(self.cfg.seed).permutation(len(self.train_split))[:WHITEN_IMAGES]
+            whiten_conv(first_conv(self.model), self.train_split.images[np.sort(sample)])
         self.teacher = Teacher(self.cfg.teachers, self.device) if self.cfg.teachers else None
         # the budget counts from here: calibration and set-up spend it too
-        self._budget_clock = time.perf_counter() if self.cfg.time_budget_s else None
-        self._eval_s, self._epoch_train_s = 0.0, []
-        if self.cfg.time_budget_s:
-            self.cfg = replace(self.cfg, epochs=self._epochs_for_budget(self.cfg.time_budget_s))
+        self._budget_start = self.clock() if self.cfg.time_budget_s else None
+        self._eval_s, self._step_s = 0.0, []  # planning estimates: final eval, s/step per epoch
+        self._plan_made_at, self._evals_since_plan = 0.0, 0.0
         self.optimizer = self._make_optimizer()
-        self.scheduler = self._make_scheduler(steps_done=0)
+        if self.cfg.time_budget_s:
+            self.scheduler = self._plan_budget()
+        else:
+            self.scheduler = self._make_scheduler(steps_done=0)
         self.ema = (AveragedModel(self.model, multi_avg_fn=ema_with_warmup(self.cfg.ema_decay),
                                   use_buffers=True) if self.cfg.ema_decay else None)
         self.epoch, self.history, self.wall_time_s = 0, [], 0.0
@@ -233,7 +253,13 @@ class Trainer:
 
     @property
     def total_steps(self) -> int:
+        if isinstance(getattr(self, "scheduler", None), ReplannableOneCycle):
+            return self.scheduler.total_steps  # a budgeted run plans steps; its last epoch may be partial
         return self.cfg.epochs * self.batches.batches_per_epoch
+
+    @property
+    def steps_done(self) -> int:
+        return self.scheduler.last_epoch
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         decay, no_decay = [], []
@@ -246,7 +272,7 @@ class Trainer:
         return torch.optim.SGD(groups, lr=self.cfg.lr, momentum=self.cfg.momentum, nesterov=True)
 
     def _make_scheduler(self, steps_done: int) -> torch.optim.lr_scheduler.OneCycleLR:
-        """The one-cycle schedule for cfg.epochs, moved on to `steps_done` (a resume or a re-plan)."""
+        """The one-cycle schedule for cfg.epochs, moved on to `steps_done` (a resume with new epochs)."""
         pct_start = self.cfg.pct_start
         if pct_start * self.total_steps == 1.0:  # OneCycleLR divides by zero on a 1-step warm-up
             pct_start = 1.5 / self.total_steps
@@ -263,8 +289,9 @@ class Trainer:
     def eval_model(self) -> Net:
         return self.ema.module if self.ema is not None else self.model
 
-    def _epochs_for_budget(self, budget_s: float) -> int:
-        """Time a few real steps on a throwaway copy, then fit whole epochs (with evals) in the budget."""
+    def _plan_budget(self) -> ReplannableOneCycle:
+        """Time a few real steps on a throwaway copy and plan the steps that fit in the budget:
+        a first guess, which `_replan` corrects after every epoch from the epochs' own times."""
         probe = copy.deepcopy(self.model)
         opt = torch.optim.SGD(probe.parameters(), lr=1e-3)
         warmup, timed = 3 + 2 * self.workers, 20
@@ -273,36 +300,42 @@ class Trainer:
         step_times = []
         for i in range(warmup + timed):
             self._sync()
-            start = time.perf_counter()
+            start = self.clock()
             x, y, *bank_logits = next(stream)
             self._step(probe, opt, x, y, mixup=False, bank_logits=bank_logits)
             self._sync()
             if i >= warmup:
-                step_times.append(time.perf_counter() - start)
-        # the median ignores one-off stalls (page faults, a background process) that a mean of
-        # 20 steps would spread over the whole run and cost it an epoch
-        step_s = float(np.median(step_times))
+                step_times.append(self.clock() - start)
         self._eval_s = self._time_eval(probe)
-        return epochs_within_budget(budget_s, time.perf_counter() - self._budget_clock, 0,
-                                    step_s * self.batches.batches_per_epoch, self._eval_s,
-                                    self.cfg.eval_every)
+        # the median ignores one-off stalls (page faults, a background process)
+        steps = self._steps_for_budget(float(np.median(step_times)), steps_done=0)
+        self._plan_made_at, self._evals_since_plan = self.clock(), 0.0
+        return ReplannableOneCycle(self.optimizer, self.cfg.lr, steps, self.cfg.pct_start)
 
-    def _replan_for_budget(self, epoch_train_s: float) -> None:
-        """During the warm-up, fit the run to the budget again after each epoch, from the median
-        epoch time so far.
+    def _steps_for_budget(self, step_s: float, steps_done: int, pending_s: float = 0.0) -> int:
+        nb = self.batches.batches_per_epoch
+        spent = self.clock() - self._budget_start + pending_s
+        steps = steps_within_budget(self.cfg.time_budget_s, spent,
+                                    steps_done, step_s, self._eval_s, nb, self.cfg.eval_every,
+                                    LIMITS["epochs"][1] * nb)
+        self.cfg = replace(self.cfg, epochs=math.ceil(steps / nb))
+        return steps
 
-        The calibration times 20 steps; whole epochs (EMA update and augmentation at full rate
-        included) predict the rest far better, and this machine's speed varies by ~10% between
-        runs and settles after the first epoch or two. Once the learning rate anneals, the
-        length stays fixed: a late change would bend the schedule where it matters most."""
-        self._epoch_train_s.append(epoch_train_s)
-        spent = time.perf_counter() - self._budget_clock
-        epochs = epochs_within_budget(self.cfg.time_budget_s, spent, self.epoch,
-                                      float(np.median(self._epoch_train_s)), self._eval_s,
-                                      self.cfg.eval_every)
-        if epochs != self.cfg.epochs:
-            self.cfg = replace(self.cfg, epochs=epochs)
-            self.scheduler = self._make_scheduler(steps_done=self.epoch * self.batches.batches_per_epoch)
+    def _replan(self, steps_this_epoch: int) -> None:
+        """After every epoch, fit the rest of the run to what is left of the budget.
+
+        The step time is the median over the latest epochs of their whole wall time (data,
+        EMA, checkpoint and callbacks included, evaluations excluded) per step: the first
+        epoch is often slower (allocator, caches, another process), and a median over recent
+        epochs follows the machine as it is now. The schedule changes pace, not shape
+        (schedule.py), so re-planning late in the annealing is safe."""
+        now = self.clock()
+        self._step_s.append((now - self._plan_made_at - self._evals_since_plan) / steps_this_epoch)
+        step_s = float(np.median(self._step_s[-RECENT_EPOCHS:]))
+        # this epoch's test evaluation, if it has one, comes right after the plan: count it as spent
+        pending = self._eval_s if self.test_split is not None and self.epoch % self.cfg.eval_every == 0 else 0.0
+        self.scheduler.replan(self._steps_for_budget(step_s, self.steps_done, pending))
+        self._plan_made_at, self._evals_since_plan = now, 0.0
 
     def _time_eval(self, model: Net) -> float:
         if self.test_split is None:
@@ -310,9 +343,9 @@ class Trainer:
         n = min(1000, len(self.test_split))
         predict_logits(model, self.test_split.images[:n], self.device)  # first call pays set-up costs
         self._sync()
-        start = time.perf_counter()
+        start = self.clock()
         predict_logits(model, self.test_split.images[:n], self.device)
-        return (time.perf_counter() - start) * len(self.test_split) / n
+        return (self.clock() - start) * len(self.test_split) / n
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -369,14 +402,14 @@ class Trainer:
 
     def _train_stream(self, stop: threading.Event, checkpoint: Path | None) -> None:
         nb = self.batches.batches_per_epoch
-        planned_epochs = self.cfg.epochs
+        planned_steps = self.total_steps
         stream = batch_stream(self.batches, self.epoch, self.cfg.epochs, self.workers,
                               self.device.type == "cuda")
-        run_start = time.perf_counter()
+        run_start = self.clock()
         steps_done_at_start = self.epoch * nb
-        loss_sum, correct_sum, seen = torch.zeros((), device=self.device), 0, 0
+        loss_sum, correct_sum, seen, epoch_steps = torch.zeros((), device=self.device), 0, 0, 0
         window_loss, window_steps = torch.zeros((), device=self.device), 0
-        epoch_start = time.perf_counter()
+        epoch_start = self.clock()
         for i, (x, y, *bank_logits) in enumerate(stream):
             if stop.is_set():
                 break
@@ -392,45 +425,50 @@ class Trainer:
             correct_sum += correct
             seen += len(y)
             window_steps += 1
+            epoch_steps += 1
             step = steps_done_at_start + i + 1
             if step % self.cfg.log_every == 0:
                 self._emit_step(step, window_loss.item() / window_steps, run_start, i + 1)
                 window_loss.zero_()
                 window_steps = 0
-            if (i + 1) % nb == 0:
-                self._end_epoch(loss_sum.item() / nb, int(correct_sum) / seen, epoch_start, seen,
-                                checkpoint)
+            if (i + 1) % nb == 0 or step == planned_steps:  # a budget's last epoch may be partial
+                self._end_epoch(loss_sum.item() / epoch_steps, int(correct_sum) / seen, epoch_start,
+                                seen, checkpoint, epoch_steps)
                 loss_sum.zero_()
-                correct_sum, seen = 0, 0
-                epoch_start = time.perf_counter()
-                if self.cfg.epochs != planned_epochs:
+                correct_sum, seen, epoch_steps = 0, 0, 0
+                epoch_start = self.clock()
+                if self.total_steps != planned_steps or step == planned_steps:
                     return
 
     def _emit_step(self, step: int, loss: float, run_start: float, steps_this_run: int) -> None:
-        elapsed = time.perf_counter() - run_start
+        elapsed = self.clock() - run_start
         per_step = elapsed / steps_this_run
         self.callback(StepEvent(self.epoch + 1, step, self.total_steps, loss,
                                 self.scheduler.get_last_lr()[0],
-                                self.cfg.batch_size / per_step, per_step * (self.total_steps - step)))
+                                self.cfg.batch_size / per_step if per_step > 0 else 0.0,
+                                per_step * (self.total_steps - step)))
 
     def _end_epoch(self, train_loss: float, train_acc: float, epoch_start: float, seen: int,
-                   checkpoint: Path | None) -> None:
-        train_time = time.perf_counter() - epoch_start
+                   checkpoint: Path | None, epoch_steps: int) -> None:
+        train_time = self.clock() - epoch_start
         self.epoch += 1
-        if self._budget_clock is not None and self.epoch <= max(1, int(self.cfg.epochs * self.cfg.pct_start)):
-            self._replan_for_budget(train_time)
+        if self._budget_start is not None and self.steps_done < self.total_steps:
+            self._replan(epoch_steps)  # the run goes on: fit what is left to the budget
         test_loss = test_acc = None
         if self.test_split is not None and (self.epoch % self.cfg.eval_every == 0
                                             or self.epoch == self.cfg.epochs):
+            eval_start = self.clock()
             logits = predict_logits(self.eval_model, self.test_split.images, self.device)
             labels = torch.from_numpy(self.test_split.labels)
             test_loss = F.cross_entropy(logits, labels).item()
             test_acc = (logits.argmax(1) == labels).float().mean().item()
-        total_time = time.perf_counter() - epoch_start  # training plus evaluation
+            self._eval_s = self.clock() - eval_start  # a measured eval beats the calibration's
+            self._evals_since_plan += self._eval_s
+        total_time = self.clock() - epoch_start  # training plus evaluation
         self.wall_time_s += total_time
         event = EpochEvent(self.epoch, self.cfg.epochs, train_loss, train_acc, test_loss, test_acc,
-                           self.scheduler.get_last_lr()[0], seen / train_time, total_time,
-                           total_time * (self.cfg.epochs - self.epoch))
+                           self.scheduler.get_last_lr()[0], seen / train_time if train_time > 0 else 0.0,
+                           total_time, total_time * (self.cfg.epochs - self.epoch))
         self.history.append(event.to_dict())
         if checkpoint is not None:
             save_resume(checkpoint, self.resume_state())
@@ -457,8 +495,18 @@ class Trainer:
         if trainer.ema is not None and state["ema"] is not None:
             trainer.ema.load_state_dict(state["ema"])
         trainer.optimizer.load_state_dict(state["optimizer"])
-        steps_done = state["epoch"] * trainer.batches.batches_per_epoch
-        if state["scheduler"]["total_steps"] == trainer.total_steps:
+        nb = trainer.batches.batches_per_epoch
+        steps_done = state["epoch"] * nb
+        if ReplannableOneCycle.owns(state["scheduler"]):  # a time-budgeted run: its plan, in steps
+            trainer.scheduler = ReplannableOneCycle(trainer.optimizer, trainer.cfg.lr, 1, trainer.cfg.pct_start)
+            trainer.scheduler.load_state_dict(state["scheduler"])
+            if overrides.get("epochs") is not None:  # a new length: the same curve at a new pace
+                if trainer.steps_done > trainer.cfg.epochs * nb:
+                    raise ValueError(f"{path} has already trained {state['epoch']} epochs; "
+                                     f"cannot resume with epochs={trainer.cfg.epochs}")
+                trainer.scheduler.replan(trainer.cfg.epochs * nb)
+            trainer.cfg = replace(trainer.cfg, epochs=math.ceil(trainer.total_steps / nb))
+        elif state["scheduler"]["total_steps"] == trainer.total_steps:
             trainer.scheduler.load_state_dict(state["scheduler"])
         elif steps_done > trainer.total_steps:
             raise ValueError(f"{path} has already trained {state['epoch']} epochs; "

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -14,9 +13,8 @@ from synthetic import make_split, tiny_config
 
 from cifar_s9.augment import NO_AUGMENT, AugmentConfig
 from cifar_s9.loader import AugmentedBatches, batch_stream, epoch_permutation
-import cifar_s9.train as train_module
 from cifar_s9.train import (EpochEvent, InvalidTrainConfig, StepEvent, TrainConfig, Trainer,
-                            ema_with_warmup, epochs_within_budget, validate_train_config)
+                            ema_with_warmup, validate_train_config)
 from cifar_s9.losses import soft_cross_entropy
 
 # 64 images, batches of 16: 4 steps an epoch; one thread so the machine's other work goes on.
@@ -201,98 +199,6 @@ def test_trainer_refuses_a_bad_config_before_building_anything(tiny_split):
         Trainer(tiny_config(), replace(TINY, epochs=0), NO_AUGMENT, tiny_split)
     with pytest.raises(ValueError, match="exceeds"):
         Trainer(tiny_config(), replace(TINY, batch_size=65), NO_AUGMENT, tiny_split)
-
-
-def test_time_budget_picks_a_positive_epoch_count(tiny_split):
-    small = Trainer(tiny_config(), replace(TINY, epochs=50, time_budget_s=1e-6), NO_AUGMENT, tiny_split)
-    assert small.cfg.epochs == 1
-    large = Trainer(tiny_config(), replace(TINY, epochs=1, time_budget_s=60.0), NO_AUGMENT, tiny_split,
-                    test_split=make_split(20))
-    assert isinstance(large.cfg.epochs, int) and large.cfg.epochs > 1
-    # the schedule is built for the chosen length
-    assert large.scheduler.total_steps == large.total_steps == large.cfg.epochs * 4
-    # a budget far beyond the data's needs stops at the same 1000-epoch limit as a typed count
-    huge = Trainer(tiny_config(), replace(TINY, epochs=1, time_budget_s=1e7), NO_AUGMENT, tiny_split)
-    assert huge.cfg.epochs == 1000
-
-
-@pytest.mark.parametrize("args, expected", [
-    # 870 s budget, 45 s spent, 1 epoch done at 43.3 s, a 6 s final eval, no eval in between:
-    # (870 - 45 - 6) / (43.3 + 0.006) = 18.9 -> 18 more
-    ((870.0, 45.0, 1, 43.3, 6.0, 1000), 19),
-    # an eval every epoch: (100 - 0 - 1) / (9 + 1) = 9.9 -> 9
-    ((100.0, 0.0, 0, 9.0, 1.0, 1), 9),
-    # evals every 2 epochs: (100 - 1) / (9 + 0.5) = 10.4 -> 10
-    ((100.0, 0.0, 0, 9.0, 1.0, 2), 10),
-    # over budget already: never fewer than the epochs done, never fewer than 1
-    ((10.0, 20.0, 3, 9.0, 1.0, 1), 3),
-    ((10.0, 20.0, 0, 9.0, 1.0, 1), 1),
-    # the trainer's epoch limit
-    ((1e9, 0.0, 0, 1.0, 0.0, 1), 1000),
-])
-def test_epochs_within_budget_by_hand(args, expected):
-    assert epochs_within_budget(*args) == expected
-
-
-def test_first_epoch_replans_the_run_with_its_measured_time(tiny_split):
-    trainer = Trainer(tiny_config(), replace(TINY, epochs=1, time_budget_s=61.0), NO_AUGMENT, tiny_split)
-    nb = trainer.batches.batches_per_epoch
-    trainer._budget_clock = time.perf_counter() - 10.0  # as if set-up and epoch 1 had taken 10 s
-    trainer.epoch, trainer._eval_s = 1, 0.0
-    trainer._replan_for_budget(epoch_train_s=2.0)
-    assert trainer.cfg.epochs == 1 + 25  # (61 - 10) / 2 = 25.5 -> 25 more
-    assert trainer.scheduler.total_steps == trainer.total_steps == 26 * nb
-    # the new schedule stands at the steps already taken, as a fresh 26-epoch schedule would
-    fresh = Trainer(tiny_config(), replace(TINY, epochs=26), NO_AUGMENT, tiny_split)
-    for _ in range(nb):
-        fresh.optimizer.step()
-        fresh.scheduler.step()
-    assert trainer.scheduler.get_last_lr() == pytest.approx(fresh.scheduler.get_last_lr())
-
-
-@pytest.mark.parametrize("planned, replanned", [(2, 4), (3, 2), (3, 1)])
-def test_a_replanned_run_trains_exactly_the_new_epoch_count(tiny_split, monkeypatch, planned, replanned):
-    def plan(budget_s, spent_s, epochs_done, *rest):
-        return planned if epochs_done == 0 else replanned
-    monkeypatch.setattr(train_module, "epochs_within_budget", plan)
-    rec = Recorder()
-    trainer = Trainer(tiny_config(), replace(TINY, time_budget_s=60.0), NO_AUGMENT, tiny_split,
-                      test_split=make_split(20), callback=rec)
-    assert trainer.cfg.epochs == planned
-    history = trainer.fit()
-    nb = trainer.batches.batches_per_epoch
-    assert [h["epoch"] for h in history] == list(range(1, replanned + 1))
-    assert trainer.epoch == trainer.cfg.epochs == replanned
-    # every step went through the schedule once: OneCycleLR refuses a step past its total
-    assert trainer.scheduler.last_epoch == replanned * nb == trainer.scheduler.total_steps
-    assert [s.step for s in rec.of(StepEvent)] == list(range(1, replanned * nb + 1))
-    assert history[-1]["test_acc"] is not None  # the last epoch of the new plan is evaluated
-
-
-def test_replans_use_the_median_epoch_time_and_stop_after_the_warm_up(tiny_split, monkeypatch):
-    calls = []
-
-    def plan(budget_s, spent_s, epochs_done, epoch_s, *rest):
-        calls.append((epochs_done, epoch_s))
-        return 8
-    monkeypatch.setattr(train_module, "epochs_within_budget", plan)
-    trainer = Trainer(tiny_config(), replace(TINY, pct_start=0.3, time_budget_s=60.0), NO_AUGMENT,
-                      tiny_split)
-    trainer.fit()
-    assert trainer.epoch == 8
-    # calibration, then epochs 1 and 2: int(8 * 0.3) = 2 epochs of warm-up
-    assert [done for done, _ in calls] == [0, 1, 2]
-    first, second = trainer._epoch_train_s
-    assert calls[1][1] == first and calls[2][1] == pytest.approx((first + second) / 2)
-
-
-def test_a_resumed_run_is_not_replanned(tiny_split, tmp_path, monkeypatch):
-    trainer = Trainer(tiny_config(), replace(TINY, epochs=1), NO_AUGMENT, tiny_split)
-    trainer.fit(checkpoint=tmp_path / "r.pt")
-    monkeypatch.setattr(train_module, "epochs_within_budget", lambda *a: pytest.fail("replanned"))
-    resumed = Trainer.resume(tmp_path / "r.pt", tiny_split, epochs=3)
-    resumed.fit()
-    assert resumed.epoch == 3
 
 
 @pytest.mark.parametrize("name, kind", [("sgd", torch.optim.SGD), ("adamw", torch.optim.AdamW)])
