@@ -14,7 +14,7 @@ import pytest
 from synthetic import free_port, make_split
 
 from cifar_s9 import experiment_view as view
-from cifar_s9 import tracker
+from cifar_s9 import paths, tracker
 from cifar_s9.augment import AugmentConfig
 from cifar_s9.experiment_jobs import Experiments, check_app_budget
 from cifar_s9.experiments import ExperimentData, no_dropout_question
@@ -240,7 +240,7 @@ def test_raw_http_hostile_input_per_endpoint(served, api_name):
         assert not msg["success"] and message in json.dumps(msg["output"]), msg
     # no server path leaks, and the app keeps serving
     text = json.dumps(msg)
-    assert "/tmp/" not in text and str(tracker.ROOT) not in text
+    assert "/tmp/" not in text and str(paths.HOME) not in text
     assert httpx.get(f"{served}/config").status_code == 200
 
 
