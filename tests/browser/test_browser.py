@@ -10,19 +10,13 @@ chromium.
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import pytest
+from browsing import ARTIFACTS
 from synthetic import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 TABS = ["Classify", "Augmentation lab", "Train", "Experiments", "Mistakes", "Model"]
 
 
@@ -42,18 +36,6 @@ def server(weights_path, tmp_path_factory):
     app.demo.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is missing: apt-get install -y chromium")
-    with sync_api.sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        except Exception as exc:  # a broken chromium install should not fail the suite
-            pytest.skip(f"chromium does not start: {exc}")
-        yield b
-        b.close()
 
 
 def open_page(browser, url: str, width: int = 1400, height: int = 1000):

@@ -6,19 +6,14 @@ test-artifacts/inside-<view>-<width>.png (git-ignored). Skips when Playwright or
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from browsing import ARTIFACTS, ROOT
 from synthetic import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 CAT = ROOT / "assets" / "examples" / "cat.jpg"
 
 
@@ -36,18 +31,6 @@ def server(weights_path, tmp_path_factory):
     app.demo.close()
 
 
-@pytest.fixture(scope="module")
-def browser(server):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("chromium is missing: apt-get install -y chromium")
-    with sync_api.sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        except Exception as exc:  # a broken chromium install should not fail the suite
-            pytest.skip(f"chromium does not start: {exc}")
-        yield b
-        b.close()
 
 
 def shot(page, name: str, panel: str | None = None) -> None:
