@@ -88,3 +88,16 @@ class Marker:
 
     def __reduce__(self):
         return (open, (self.path, "w"))
+
+
+class Recorder:
+    """A trainer callback that keeps every event."""
+
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, event):
+        self.events.append(event)
+
+    def of(self, kind):
+        return [e for e in self.events if isinstance(e, kind)]

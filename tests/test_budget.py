@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from synthetic import make_split, tiny_config
+from synthetic import Recorder, make_split, tiny_config
 
 import cifar_s9.train as train_module
 from cifar_s9.augment import NO_AUGMENT
@@ -45,16 +45,6 @@ def clock(monkeypatch):
     monkeypatch.setattr(Trainer, "_step", step)
     return fake
 
-
-class Recorder:
-    def __init__(self):
-        self.events = []
-
-    def __call__(self, event):
-        self.events.append(event)
-
-    def of(self, kind):
-        return [e for e in self.events if isinstance(e, kind)]
 
 
 def budgeted(tiny_split, clock, callback=None, test_split=None, **changes) -> Trainer:

@@ -11,7 +11,7 @@ from cifar_s9 import gradcam, serving as service
 from cifar_s9.augment import normalize_uint8
 from cifar_s9.gradcam import hooks_left
 from cifar_s9.inside import InsideError, attribution, why_not
-from cifar_s9.model import build_model
+from inside_fixtures import image, net  # noqa: F401,E402  (shared fixtures)
 
 ROWS, COLS = slice(20, 28), slice(4, 12)   # the one patch the "patch reader" looks at
 
@@ -39,18 +39,6 @@ class Linear(nn.Module):
         return torch.einsum("kcyx,bcyx->bk", self.w, x)
 
 
-@pytest.fixture(scope="module")
-def net():
-    torch.manual_seed(1)
-    m = build_model("default")
-    for block in m.blocks:
-        torch.nn.init.ones_(block.conv3[1].weight)
-    return m.eval()
-
-
-@pytest.fixture(scope="module")
-def image():
-    return np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
 
 
 # ---------------------------------------------------------------- occlusion

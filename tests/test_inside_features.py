@@ -10,21 +10,9 @@ from cifar_s9.augment import normalize_uint8
 from cifar_s9.gradcam import hooks_left, layer_names, target_layer
 from cifar_s9.inside import InsideError, features
 from cifar_s9.model import build_model
+from inside_fixtures import image, net  # noqa: F401,E402  (shared fixtures)
 
 
-@pytest.fixture(scope="module")
-def net():
-    """A random default network with its residual branches switched on (signal everywhere)."""
-    torch.manual_seed(1)
-    m = build_model("default")
-    for block in m.blocks:
-        torch.nn.init.ones_(block.conv3[1].weight)
-    return m.eval()
-
-
-@pytest.fixture(scope="module")
-def image():
-    return np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
 
 
 def test_feature_maps_equal_what_a_forward_hook_records(net, image):

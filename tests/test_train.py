@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from synthetic import make_split, tiny_config
+from synthetic import Recorder, make_split, tiny_config
 
 from cifar_s9.augment import NO_AUGMENT, AugmentConfig
 from cifar_s9.loader import AugmentedBatches, batch_stream, epoch_permutation
@@ -21,16 +21,6 @@ from cifar_s9.losses import soft_cross_entropy
 TINY = TrainConfig(epochs=2, batch_size=16, lr=0.05, label_smoothing=0.0, device="cpu",
                    threads=1, workers=0, log_every=1)
 
-
-class Recorder:
-    def __init__(self):
-        self.events = []
-
-    def __call__(self, event):
-        self.events.append(event)
-
-    def of(self, kind):
-        return [e for e in self.events if isinstance(e, kind)]
 
 
 def test_loss_falls_when_overfitting_colours(tiny_split):
