@@ -14,6 +14,8 @@ from typing import Iterable
 # An absolute POSIX path of two parts or more (/a/b...), or a Windows one (C:\a or C:/a); not
 # the path part of a URL (preceded by ':' or '/' or a word character: http://h/a, 3/s, img/s).
 _POSIX = re.compile(r"(?<![\w/:.~-])(?:~)?/(?:[^\s/'\"`<>()\[\],;]+/)+[^\s/'\"`<>()\[\],;]*")
+# A relative path that climbs out of the working folder (../a/b, as model cards record --data-dir)
+_CLIMB = re.compile(r"(?<![\w/.~-])(?:\.\./)+(?:[^\s/'\"`<>()\[\],;]+/)*[^\s/'\"`<>()\[\],;]+")
 _WINDOWS = re.compile(r"(?<![\w])[A-Za-z]:[\\/](?:[^\s\\/'\"`<>()\[\],;]+[\\/])*[^\s\\/'\"`<>()\[\],;]*")
 
 
@@ -33,5 +35,5 @@ def scrub(text: object, roots: Iterable[str | Path] = ()) -> str:
     text = str(text)
     for root in sorted((str(r).rstrip("/\\") for r in roots if str(r).strip("/\\")), key=len, reverse=True):
         text = text.replace(root + "/", "").replace(root + "\\", "").replace(root, "[server folder]")
-    text = _POSIX.sub(_last_part, text)
+    text = _POSIX.sub(_last_part, _CLIMB.sub(_last_part, text))
     return _WINDOWS.sub(_last_part, text)

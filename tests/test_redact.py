@@ -18,6 +18,7 @@ from cifar_s9.redact import scrub
     ("C:/Users/me/x.png", "x.png"),
     ("(/tmp/a/b.png)", "(b.png)"),
     ("file=/tmp/gradio/abc/cat.png", "file=cat.png"),
+    ("10000 images of image folder ../shared/data/cifar10-jpeg/test", "10000 images of image folder test"),
 ])
 def test_absolute_paths_become_their_last_part(text, expected):
     assert scrub(text) == expected

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .. import plots, report, texts
+from .. import plots, redact, report, texts
 from ..checkpoint import CheckpointError
 from ..rules import check_rules
 from ..session import Session
@@ -29,7 +29,7 @@ class ModelHandlers:
         history = active.card.get("history") or []
         curves = plots.training_curves(history, title="training curves from the model card") if history else None
         return (report.architecture_rows(active.model), rf_rows, plots.receptive_field_chart(rf_rows),
-                report.rule_rows(active.model), report.card_markdown(active.card, active.source, active.warning),
+                report.rule_rows(active.model), redact.scrub(report.card_markdown(active.card, active.source, active.warning)),
                 curves)
 
     @user_errors
