@@ -348,6 +348,14 @@ def test_the_shipped_weights_pass_the_app_limits():
     assert model.num_params() < 200_000
 
 
+def test_every_shipped_card_is_paired_with_its_weights_by_sha256():
+    from cifar_s9.cli import DEFAULT_WEIGHTS
+    shipped = sorted(DEFAULT_WEIGHTS.parent.glob("*.safetensors"))
+    assert shipped
+    for path in shipped:  # a card without the hash would load its weights unverified
+        assert read_card(path)["weights_sha256"] == checkpoint.file_sha256(path), path.name
+
+
 # ---------------------------------------------------------------- weights and card as a pair
 
 def test_the_card_records_the_sha256_of_its_weights(saved):
