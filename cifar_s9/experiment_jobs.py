@@ -151,7 +151,7 @@ class Experiments:
         if not isinstance(owner, str) or not owner:
             raise ValueError("an experiment needs an owner (the visitor's session)")
         config = check_app_budget(config)  # invalid settings: ValueError before taking the slot
-        if not self.jobs.acquire_slot():
+        if not self.jobs.acquire_slot(owner):
             raise Busy("The training slot is busy (one run or experiment at a time for all visitors "
                        "of this app). Wait for it to finish.")
         try:

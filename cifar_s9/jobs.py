@@ -208,17 +208,24 @@ class TrainingJobs:
         self._guard = threading.Lock()
         self.current: Job | None = None
         self._runs: dict[str, Job] = {}  # run_id -> job, for the runs of this process
+        # (kind, owner) of whatever holds the slot: "run" or "experiment"; None when free. The
+        # Train tab reads it, so an experiment's arms never show as a free slot or an old run
+        self.holder: tuple[str, str] | None = None
 
     @property
     def busy(self) -> bool:
         return self._slot.locked()
 
-    def acquire_slot(self) -> bool:
+    def acquire_slot(self, owner: str, kind: str = "experiment") -> bool:
         """Take the one training slot for work that is not a single TrainRequest (an experiment's
         arms, one after another); False when busy. Whoever gets it must call `release_slot`."""
-        return self._slot.acquire(blocking=False)
+        if not self._slot.acquire(blocking=False):
+            return False
+        self.holder = (kind, owner)
+        return True
 
     def release_slot(self) -> None:
+        self.holder = None
         self._slot.release()
 
     def start(self, request: TrainRequest, owner: str) -> Job:
@@ -226,7 +233,7 @@ class TrainingJobs:
         if not isinstance(owner, str) or not owner:
             raise ValueError("a training run needs an owner (the visitor's session)")
         request = request.validated()  # invalid settings: ValueError before taking the slot
-        if not self._slot.acquire(blocking=False):
+        if not self.acquire_slot(owner, "run"):
             raise Busy("A training run is already in progress (one at a time for all users of this "
                        "app). Wait for it to finish, or stop it in the Train tab.")
         try:
@@ -239,7 +246,7 @@ class TrainingJobs:
             job.thread = threading.Thread(target=self._run, args=(job,), name="cifar_s9-train", daemon=True)
             job.thread.start()
         except BaseException:
-            self._slot.release()
+            self.release_slot()
             raise
         return job
 
@@ -248,7 +255,7 @@ class TrainingJobs:
         try:
             final = job.run(self.load_data)
         finally:  # free the slot first, so whoever sees the final state can start again at once
-            self._slot.release()
+            self.release_slot()
             job._update(**final)
 
     def stop(self, owner: str) -> bool:

@@ -18,8 +18,8 @@ def training_curves(epochs: Sequence[dict], steps: Sequence[tuple[int, float]] =
                     title: str = "") -> go.Figure:
     """Loss and accuracy per epoch (train and test), and the loss per logged step."""
     cols = 3 if steps else 2  # a model card has no per-step losses
-    fig = make_subplots(rows=1, cols=cols, subplot_titles=("loss per epoch", "accuracy per epoch",
-                                                           "loss per step")[:cols])
+    # short titles (the x axes say "epoch" and "step"): three columns share a phone's 390 px
+    fig = make_subplots(rows=1, cols=cols, subplot_titles=("loss", "accuracy", "step loss")[:cols])
     x = [e["epoch"] for e in epochs]
     # a fine-tuned model's card has stages (its loss may be another loss): no line across them
     starts = stage_starts(list(epochs))
@@ -42,7 +42,8 @@ def training_curves(epochs: Sequence[dict], steps: Sequence[tuple[int, float]] =
     if steps:
         fig.update_xaxes(title_text="step", row=1, col=3)
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
-    fig.update_layout(height=330, title=title or None, legend=dict(orientation="h", y=-0.25), **LAYOUT)
+    fig.update_layout(height=350, title=title or None, legend=dict(orientation="h", y=-0.3),
+                      **{**LAYOUT, "margin": dict(l=50, r=20, t=50, b=60)})  # legend clear of the axis titles
     return fig
 
 

@@ -87,11 +87,13 @@ def filter_words(true_name: str | None, predicted_name: str | None) -> str:
     return " ".join(parts)
 
 
-def slot_status(busy: bool, mine: bool, message: str | None = None) -> str:
-    """The one shared training slot, as every visitor sees it."""
+def slot_status(busy: bool, mine: bool, message: str | None = None, kind: str = "run") -> str:
+    """The one shared training slot, as every visitor sees it; `kind` is what holds it: a
+    training "run" or an A/B "experiment" (Experiments tab)."""
     if not busy:
         return "🟢 **Training slot free.** One run at a time is shared by all visitors of this app."
-    owner = "**your** run" if mine else "a run started by **another visitor**"
+    work = "A/B experiment (Experiments tab)" if kind == "experiment" else "run"
+    owner = f"**your** {work}" if mine else f"{'an' if kind == 'experiment' else 'a'} {work} started by **another visitor**"
     what = f" ({md_escape(message)})" if message else ""
     tail = "" if mine else " Yours can start when it ends; only its owner can stop it."
     return f"🟠 **Training slot busy** with {owner}{what}.{tail}"

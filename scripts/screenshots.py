@@ -72,7 +72,8 @@ def capture(page, width: int, out: Path) -> None:
         settle(page)
         path = out / f"{slug}-{width}.png"
         save_small(page.screenshot(full_page=True), path)
-        print(f"{path.relative_to(ROOT)}  {path.stat().st_size / 1024:.0f} KB")
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path  # --out may lie elsewhere
+        print(f"{shown}  {path.stat().st_size / 1024:.0f} KB")
 
 
 def main() -> None:

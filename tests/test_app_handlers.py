@@ -195,12 +195,24 @@ def test_only_the_owner_can_stop_a_running_run(app):
 
 
 def test_busy_message(app, monkeypatch):
-    app.ctx.jobs._slot.acquire()  # as if another visitor's run held the slot
+    assert app.ctx.jobs.acquire_slot("visitor-b", "run")  # as if another visitor's run held the slot
     try:
         out = list(app.train.start("default", 1, 0.05, 32, 32, Session()))
     finally:
-        app.ctx.jobs._slot.release()
+        app.ctx.jobs.release_slot()
     assert len(out) == 1 and "Busy" in out[0][0]
+
+
+def test_the_train_tab_shows_an_experiment_holding_the_slot(app):
+    assert "slot free" in app.train.slot(A)
+    assert app.ctx.jobs.acquire_slot("visitor-b")  # an A/B experiment's arms, started by B
+    try:
+        theirs, mine = app.train.slot(A), app.train.slot(B)
+    finally:
+        app.ctx.jobs.release_slot()
+    assert "busy" in theirs and "experiment" in theirs and "another visitor" in theirs
+    assert "**your** A/B experiment" in mine
+    assert "slot free" in app.train.slot(A)
 
 
 def test_invalid_training_settings(app):

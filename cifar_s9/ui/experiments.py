@@ -111,10 +111,12 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     status = gr.Markdown()
     queue = gr.Dataframe(headers=["#", "arm", "seed", "state"], label="queue", interactive=False, wrap=True)
     curves = gr.Plot(label="curves, both arms")
-    table = gr.Dataframe(headers=view.TABLE_HEADERS, label="result", interactive=False, wrap=True)
+    table = gr.Dataframe(headers=view.TABLE_HEADERS, label="result", interactive=False, wrap=True,
+                         elem_id="exp_result")
     words = gr.Markdown()
     with gr.Accordion("Past runs (run tracker)", open=False):
-        runs_table = gr.Dataframe(headers=view.RUN_HEADERS, label="past runs", interactive=False, wrap=True)
+        runs_table = gr.Dataframe(headers=view.RUN_HEADERS, label="past runs", interactive=False, wrap=True,
+                                  elem_id="exp_runs")
         with gr.Row():
             run_a = gr.Dropdown([], label="run A")
             run_b = gr.Dropdown([], label="run B")

@@ -40,11 +40,14 @@ class TrainHandlers:
         self.ctx = ctx
 
     def slot(self, request: gr.Request | None = None) -> str:
-        """Who holds the one training slot, as this visitor sees it."""
+        """Who holds the one training slot (a run or an experiment), as this visitor sees it."""
+        holder = self.ctx.jobs.holder
+        if holder is None:
+            return texts.slot_status(False, False)
+        kind, who = holder
         job = self.ctx.jobs.current
-        busy = self.ctx.jobs.busy and job is not None
-        mine = busy and job.owner == owner(request)
-        return texts.slot_status(busy, mine, redact.scrub(job.snapshot().message) if busy else None)
+        message = redact.scrub(job.snapshot().message) if kind == "run" and job is not None else None
+        return texts.slot_status(True, who == owner(request), message, kind)
 
     def show(self, session: Session, request: gr.Request = None):
         """On opening the tab: who holds the slot, and the settings a run would use."""
