@@ -55,11 +55,15 @@ def budgeted(tiny_split, clock, callback=None, test_split=None, **changes) -> Tr
 @pytest.mark.parametrize("args, expected", [
     # 60 s budget, 23 s spent, no steps done, 1 s a step, no evaluation: 37 steps
     ((60.0, 23.0, 0, 1.0, 0.0, 8, 1, 8000), 37),
-    # evaluations of 3 s every epoch of 8 steps: 0.5 + 3/8 = 0.875 s a step, 3 s kept for the
-    # final one: (60 - 17.5 - 3) / 0.875 = 45.1 -> 45
-    ((60.0, 17.5, 0, 0.5, 3.0, 8, 1, 8000), 45),
-    # every 2 epochs: 0.5 + 3/16 = 0.6875; (60 - 17.5 - 3) / 0.6875 = 57.5 -> 57, after 8 done
-    ((60.0, 17.5, 8, 0.5, 3.0, 8, 2, 8000), 65),
+    # evaluations of 3 s after every epoch of 8 steps, 42.5 s left: 48 steps (6 epochs) cost
+    # 24 + 6 x 3 = 42; 49 would start a 7th epoch: 24.5 + 7 x 3 = 45.5
+    ((60.0, 17.5, 0, 0.5, 3.0, 8, 1, 8000), 48),
+    # a partial last epoch pays for its own evaluation only, 40.5 s left: 45 steps (5 epochs
+    # and 5 steps) cost 22.5 + 6 x 3 = 40.5; 46 cost 41
+    ((58.0, 17.5, 0, 0.5, 3.0, 8, 1, 8000), 45),
+    # every 2 epochs, 8 steps done: 64 steps cost 28 + 3 x (epochs 2, 4, 6) + 3 (the last, 8th)
+    # = 40 of 42.5; 65 starts a 9th epoch and adds epoch 8's evaluation: 28.5 + 15 = 43.5
+    ((60.0, 17.5, 8, 0.5, 3.0, 8, 2, 8000), 64),
     # over budget already: never fewer than the steps done, never fewer than 1
     ((10.0, 20.0, 16, 1.0, 0.0, 8, 1, 8000), 16),
     ((10.0, 20.0, 0, 1.0, 0.0, 8, 1, 8000), 1),
@@ -116,9 +120,9 @@ def test_a_steady_speed_keeps_the_first_plan(tiny_split, clock):
 
 def test_evaluations_are_planned_for(tiny_split, clock, monkeypatch):
     # 0.5 s a step, each test evaluation 3 s (the calibration times two: warm-up, then timed):
-    # 11.5 + 6 = 17.5 s spent, then (60 - 17.5 - 3) / (0.5 + 3 / 8) = 45 steps (table above);
-    # after each epoch the coming evaluation counts as spent and the plan stays at 45:
-    # 5 whole epochs and one of 5 steps, 6 evaluations, ending at 17.5 + 22.5 + 18 = 58 s
+    # 11.5 + 6 = 17.5 s spent, then 48 steps (table above); after each epoch the coming
+    # evaluation counts as spent and the plan stays at 48: 6 epochs, 6 evaluations, ending at
+    # 17.5 + 24 + 18 = 59.5 s
     real_predict = train_module.predict_logits
 
     def predict(*args, **kwargs):
@@ -127,11 +131,11 @@ def test_evaluations_are_planned_for(tiny_split, clock, monkeypatch):
 
     monkeypatch.setattr(train_module, "predict_logits", predict)
     trainer = budgeted(tiny_split, clock, test_split=make_split(20, seed=5))
-    assert trainer.total_steps == 45
+    assert trainer.total_steps == 48
     history = trainer.fit()
-    assert trainer.total_steps == 45 and len(history) == 6
+    assert trainer.total_steps == 48 and len(history) == 6
     assert all(h["test_acc"] is not None for h in history)
-    assert clock.now == pytest.approx(58.0) and clock.now / 60.0 >= 0.95
+    assert clock.now == pytest.approx(59.5) and clock.now / 60.0 >= 0.95
 
 
 def test_a_budget_too_small_for_one_epoch_trains_part_of_one(tiny_split, clock):
