@@ -46,6 +46,8 @@ def main() -> int:
     p.add_argument("--pct", type=float, default=0.25)
     p.add_argument("--ls", type=float, default=0.1)
     p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--preset", default="default")
     p.add_argument("--whiten", action="store_true")
     p.add_argument("--aug", default="old", choices=sorted(AUGS))
     p.add_argument("--threads", type=int, default=2)
@@ -53,7 +55,7 @@ def main() -> int:
     p.add_argument("--eval-every", type=int, default=1)
     a = p.parse_args()
     train, val = carve_validation(load_split("train", a.data_dir), ValidationSpec())  # 3,000 images
-    cfg = TrainConfig(epochs=a.epochs, batch_size=a.bs, lr=a.lr, weight_decay=a.wd, pct_start=a.pct,
+    cfg = TrainConfig(epochs=a.epochs, batch_size=a.bs, lr=a.lr, weight_decay=a.wd, pct_start=a.pct, momentum=a.momentum,
                       label_smoothing=a.ls, ema_decay=a.ema, subset=a.subset, threads=a.threads,
                       seed=a.seed, eval_every=a.eval_every, log_every=50, whiten_init=a.whiten,
                       device="cpu", workers=0)
@@ -65,13 +67,15 @@ def main() -> int:
                   f"val {acc} {e.images_per_s:.0f} img/s {e.epoch_time_s:.0f}s", flush=True)
 
     start = time.perf_counter()
-    trainer = Trainer(get_config("default"), cfg, AUGS[a.aug], train, val, callback=show)
+    trainer = Trainer(get_config(a.preset), cfg, AUGS[a.aug], train, val, callback=show)
     trainer.fit()
     wall = time.perf_counter() - start
     ev, tta = evaluate(trainer.eval_model, val), evaluate(trainer.eval_model, val, tta=True)
+    raw = evaluate(trainer.model, val)  # the last weights themselves, beside their EMA
     ips = [h["images_per_s"] for h in trainer.history]
     print(json.dumps({"name": a.name, "args": vars(a), "n_train": len(trainer.train_split),
                       "val": round(ev.accuracy, 4), "val_tta": round(tta.accuracy, 4),
+                      "val_raw": round(raw.accuracy, 4),
                       "val_by_epoch": [h["test_acc"] for h in trainer.history],
                       "images_per_s": round(float(np.median(ips)), 1), "wall_s": round(wall, 1),
                       "threads": torch.get_num_threads()}), flush=True)
