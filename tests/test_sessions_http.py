@@ -150,3 +150,20 @@ def test_two_sessions_see_their_own_model(server):
         gate.set()
     app.CTX.jobs.current.thread.join(60)
     assert not app.CTX.jobs.busy and "nothing was saved" in app.CTX.jobs.current.snapshot().message
+
+
+def test_the_train_tab_shows_an_experiment_in_the_slot_to_both_visitors(server):
+    app, base, _ = server
+    show = fn_index(app, "show", "TrainHandlers")  # opening the Train tab: the slot line
+    a, b = Visitor(base), Visitor(base)
+    assert app.CTX.jobs.acquire_slot(b.hash)  # B's A/B experiment holds the one slot
+    try:
+        ok_a, seen_by_a = a.call(show, [None])
+        ok_b, seen_by_b = b.call(show, [None])
+    finally:
+        app.CTX.jobs.release_slot()
+    assert ok_a and ok_b
+    assert "busy" in seen_by_a[0] and "experiment" in seen_by_a[0] and "another visitor" in seen_by_a[0]
+    assert "**your** A/B experiment" in seen_by_b[0]
+    ok, free = a.call(show, [None])
+    assert ok and "slot free" in free[0]
