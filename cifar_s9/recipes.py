@@ -43,7 +43,7 @@ RECIPES = {
     # machines: training/fast/README.md (issue 19). An 8-epoch run: no time budget, so the
     # schedule is the same on every machine (pass --time-budget to let the planner size it)
     # batch 64 (twice the steps of 128 at the same images/s on this CPU) and the last weights
-    # themselves: in 8 epochs an EMA (0.999) lags the annealed weights by 0.4-0.5 points
+    # themselves: in 8 epochs an EMA (0.999) lags the annealed weights by up to 0.5 points
     "fast": Recipe("default",
                    TrainConfig(epochs=8, batch_size=64, lr=0.2, pct_start=0.2, weight_decay=5e-4,
                                label_smoothing=0.2, ema_decay=0.0, whiten_init=True,

