@@ -33,8 +33,8 @@ def knob(default, lo, hi, step, label: str, group: str, kind: str = "range"):
                                             "group": group, "kind": kind})
 
 
-GROUPS = ("Flip and affine", "Coarse dropout (cutout)", "Compression and sharpening")
-_G1, _G2, _G3 = GROUPS
+GROUPS = ("Flip and affine", "Coarse dropout (cutout)", "Compression and sharpening", "Colour jitter")
+_G1, _G2, _G3, _G4 = GROUPS
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,12 @@ class AugmentConfig:
     jpeg_p: float = knob(0.0, 0, 1, 0.05, "jpeg_p (probability)", _G3, "probability")
     jpeg_quality_min: int = knob(60, 1, 100, 1, "jpeg_quality_min", _G3)
     sharpen_p: float = knob(0.0, 0, 1, 0.05, "sharpen_p (probability)", _G3, "probability")
+    # ColorJitter: factors drawn from [1 - x, 1 + x] (hue: a shift in [-x, x] of a full turn)
+    color_p: float = knob(0.0, 0, 1, 0.05, "color_p (probability)", _G4, "probability")
+    brightness: float = knob(0.1, 0, 0.9, 0.01, "brightness (factor in 1 ± x)", _G4)
+    contrast: float = knob(0.1, 0, 0.9, 0.01, "contrast (factor in 1 ± x)", _G4)
+    saturation: float = knob(0.5, 0, 0.9, 0.01, "saturation (factor in 1 ± x)", _G4)
+    hue: float = knob(0.05, 0, 0.5, 0.01, "hue (shift in ± x turns)", _G4)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -144,6 +150,9 @@ def spatial_transforms(cfg: AugmentConfig) -> list:
                  keep_ratio=True, border_mode=border, fill=cfg.border_fill, p=cfg.affine_p),
         A.ImageCompression(quality_range=(cfg.jpeg_quality_min, 100), p=cfg.jpeg_p),
         A.Sharpen(alpha=(0.1, 0.3), lightness=(1.0, 1.0), p=cfg.sharpen_p),
+        # only when used: a transform at p=0 still draws, and would change every other draw
+        *([A.ColorJitter(brightness=cfg.brightness, contrast=cfg.contrast, saturation=cfg.saturation,
+                         hue=cfg.hue, p=cfg.color_p)] if cfg.color_p > 0 else []),
         A.CoarseDropout(num_holes_range=(cfg.holes_min, cfg.holes_max),
                         hole_height_range=(cfg.hole_height_min, cfg.hole_height_max),
                         hole_width_range=(cfg.hole_width_min, cfg.hole_width_max),
@@ -211,6 +220,13 @@ def _plain(v):
     return v if isinstance(v, (int, str, bool, type(None))) else str(v)
 
 
+def _color_code(cfg: AugmentConfig) -> str:
+    if cfg.color_p <= 0:
+        return ""
+    return (f"\n    A.ColorJitter(brightness={cfg.brightness}, contrast={cfg.contrast}, "
+            f"saturation={cfg.saturation}, hue={cfg.hue}, p={cfg.color_p}),")
+
+
 def pipeline_code(cfg: AugmentConfig, seed: int | None = None) -> str:
     """A copyable Python snippet that rebuilds this exact pipeline; with `seed`, calling it on the
     same image gives the lab's preview views in order."""
@@ -226,7 +242,7 @@ transform = A.Compose([
              keep_ratio=True, border_mode=cv2.{BORDER_NAMES[cfg.border_mode]},
              fill={cfg.border_fill}, p={cfg.affine_p}),
     A.ImageCompression(quality_range=({cfg.jpeg_quality_min}, 100), p={cfg.jpeg_p}),
-    A.Sharpen(alpha=(0.1, 0.3), lightness=(1.0, 1.0), p={cfg.sharpen_p}),
+    A.Sharpen(alpha=(0.1, 0.3), lightness=(1.0, 1.0), p={cfg.sharpen_p}),{_color_code(cfg)}
     A.CoarseDropout(num_holes_range=({cfg.holes_min}, {cfg.holes_max}),
                     hole_height_range=({cfg.hole_height_min}, {cfg.hole_height_max}),
                     hole_width_range=({cfg.hole_width_min}, {cfg.hole_width_max}),

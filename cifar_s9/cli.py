@@ -5,7 +5,7 @@ import argparse
 import json
 import sys
 import threading
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 from .checkpoint import CheckpointError, load_weights, save_weights
@@ -44,18 +44,46 @@ def cmd_summary(args) -> int:
 
 
 # ---------------------------------------------------------------- train
+# Flags whose names predate the generated ones; every other TrainConfig field is --field-name.
+FLAG_NAMES = {"ema_decay": "ema", "mixup_alpha": "mixup", "time_budget_s": "time-budget",
+              "teachers": "teacher"}
+FLAG_HELP = {"init_weights": "start from these weights (.safetensors), e.g. to fine-tune",
+             "teachers": "distil from this network (.safetensors); repeat for an ensemble",
+             "logit_bank": "distil from a bank of stored teacher logits (python -m cifar_s9 teacher-bank); "
+                           "its views replace the recipe's augmentation",
+             "precision": "auto: bf16 on CUDA (and on CPUs where it was measured to hold accuracy)"}
+
+
+def add_train_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field, typed from its annotation: a new setting needs no CLI code.
+    Every flag defaults to None, meaning "the recipe's value"."""
+    import typing
+    from .train import TrainConfig
+
+    hints = typing.get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        flag = "--" + FLAG_NAMES.get(f.name, f.name.replace("_", "-"))
+        hint, origin = hints[f.name], typing.get_origin(hints[f.name])
+        kwargs = {"dest": f.name, "default": None, "help": FLAG_HELP.get(f.name)}
+        if hint is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif origin is typing.Literal:
+            kwargs["choices"] = typing.get_args(hint)
+        elif origin is tuple:  # repeated: --teacher a --teacher b
+            kwargs.update(action="append", metavar="WEIGHTS")
+        else:  # int, float, str, or one of them | None
+            kwargs["type"] = next(a for a in (*typing.get_args(hint), hint) if a is not type(None))
+        parser.add_argument(flag, **kwargs)
+
+
 def _train_config(args, recipe):
-    overrides = {k: v for k, v in {
-        "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-        "optimizer": args.optimizer, "ema_decay": args.ema, "mixup_alpha": args.mixup,
-        "label_smoothing": args.label_smoothing, "subset": args.subset, "device": args.device,
-        "threads": args.threads, "workers": args.workers, "seed": args.seed,
-        "time_budget_s": args.time_budget, "eval_every": args.eval_every, "pct_start": args.pct_start,
-        "init_weights": args.init_weights, "teachers": tuple(args.teacher) if args.teacher else None,
-        "distill_alpha": args.distill_alpha, "distill_temperature": args.distill_temperature,
-        "val_per_class": args.val_per_class, "logit_bank": args.logit_bank,
-    }.items() if v is not None}
-    if args.epochs is not None and args.time_budget is None:
+    from .train import TrainConfig
+
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                 if getattr(args, f.name, None) is not None}
+    if "teachers" in overrides:
+        overrides["teachers"] = tuple(overrides["teachers"])
+    if args.epochs is not None and args.time_budget_s is None:
         overrides["time_budget_s"] = None  # an explicit epoch count wins over the recipe's budget
     return replace(recipe.train, **overrides)
 
@@ -230,20 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--no-test", action="store_true", help="skip test-set evaluation")
     t.add_argument("--no-track", action="store_true",
                    help="do not record this run in the run tracker (runs/tracker; see docs/experiments.md)")
-    for name, typ in (("epochs", int), ("batch-size", int), ("lr", float), ("ema", float),
-                      ("mixup", float), ("label-smoothing", float), ("subset", int),
-                      ("threads", int), ("workers", int), ("seed", int), ("time-budget", float),
-                      ("eval-every", int), ("pct-start", float), ("distill-alpha", float),
-                      ("distill-temperature", float), ("val-per-class", int)):
-        t.add_argument(f"--{name}", type=typ)
-    t.add_argument("--init-weights", help="start from these weights (.safetensors), e.g. to fine-tune")
-    t.add_argument("--teacher", action="append", metavar="WEIGHTS",
-                   help="distil from this network (.safetensors); repeat for an ensemble")
-    t.add_argument("--logit-bank", metavar="DIR",
-                   help="distil from a bank of stored teacher logits (scripts/teacher_bank.py); "
-                        "its views replace the recipe's augmentation")
-    t.add_argument("--optimizer", choices=("sgd", "adamw"))
-    t.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    add_train_config_flags(t)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="test accuracy of a checkpoint, or of an ensemble (teacher)")

@@ -51,12 +51,14 @@ class ReplannableOneCycle:
     state_dict(), load_state_dict(), total_steps and last_epoch (the steps taken)."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, max_lr: float, total_steps: int,
-                 pct_start: float, div_factor: float = 10.0, final_div_factor: float = 100.0):
+                 pct_start: float, div_factor: float = 10.0, final_div_factor: float = 100.0,
+                 cycle_momentum: bool = True):
         if total_steps < 1:
             raise ValueError(f"total_steps must be at least 1, got {total_steps}")
         self.optimizer = optimizer
         self.max_lr, self.pct_start = max_lr, pct_start
         self.div_factor, self.final_div_factor = div_factor, final_div_factor
+        self.cycle_momentum = cycle_momentum
         self.total_steps, self.last_epoch, self.progress = total_steps, 0, 0.0
         self._apply()
 
@@ -77,6 +79,8 @@ class ReplannableOneCycle:
                                  self.final_div_factor)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+            if not self.cycle_momentum:
+                continue
             if "betas" in group:
                 group["betas"] = (momentum, *group["betas"][1:])
             elif "momentum" in group:
@@ -89,13 +93,14 @@ class ReplannableOneCycle:
         return {"kind": "replannable_one_cycle", "total_steps": self.total_steps,
                 "last_epoch": self.last_epoch, "progress": self.progress, "max_lr": self.max_lr,
                 "pct_start": self.pct_start, "div_factor": self.div_factor,
-                "final_div_factor": self.final_div_factor}
+                "final_div_factor": self.final_div_factor, "cycle_momentum": self.cycle_momentum}
 
     def load_state_dict(self, state: dict) -> None:
         self.total_steps, self.last_epoch = int(state["total_steps"]), int(state["last_epoch"])
         self.progress = float(state["progress"])
         self.max_lr, self.pct_start = float(state["max_lr"]), float(state["pct_start"])
         self.div_factor, self.final_div_factor = float(state["div_factor"]), float(state["final_div_factor"])
+        self.cycle_momentum = bool(state.get("cycle_momentum", True))  # older resume files cycled it
         self._apply()
 
     @staticmethod

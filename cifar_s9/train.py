@@ -37,6 +37,7 @@ from .bank import LogitBank
 from .loader import AugmentedBatches, BankBatches, batch_stream
 from .losses import distillation_loss, soft_cross_entropy
 from .model import ModelConfig, Net
+from .precision import use_bf16
 from .schedule import ReplannableOneCycle
 from .whiten import first_conv, whiten_conv
 
@@ -52,14 +53,20 @@ class TrainConfig:
     weight_decay: float = 5e-4
     momentum: float = 0.9            # SGD momentum (Nesterov); AdamW's beta1
     pct_start: float = 0.25          # fraction of steps spent warming up
+    final_div_factor: float = 100.0  # the last lr is lr / 10 / final_div_factor (OneCycleLR's name)
+    cycle_momentum: bool = True      # OneCycle's momentum (SGD) or beta1 (AdamW) cycle; off: fixed
     label_smoothing: float = 0.1
     mixup_alpha: float = 0.0         # 0 disables mixup
+    # ramped mixup (airbench-style long runs; replaces mixup_alpha when > 0): the partner image's
+    # weight is drawn from U(0, m), m rising linearly from 0 to mixup_max over mixup_ramp_epochs
+    mixup_max: float = 0.0
+    mixup_ramp_epochs: int = 0
     ema_decay: float = 0.0           # 0 disables the weight average used for evaluation/export
     seed: int = 0
     subset: int | None = None        # train on this many images (quick runs)
     val_per_class: int = 0           # hold back this many training images per class to validate on (0: none)
     val_seed: int = 0                # which ones (data.ValidationSpec)
-    device: str = "auto"             # "auto", "cpu" or "cuda"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = 2                 # CPU threads; the lab machines have 2 cores
     workers: int | None = None       # augmentation processes; None: 0 on CPU, up to 12 on CUDA
     eval_every: int = 1              # epochs between test evaluations
@@ -71,6 +78,9 @@ class TrainConfig:
     distill_alpha: float = 0.9       # weight of the teacher term when there are teachers
     distill_temperature: float = 4.0
     whiten_init: bool = False        # first conv starts as patch-whitening filters (whiten.py)
+    # "auto": bf16 autocast on CUDA, and on a CPU with native bf16 (avx512_bf16 or AMX) where
+    # CPU_BF16_BY_DEFAULT says it was measured to hold accuracy; "fp32"/"bf16" force one
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,7 +96,8 @@ class TrainConfig:
 
 LIMITS = {"epochs": (1, 1000), "batch_size": (1, 4096), "lr": (1e-6, 10.0),
           "weight_decay": (0.0, 1.0), "pct_start": (0.01, 0.99), "label_smoothing": (0.0, 0.5),
-          "mixup_alpha": (0.0, 10.0), "ema_decay": (0.0, 0.99999), "momentum": (0.0, 0.999),
+          "mixup_alpha": (0.0, 10.0), "mixup_max": (0.0, 0.5), "mixup_ramp_epochs": (0, 1000),
+          "final_div_factor": (0.01, 1e6), "ema_decay": (0.0, 0.99999), "momentum": (0.0, 0.999),
           "threads": (1, 256), "val_per_class": (0, 10_000), "distill_alpha": (0.0, 1.0), "distill_temperature": (0.1, 100.0)}
 
 
@@ -100,6 +111,8 @@ def validate_train_config(cfg: TrainConfig) -> TrainConfig:
         value = getattr(cfg, name)
         if not isinstance(value, (int, float)) or not math.isfinite(value) or not lo <= value <= hi:
             problems.append(f"{name} must be in [{lo}, {hi}], got {value}")
+    if cfg.precision not in ("auto", "fp32", "bf16"):
+        problems.append(f"precision must be 'auto', 'fp32' or 'bf16', got {cfg.precision!r}")
     if cfg.optimizer not in ("sgd", "adamw"):
         problems.append(f"optimizer must be 'sgd' or 'adamw', got {cfg.optimizer!r}")
     if cfg.subset is not None and cfg.subset < 1:
@@ -221,6 +234,7 @@ class Trainer:
         self.model_config, self.aug_config = model_config, validate(aug_config)
         self.cfg = validate_train_config(train_config)
         self.device = resolve_device(self.cfg.device)
+        self.bf16 = use_bf16(self.device, self.cfg.precision)
         self.owns_process = owns_process
         if self.device.type == "cpu" and owns_process:
             torch.set_num_threads(self.cfg.threads)
@@ -291,7 +305,8 @@ class Trainer:
             pct_start = 1.5 / self.total_steps
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             self.optimizer, max_lr=self.cfg.lr, total_steps=self.total_steps,
-            pct_start=pct_start, div_factor=10.0, final_div_factor=100.0)
+            pct_start=pct_start, div_factor=10.0, final_div_factor=self.cfg.final_div_factor,
+            cycle_momentum=self.cfg.cycle_momentum)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
             for _ in range(steps_done):
@@ -323,7 +338,12 @@ class Trainer:
         # the median ignores one-off stalls (page faults, a background process)
         steps = self._steps_for_budget(float(np.median(step_times)), steps_done=0)
         self._plan_made_at, self._evals_since_plan = self.clock(), 0.0
-        return ReplannableOneCycle(self.optimizer, self.cfg.lr, steps, self.cfg.pct_start)
+        return self._replannable(steps)
+
+    def _replannable(self, steps: int) -> ReplannableOneCycle:
+        return ReplannableOneCycle(self.optimizer, self.cfg.lr, steps, self.cfg.pct_start,
+                                   final_div_factor=self.cfg.final_div_factor,
+                                   cycle_momentum=self.cfg.cycle_momentum)
 
     def _steps_for_budget(self, step_s: float, steps_done: int, pending_s: float = 0.0) -> int:
         nb = self.batches.batches_per_epoch
@@ -376,14 +396,13 @@ class Trainer:
         if self.cfg.label_smoothing:
             targets = targets * (1 - self.cfg.label_smoothing) + self.cfg.label_smoothing / num_classes
         labels = y
-        if mixup and self.cfg.mixup_alpha > 0:
-            lam = float(np.random.default_rng(int(torch.randint(0, 2**31, ())))
-                        .beta(self.cfg.mixup_alpha, self.cfg.mixup_alpha))
+        lam = self._mixup_lambda() if mixup else None
+        if lam is not None:
             perm = torch.randperm(x.shape[0], device=self.device)
             if stored_probs is not None:
                 stored_probs = lam * stored_probs + (1 - lam) * stored_probs[perm]
             x, targets, labels = mix_batch(x, targets, y, lam, perm)
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = model(x)
             teacher_probs = (self.teacher.soft_targets(x, self.cfg.distill_temperature)
                              if self.teacher is not None else stored_probs)
@@ -397,6 +416,19 @@ class Trainer:
         optimizer.step()
         correct = (logits.argmax(1) == labels).sum()
         return loss.detach(), correct
+
+    def _mixup_lambda(self) -> float | None:
+        """The weight of each image against its partner for this batch, or None for no mixup."""
+        # the generator is seeded from torch's only when mixup is on: runs without it keep the
+        # torch random stream (dropout draws, permutations) they always had
+        draw = lambda: np.random.default_rng(int(torch.randint(0, 2**31, ())))  # noqa: E731
+        if self.cfg.mixup_max > 0:
+            ramp = self.cfg.mixup_ramp_epochs
+            m = self.cfg.mixup_max * (min(1.0, self.epoch / ramp) if ramp else 1.0)
+            return 1.0 - float(draw().uniform(0.0, m)) if m > 0 else None
+        if self.cfg.mixup_alpha > 0:
+            return float(draw().beta(self.cfg.mixup_alpha, self.cfg.mixup_alpha))
+        return None
 
     def fit(self, stop: threading.Event | None = None, checkpoint: Path | None = None) -> list[dict]:
         """Train from the current epoch to cfg.epochs; returns the per-epoch history."""
@@ -511,7 +543,7 @@ class Trainer:
         nb = trainer.batches.batches_per_epoch
         steps_done = state["epoch"] * nb
         if ReplannableOneCycle.owns(state["scheduler"]):  # a time-budgeted run: its plan, in steps
-            trainer.scheduler = ReplannableOneCycle(trainer.optimizer, trainer.cfg.lr, 1, trainer.cfg.pct_start)
+            trainer.scheduler = trainer._replannable(1)
             trainer.scheduler.load_state_dict(state["scheduler"])
             if overrides.get("epochs") is not None:  # a new length: the same curve at a new pace
                 if trainer.steps_done > trainer.cfg.epochs * nb:

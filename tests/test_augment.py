@@ -10,7 +10,7 @@ import pytest
 from cifar_s9.augment import (NO_AUGMENT, AugmentConfig, InvalidAugmentConfig, build_pipeline,
                               normalize_uint8, pipeline_code, preview, validate)
 from cifar_s9.data import MEAN, STD
-from cifar_s9.recipes import RECIPES, ROBUST_AUG
+from cifar_s9.recipes import LONG_AUG, RECIPES, ROBUST_AUG
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cifar_s9"
 ALWAYS = AugmentConfig(flip_p=0.5, affine_p=1.0, dropout_p=1.0)
@@ -185,7 +185,7 @@ def run_snippet(cfg: AugmentConfig):
     return namespace["transform"]
 
 
-@pytest.mark.parametrize("cfg", [AugmentConfig(), ROBUST_AUG,
+@pytest.mark.parametrize("cfg", [AugmentConfig(), ROBUST_AUG, LONG_AUG,
                                  AugmentConfig(flip_p=0.25, shift_limit=0.05, rotate_limit=7.5,
                                                border_mode="constant", holes_max=3, fill=0)])
 def test_pipeline_code_execs_into_the_same_pipeline(cfg, image):

@@ -116,7 +116,7 @@ def build_controls() -> list:
     by_name = {}
     by_group = {g: [f for f in fields(AugmentConfig) if f.metadata.get("group") == g] for g in GROUPS}
     for group, group_fields in by_group.items():
-        with gr.Accordion(group, open=group != GROUPS[-1]):
+        with gr.Accordion(group, open=group in GROUPS[:2]):
             with gr.Row():
                 for f in group_fields:
                     meta = f.metadata
