@@ -1,17 +1,27 @@
 """Which floating-point precision a run computes in: bf16 autocast where the hardware has it."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 # Measured on the 2-core AMD EPYC (avx512_bf16): see docs/benchmarks.md, "bf16 on the CPU".
 CPU_BF16_BY_DEFAULT = False
 
 
-def cpu_has_bf16() -> bool:
-    """Native bf16 arithmetic (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    cpu = getattr(torch._C, "_cpu", None)
-    return any(bool(getattr(cpu, name, lambda: False)()) for name in probes)
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Native bf16 arithmetic (AVX512-BF16 or AMX) per the kernel's CPU flags; elsewhere (ARM,
+    older x86) bf16 is emulated and slower. `cpuinfo`: the text of /proc/cpuinfo (tests)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:  # not Linux: no flags to read, so no claim of native bf16
+            return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def use_bf16(device: torch.device, precision: str) -> bool:

@@ -103,3 +103,12 @@ def test_every_train_setting_has_a_cli_flag():
     assert cfg.epochs == LONG_TRAIN.epochs  # what is not given stays the recipe's
     dests = {a.dest for a in build_parser()._subparsers._group_actions[0].choices["train"]._actions}
     assert {f.name for f in fields(TrainConfig)} <= dests
+
+
+def test_native_bf16_is_read_from_the_cpu_flags():
+    from cifar_s9.precision import cpu_has_bf16
+
+    assert cpu_has_bf16("processor: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 fma\n")
+    assert cpu_has_bf16("flags : amx_tile amx_bf16\n")
+    assert not cpu_has_bf16("flags : fpu sse2 avx512f avx512bw\n")
+    assert not cpu_has_bf16("Features : fp asimd bf16\n")  # ARM's "bf16" is not counted as native here
