@@ -33,6 +33,9 @@ from .model import ModelConfig, Net
 CARD_HASH = "weights_sha256"  # the card field that pairs it with its weights file
 
 
+MAX_CONFIG_CHARS = 16_384  # the model config JSON in a checkpoint's metadata
+
+
 class CheckpointError(ValueError):
     pass
 
@@ -217,8 +220,14 @@ def read_header(path: Path, limits: ArchitectureLimits = ArchitectureLimits()
                               f"(corrupt, truncated or another format): {exc}") from exc
     if "model_config" not in metadata:
         raise CheckpointError(f"{path.name} holds no cifar_s9 model config; not one of our checkpoints")
+    declared = metadata["model_config"]
+    if len(declared) > MAX_CONFIG_CHARS:  # ours is about 1 KB; a huge one is a parser bomb
+        raise CheckpointError(f"{path.name} records a model config of {len(declared):,} characters; "
+                              f"at most {MAX_CONFIG_CHARS:,} are accepted")
     try:
-        raw = json.loads(metadata["model_config"])
+        raw = json.loads(declared)
+    except RecursionError:  # brackets nested deeper than Python's parser recurses
+        raise CheckpointError(f"{path.name} records a model config nested too deeply to read") from None
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path.name} records an unreadable model config: {exc}") from exc
     try:

@@ -95,8 +95,38 @@ async def _answer(send, status: int, text: str) -> None:
     body = text.encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"x-content-type-options", b"nosniff"),
                             (b"content-length", str(len(body)).encode()), (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
+
+
+# Gradio's analytics dashboard and its JSON: open by default, and nothing a visitor needs
+HIDDEN_PATH_PARTS = ("/monitoring",)
+
+
+class PublicSurface:
+    """ASGI middleware: 404 for the paths a public Space must not expose, and
+    `X-Content-Type-Options: nosniff` on every response, so an uploaded file is never run as
+    HTML or script by a browser that guesses its type."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "").rstrip("/")
+        if any(path.endswith(part) or part + "/" in path for part in HIDDEN_PATH_PARTS):
+            return await _answer(send, 404, "Not Found")
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"x-content-type-options"]
+                message = {**message, "headers": [*headers, (b"x-content-type-options", b"nosniff")]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def middleware(json_bytes: int = MAX_JSON_BYTES, upload_bytes: int = MAX_UPLOAD_BYTES) -> Middleware:
@@ -105,4 +135,5 @@ def middleware(json_bytes: int = MAX_JSON_BYTES, upload_bytes: int = MAX_UPLOAD_
 
 def launch_kwargs(json_bytes: int = MAX_JSON_BYTES, upload_bytes: int = MAX_UPLOAD_BYTES) -> dict:
     """Keyword arguments for `demo.launch(...)`: the body caps and Gradio's per-file upload cap."""
-    return {"max_file_size": upload_bytes, "app_kwargs": {"middleware": [middleware(json_bytes, upload_bytes)]}}
+    return {"max_file_size": upload_bytes,
+            "app_kwargs": {"middleware": [Middleware(PublicSurface), middleware(json_bytes, upload_bytes)]}}

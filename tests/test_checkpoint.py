@@ -324,7 +324,7 @@ def test_a_20000_block_checkpoint_is_refused_before_anything_is_built(tmp_path, 
     monkeypatch.setattr(checkpoint, "Net", no_build)
     tracemalloc.start()
     try:
-        with pytest.raises(CheckpointError, match="declares 20000 blocks"):
+        with pytest.raises(CheckpointError, match="model config of [0-9,]+ characters"):
             load_weights(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -405,3 +405,14 @@ def test_the_same_weights_saved_twice_are_the_same_bytes(tmp_path):
         save_weights(trained_like(seed=3), tmp_path / f"{name}.safetensors", {"epochs": 1})
     assert (tmp_path / "a.safetensors").read_bytes() == (tmp_path / "b.safetensors").read_bytes()
     assert read_card(tmp_path / "a.safetensors") == read_card(tmp_path / "b.safetensors")
+
+
+@pytest.mark.parametrize("declared, message", [
+    ("[" * 200_000 + "]" * 200_000, "characters"),   # a parser bomb: 400 KB of brackets
+    ("[" * 8_000 + "]" * 8_000, "nested too deeply"),  # small enough to parse, too deep to recurse
+])
+def test_a_deeply_nested_model_config_is_refused_not_crashed(tmp_path, declared, message):
+    path = tmp_path / "nested.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path), metadata={"model_config": declared})
+    with pytest.raises(CheckpointError, match=message):
+        load_weights(path)

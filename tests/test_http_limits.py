@@ -98,5 +98,27 @@ def test_limits_by_path():
 def test_launch_kwargs_install_the_middleware_and_the_file_cap():
     kwargs = http_limits.launch_kwargs()
     assert kwargs["max_file_size"] == http_limits.MAX_UPLOAD_BYTES == 20 * 2**20
-    (mw,) = kwargs["app_kwargs"]["middleware"]
-    assert mw.cls is BodyLimit
+    surface, mw = kwargs["app_kwargs"]["middleware"]
+    assert surface.cls is http_limits.PublicSurface and mw.cls is BodyLimit
+
+
+def surface_client():
+    app = FastAPI(middleware=[http_limits.Middleware(http_limits.PublicSurface)])
+
+    @app.get("/file")
+    async def file():
+        return __import__("fastapi").Response(b"<script>alert(1)</script>", media_type="text/plain")
+
+    for route in ("/monitoring", "/monitoring/summary", "/gradio_api/monitoring"):
+        app.get(route)(lambda: {"dashboard": "open"})
+    return TestClient(app)
+
+
+def test_every_response_says_nosniff_and_monitoring_is_hidden():
+    client = surface_client()
+    r = client.get("/file")
+    assert r.status_code == 200 and r.headers["x-content-type-options"] == "nosniff"
+    for path in ("/monitoring", "/monitoring/", "/monitoring/summary", "/gradio_api/monitoring"):
+        r = client.get(path)
+        assert r.status_code == 404 and "dashboard" not in r.text, path
+        assert r.headers["x-content-type-options"] == "nosniff"
