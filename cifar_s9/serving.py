@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import json
 import threading
 from collections import OrderedDict
@@ -224,6 +225,26 @@ def inference_copy(model: Net) -> Net:
     return fast
 
 
+def prune_oldest(folder: Path, pattern: str, keep: int) -> int:
+    """Delete all but the `keep` most recently used files matching `pattern`; returns how many
+    went. Every uploaded model adds one evaluation file, so the folder is bounded here."""
+    files = []
+    for f in Path(folder).glob(pattern):
+        try:
+            files.append((f.stat().st_mtime, f))
+        except OSError:
+            continue  # removed meanwhile by another request's prune
+    files.sort(reverse=True)
+    removed = 0
+    for _, f in files[keep:]:
+        try:
+            f.unlink()
+            removed += 1
+        except OSError:
+            pass
+    return removed
+
+
 class EvaluationCache:
     """One Evaluation per (model, test set), the last `capacity` kept in memory; concurrent first
     requests for the same pair evaluate once (the others wait for it).
@@ -234,20 +255,31 @@ class EvaluationCache:
     hash of its weights and of the test images, so a restarted app, or the shipped model that
     `warm_up` evaluated at start, answers at once."""
 
-    def __init__(self, capacity: int = 4, disk_dir: Path | None = None):
-        self.capacity, self.disk_dir = capacity, disk_dir
-        self._lock = threading.Lock()
+    def __init__(self, capacity: int = 4, disk_dir: Path | None = None, disk_capacity: int = 64):
+        self.capacity, self.disk_dir, self.disk_capacity = capacity, disk_dir, disk_capacity
+        self._lock = threading.Lock()  # guards the two dicts only; never held while evaluating
         self._values: OrderedDict[tuple, Evaluation] = OrderedDict()
+        self._evaluating: dict[tuple, threading.Lock] = {}  # one lock per key being evaluated
 
     def get(self, active: ActiveModel, split: Split, progress=None) -> Evaluation:
+        """Two models evaluate side by side; two requests for the same model evaluate once."""
         key = (active.key, split.source, len(split))
         with self._lock:
-            if key not in self._values:
-                self._values[key] = self._load_or_evaluate(active, split, progress)
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+            key_lock = self._evaluating.setdefault(key, threading.Lock())
+        with key_lock:
+            with self._lock:
+                if key in self._values:  # another request finished it while this one waited
+                    return self._values[key]
+            value = self._load_or_evaluate(active, split, progress)
+            with self._lock:
+                self._values[key] = value
                 while len(self._values) > self.capacity:
                     self._values.popitem(last=False)
-            self._values.move_to_end(key)
-            return self._values[key]
+                self._evaluating.pop(key, None)
+            return value
 
     def _disk_path(self, active: ActiveModel, split: Split) -> Path | None:
         if self.disk_dir is None or active.digest is None:
@@ -263,6 +295,7 @@ class EvaluationCache:
                 with np.load(path, allow_pickle=False) as z:
                     logits = z["logits"]
                 if logits.shape == (len(split), 10):
+                    os.utime(path)  # recently used: the prune below keeps it
                     return summarize(torch.from_numpy(logits), split.labels)
             except (OSError, ValueError, KeyError):
                 pass  # unreadable: evaluate again and rewrite it
@@ -274,6 +307,7 @@ class EvaluationCache:
         if path is not None:
             try:
                 save_npz_atomic(path, logits=logits.numpy())
+                prune_oldest(path.parent, "eval-*.npz", self.disk_capacity)
             except OSError:
                 pass  # a read-only cache folder only costs the next start some time
         return summarize(logits, split.labels)

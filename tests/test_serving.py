@@ -253,3 +253,39 @@ def test_the_inference_copy_folds_batchnorm_and_gives_the_same_logits(model):
     x = torch.randn(4, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(fast(x), model.eval()(x), atol=1e-4, rtol=1e-4)
+
+
+def test_the_disk_cache_keeps_only_the_most_recently_used_evaluations(weights_path, tmp_path):
+    shipped = ModelCache(weights_path).shipped
+    sample = app_data.load_sample()
+    cache = serving.EvaluationCache(disk_dir=tmp_path / "evals", disk_capacity=2)
+    for n in (5, 6, 7):  # three test sets: three files, of which the oldest goes
+        cache.get(shipped, Split(sample.images[:n], sample.labels[:n], f"first-{n}"))
+    files = sorted((tmp_path / "evals").glob("eval-*.npz"))
+    assert len(files) == 2
+
+
+def test_one_model_evaluating_does_not_hold_up_another(weights_path, tmp_path, monkeypatch):
+    cache = ModelCache(weights_path)
+    other = cache.get(cache.add(other_weights(tmp_path), "other"))
+    split = Split(app_data.load_sample().images[:8], app_data.load_sample().labels[:8], "eight")
+    real, entered, release = serving.predict_logits, threading.Event(), threading.Event()
+
+    def slow_for_the_shipped(model, *a, **k):
+        if not entered.is_set():  # the first evaluation (the shipped model's) blocks until released
+            entered.set()
+            assert release.wait(600), "never released"
+        return real(model, *a, **k)
+
+    monkeypatch.setattr(serving, "predict_logits", slow_for_the_shipped)
+    evals = serving.EvaluationCache()
+    blocked = threading.Thread(target=evals.get, args=(cache.shipped, split))
+    blocked.start()
+    assert entered.wait(600)
+    try:
+        assert evals.get(other, split).n == 8  # finishes while the shipped one is still evaluating
+        assert not evals.cached(cache.shipped, split)
+    finally:
+        release.set()
+        blocked.join()
+    assert evals.cached(cache.shipped, split)
