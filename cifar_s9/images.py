@@ -79,16 +79,17 @@ def check_bytes(n: int, max_bytes: int = MAX_BYTES) -> None:
 def _open_file(source, max_pixels: int, max_bytes: int = MAX_BYTES) -> Image.Image:
     if isinstance(source, (bytes, bytearray)):
         check_bytes(len(source), max_bytes)
-        source = io.BytesIO(source)
     elif isinstance(source, (str, Path)):
         if not Path(source).is_file():
             raise UnreadableImage("no image file was received; upload, paste or drop an image")
         check_bytes(Path(source).stat().st_size, max_bytes)
+        source = Path(source).read_bytes()  # at most max_bytes; the marker walk needs them anyway
+    data = bytes(source) if isinstance(source, (bytes, bytearray)) else None
     try:
         with warnings.catch_warnings():
             # our own limit is checked below; PIL's global one must not pre-empt a higher one
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            return Image.open(source, formats=FORMATS)
+            im = Image.open(io.BytesIO(data) if data is not None else source, formats=FORMATS)
     except Image.DecompressionBombError as exc:  # PIL's hard stop: twice its MAX_IMAGE_PIXELS
         raise ImageTooLarge(f"the image declares more than {Image.MAX_IMAGE_PIXELS * 2 / 1e6:.0f} "
                             f"megapixels and was not decoded; the limit is {max_pixels / 1e6:.0f} "
@@ -97,6 +98,13 @@ def _open_file(source, max_pixels: int, max_bytes: int = MAX_BYTES) -> Image.Ima
         # PIL's message names the server-side file path: keep it out of what the user reads
         raise UnreadableImage(f"this file is not an image that can be read ({_reason(exc)}); "
                               "supported: PNG, JPEG, WebP, GIF, BMP, TIFF") from exc
+    try:
+        check_size(im.size, max_pixels)  # before the marker walk: a huge header is refused at once
+        check_decode_cost(im, data)
+    except ImageInputError:
+        im.close()
+        raise
+    return im
 
 
 def _reason(exc: Exception) -> str:
@@ -191,18 +199,22 @@ def resize(im: Image.Image, size: int = SIZE) -> Image.Image:
     return im.resize((size, size), Image.Resampling.BOX if downsampling else Image.Resampling.BICUBIC)
 
 
-REDUCIBLE = ("RGB", "RGBA", "L", "LA", "I", "F")  # modes whose pixels can be averaged (not "P")
+REDUCIBLE = ("RGB", "RGBA", "L", "LA", "I", "F", "CMYK", "YCbCr", "LAB", "RGBa", "La")  # averageable
 
 
 def shrink(im: Image.Image, keep: int) -> Image.Image:
-    """A large decoded image box-averaged by an integer factor, its shorter side staying >= `keep`,
-    before any mode conversion: the conversions (EXIF turn, compositing on white) then copy a
-    small image instead of a 40-megapixel one (a 40 MP RGBA PNG peaked at +756 MB without this).
-    The final BOX resize averages the same pixels, so the result differs only by rounding."""
+    """A large decoded image made smaller by an integer factor, its shorter side staying >= `keep`,
+    before any mode conversion: the conversions (EXIF turn, 16-bit scaling, palette expansion,
+    compositing on white) then copy a small image instead of a 40-megapixel one (a 40 MP RGBA PNG
+    peaked at +756 MB without this, a 16-bit one at +815 MB). Averageable modes are box-averaged,
+    so the final BOX resize sees the same means; palette, bilevel and 16-bit images (whose values
+    cannot be averaged in place) are subsampled to the same size."""
     factor = min(im.size) // keep
-    if factor < 2 or im.mode not in REDUCIBLE:
+    if factor < 2:
         return im
-    return im.reduce(factor)
+    if im.mode in REDUCIBLE:
+        return im.reduce(factor)
+    return im.resize((im.width // factor, im.height // factor), Image.Resampling.NEAREST)
 
 
 def load_rgb32(source, max_pixels: int = MAX_PIXELS, fit: Fit = "crop", size: int = SIZE,
@@ -229,6 +241,68 @@ def upscale(image: np.ndarray, size: int = 256) -> np.ndarray:
     """Nearest-neighbour enlargement for display: every network pixel becomes a visible block."""
     factor = max(1, size // image.shape[0])
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+# ---------------------------------------------------------------- decode cost, from the markers
+
+MAX_JPEG_SCANS = 64            # a progressive photo has about 10 scans (libjpeg's default script)
+MAX_SCAN_MEGAPIXELS = 500.0    # scans x megapixels: each scan walks every block of the image again
+
+
+def jpeg_scans(data: bytes) -> int:
+    """How many scans (SOS segments) a JPEG's stream holds, walking its markers without decoding.
+    A progressive JPEG can repeat a tiny refinement scan thousands of times: 80 bytes each, and
+    each makes the decoder walk every block again (a 223 KB file took 14 s of CPU)."""
+    n, i, scans = len(data), 2, 0
+    while i + 1 < n:
+        if data[i] != 0xFF:
+            return scans  # corrupt: the decoder will say so
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0xD9:  # end of image
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # markers without a length
+            i += 2
+            continue
+        if i + 3 >= n:
+            break
+        end = i + 2 + ((data[i + 2] << 8) | data[i + 3])
+        if marker != 0xDA:
+            i = end
+            continue
+        scans += 1
+        i = _end_of_entropy_data(data, end)
+    return scans
+
+
+def _end_of_entropy_data(data: bytes, i: int) -> int:
+    """The offset of the marker that ends a scan's entropy-coded data (FF followed by anything but
+    a stuffed 00, a restart marker or more fill)."""
+    n = len(data)
+    while True:
+        i = data.find(b"\xff", i)
+        if i < 0 or i + 1 >= n:
+            return n
+        following = data[i + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7 or following == 0xFF:
+            i += 1
+            continue
+        return i
+
+
+def check_decode_cost(im: Image.Image, data: bytes | None) -> None:
+    """Refuse, before decoding, an image whose decode work is out of proportion to its pixels."""
+    if im.format not in ("JPEG", "MPO") or data is None:
+        return  # every other accepted format decodes in time linear in its (capped) pixels
+    scans = jpeg_scans(data)
+    megapixels = im.width * im.height / 1e6
+    if scans > MAX_JPEG_SCANS or scans * megapixels > MAX_SCAN_MEGAPIXELS:
+        raise ImageTooLarge(f"this JPEG has {scans} progressive scans over {megapixels:.1f} megapixels: "
+                            f"too costly to decode (at most {MAX_JPEG_SCANS} scans, and scans x "
+                            f"megapixels at most {MAX_SCAN_MEGAPIXELS:.0f}). Save it again as a "
+                            "normal JPEG or PNG.")
 
 
 # ---------------------------------------------------------------- checking without decoding

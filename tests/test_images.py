@@ -176,9 +176,12 @@ def test_shrinking_first_gives_the_same_view(tmp_path, monkeypatch, mode, orient
         assert full[-1, 16, 0] > full[0, 16, 0] and full[16, 0, 1] > full[16, -1, 1]
 
 
-def test_shrink_keeps_small_and_palette_images():
+def test_shrink_keeps_small_images_and_subsamples_palette_and_16_bit_ones():
     small = Image.new("RGB", (200, 150))
     assert images.shrink(small, 128) is small
     palette = Image.new("P", (2000, 2000))
-    assert images.shrink(palette, 128) is palette
+    palette.info["transparency"] = 0
+    reduced = images.shrink(palette, 128)
+    assert reduced.mode == "P" and reduced.size == (133, 133)  # indices are picked, never averaged
+    assert images.shrink(Image.new("I;16", (2000, 1000)), 128).size == (285, 142)
     assert images.shrink(Image.new("RGBA", (2000, 1000)), 128).size == (286, 143)  # factor 7, shorter side >= 128
