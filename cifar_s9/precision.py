@@ -5,8 +5,9 @@ from pathlib import Path
 
 import torch
 
-# Measured on the 2-core AMD EPYC (avx512_bf16): see docs/benchmarks.md, "bf16 on the CPU".
-CPU_BF16_BY_DEFAULT = False
+# Measured on the 2-core AMD EPYC (avx512_bf16), 20 epochs of the long recipe on 10,240 images:
+# 74.5% validation in bf16 against 74.0% in fp32, 756 s against 916 s (docs/benchmarks.md)
+CPU_BF16_BY_DEFAULT = True
 
 
 def cpu_has_bf16(cpuinfo: str | None = None) -> bool:

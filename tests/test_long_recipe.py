@@ -112,3 +112,14 @@ def test_native_bf16_is_read_from_the_cpu_flags():
     assert cpu_has_bf16("flags : amx_tile amx_bf16\n")
     assert not cpu_has_bf16("flags : fpu sse2 avx512f avx512bw\n")
     assert not cpu_has_bf16("Features : fp asimd bf16\n")  # ARM's "bf16" is not counted as native here
+
+
+def test_auto_uses_bf16_on_the_cpu_only_where_it_is_native_and_switched_on(monkeypatch):
+    from cifar_s9 import precision
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(precision, "CPU_BF16_BY_DEFAULT", True)
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    assert precision.use_bf16(cpu, "auto") and not precision.use_bf16(cpu, "fp32")
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)  # emulated bf16 would be slower
+    assert not precision.use_bf16(cpu, "auto")
