@@ -14,7 +14,7 @@ import os
 
 import gradio as gr
 
-from cifar_s9 import app_data, cleanup, http_limits, paths, uploads
+from cifar_s9 import app_data, cleanup, http_limits, paths, uploads, workload
 from cifar_s9.data import DEFAULT_CACHE
 from cifar_s9.jobs import TrainingJobs
 from cifar_s9.serving import EvaluationCache, ModelCache
@@ -66,6 +66,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         for event in shared.model_events:  # a new model for this session: refresh what shows it
             for fn, inputs, outputs in shared.refreshers:
                 event.success(fn, inputs, outputs, api_visibility="private")
+    workload.share_one_budget(demo)  # at most HEAVY_LIMIT image or network handlers at once
     return uploads.refuse_downloads(demo)  # no file input makes the server fetch a web address
 
 
@@ -76,7 +77,8 @@ demo = build_demo(CTX)
 def launch_options(share: bool = False) -> dict:
     return dict(server_name=os.environ.get("GRADIO_SERVER_NAME") or "127.0.0.1",
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), share=share,
-                css=CSS_FILE.read_text(), theme=gr.themes.Soft(), **http_limits.launch_kwargs())
+                css=CSS_FILE.read_text(), theme=gr.themes.Soft(),
+                state_session_capacity=workload.SESSION_CAPACITY, **http_limits.launch_kwargs())
 
 
 def main(argv: list[str] | None = None) -> None:

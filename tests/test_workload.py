@@ -1,0 +1,30 @@
+"""One budget for heavy work (issue 25): every handler of the app that may decode an image or run
+the network is in one concurrency group, so their number at once is one known figure."""
+from __future__ import annotations
+
+import gradio as gr
+
+from cifar_s9 import workload
+
+
+def test_every_computing_event_of_the_app_shares_one_group():
+    import app
+
+    groups = {(fn.concurrency_id, fn.concurrency_limit) for fn in app.demo.fns.values()
+              if fn.concurrency_limit is not None}
+    assert groups == {(workload.HEAVY_GROUP, workload.HEAVY_LIMIT)}
+    waiting = [fn for fn in app.demo.fns.values() if fn.concurrency_limit is None]
+    assert len(waiting) <= 2  # the training stream and its stop: the slot bounds their work
+    assert app.launch_options()["state_session_capacity"] == workload.SESSION_CAPACITY
+
+
+def test_share_one_budget_leaves_only_the_declared_waiters_out():
+    with gr.Blocks() as demo:
+        box = gr.Textbox()
+        box.change(lambda x: x, box, box)
+        box.submit(lambda x: x, box, box, concurrency_limit=None)
+        box.blur(lambda x: x, box, box, concurrency_limit=1, concurrency_id="mine")
+    left_out = workload.share_one_budget(demo, limit=3)
+    fns = list(demo.fns.values())
+    assert len(left_out) == 1 and fns[1].concurrency_limit is None
+    assert [(f.concurrency_id, f.concurrency_limit) for f in (fns[0], fns[2])] == [(workload.HEAVY_GROUP, 3)] * 2
