@@ -249,8 +249,9 @@ MAX_JPEG_SCANS = 64            # a progressive photo has about 10 scans (libjpeg
 MAX_SCAN_MEGAPIXELS = 500.0    # scans x megapixels: each scan walks every block of the image again
 
 
-def jpeg_scans(data: bytes) -> int:
-    """How many scans (SOS segments) a JPEG's stream holds, walking its markers without decoding.
+def jpeg_scans(data: bytes, stop_after: int | None = None) -> int:
+    """How many scans (SOS segments) a JPEG's stream holds, walking its markers without decoding;
+    with `stop_after`, the walk ends once the count exceeds it (20 MB of scans is 350,000).
     A progressive JPEG can repeat a tiny refinement scan thousands of times: 80 bytes each, and
     each makes the decoder walk every block again (a 223 KB file took 14 s of CPU)."""
     n, i, scans = len(data), 2, 0
@@ -273,6 +274,8 @@ def jpeg_scans(data: bytes) -> int:
             i = end
             continue
         scans += 1
+        if stop_after is not None and scans > stop_after:
+            return scans
         i = _end_of_entropy_data(data, end)
     return scans
 
@@ -296,10 +299,11 @@ def check_decode_cost(im: Image.Image, data: bytes | None) -> None:
     """Refuse, before decoding, an image whose decode work is out of proportion to its pixels."""
     if im.format not in ("JPEG", "MPO") or data is None:
         return  # every other accepted format decodes in time linear in its (capped) pixels
-    scans = jpeg_scans(data)
+    scans = jpeg_scans(data, stop_after=MAX_JPEG_SCANS)
     megapixels = im.width * im.height / 1e6
     if scans > MAX_JPEG_SCANS or scans * megapixels > MAX_SCAN_MEGAPIXELS:
-        raise ImageTooLarge(f"this JPEG has {scans} progressive scans over {megapixels:.1f} megapixels: "
+        many = f"more than {MAX_JPEG_SCANS}" if scans > MAX_JPEG_SCANS else str(scans)
+        raise ImageTooLarge(f"this JPEG has {many} progressive scans over {megapixels:.1f} megapixels: "
                             f"too costly to decode (at most {MAX_JPEG_SCANS} scans, and scans x "
                             f"megapixels at most {MAX_SCAN_MEGAPIXELS:.0f}). Save it again as a "
                             "normal JPEG or PNG.")
