@@ -16,7 +16,7 @@ import gradio as gr
 
 from cifar_s9 import app_data, cleanup, http_limits, paths, uploads, workload
 from cifar_s9.data import DEFAULT_CACHE
-from cifar_s9.jobs import TrainingJobs
+from cifar_s9.jobs import LOCAL_SLOT, PUBLIC_SLOT, TrainingJobs
 from cifar_s9.serving import EvaluationCache, ModelCache
 from cifar_s9.session import Session
 from cifar_s9.ui import augment_lab, classify, experiments, header, inside, mistakes, model, train
@@ -34,13 +34,16 @@ MAX_UPLOAD = http_limits.MAX_UPLOAD_BYTES
 QUEUE = dict(default_concurrency_limit=4, max_size=64)
 
 
-def configure(weights=None, data_dir=None, runs_dir=None) -> AppContext:
+def configure(weights=None, data_dir=None, runs_dir=None, local: bool | None = None) -> AppContext:
     """The server-wide context (models, evaluations, the training slot) for the CLI flags and
-    the tests; updated in place, so the demo built at import serves the new settings."""
+    the tests; updated in place, so the demo built at import serves the new settings. `local`
+    (or CIFAR_S9_LOCAL=1) lifts the training slot's time limit of a public app."""
     weights = weights or os.environ.get("CIFAR_S9_WEIGHTS") or paths.DEFAULT_WEIGHTS
     data_dir = app_data.data_dir_from_env(data_dir)
     runs_dir = runs_dir or os.environ.get("CIFAR_S9_APP_RUNS") or paths.APP_RUNS_DIR
-    jobs = TrainingJobs(runs_dir, lambda: app_data.load_training_data(data_dir))
+    local = os.environ.get("CIFAR_S9_LOCAL") == "1" if local is None else local
+    jobs = TrainingJobs(runs_dir, lambda: app_data.load_training_data(data_dir),
+                        policy=LOCAL_SLOT if local else PUBLIC_SLOT)
     evals = EvaluationCache(disk_dir=DEFAULT_CACHE / "evaluations")  # per weights and test set
     ctx = AppContext(ModelCache(weights), evals, jobs, data_dir)
     if "CTX" not in globals():
@@ -87,8 +90,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", help="CIFAR-10 image folder (DIR/test/<class>/*) for the "
                                            "Mistakes tab and training; env CIFAR_S9_DATA_DIR")
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
+    parser.add_argument("--local", action="store_true",
+                        help="a personal app: training runs and experiments have no time limit")
     args = parser.parse_args(argv)
-    configure(args.weights, args.data_dir)
+    configure(args.weights, args.data_dir, local=args.local or None)
     cleanup.keep_pruned(uploads.upload_folder(), **cleanup.UPLOAD_CAPS,
                         keep=lambda: uploads.files_in_use(demo))
     CTX.warm_up()  # the shipped model's test-set evaluation, before the first visitor asks

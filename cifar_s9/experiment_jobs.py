@@ -119,9 +119,10 @@ class ExperimentJob:
             self._version += 1
             self._cond.notify_all()
 
-    def stop(self) -> None:
+    def stop(self, reason: str | None = None) -> None:
         self.stop_event.set()
-        self._update(message="stopping after the current step")
+        self._update(message=f"{reason}: stopping after the current step" if reason
+                     else "stopping after the current step")
 
     def run(self, load_data: Callable[[], ExperimentData]) -> dict:
         try:
@@ -151,11 +152,13 @@ class Experiments:
         if not isinstance(owner, str) or not owner:
             raise ValueError("an experiment needs an owner (the visitor's session)")
         config = check_app_budget(config)  # invalid settings: ValueError before taking the slot
-        if not self.jobs.acquire_slot(owner):
+        box: list[ExperimentJob] = []
+        if not self.jobs.acquire_slot(owner, stop=lambda reason: box and box[0].stop(reason)):
             raise Busy("The training slot is busy (one run or experiment at a time for all visitors "
                        "of this app). Wait for it to finish.")
         try:
             job = ExperimentJob(config, owner)
+            box.append(job)
             with self._guard:
                 self.current = job
                 self._last[owner] = job

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 import shutil
 import threading
 import traceback
@@ -38,6 +39,22 @@ SHIPPED_WEIGHTS = WEIGHTS_DIR  # the released checkpoints: no app run may write 
 # The app's one training slot is shared by every user, so a run from the app is capped tighter than
 # the trainer's own LIMITS (the CLI may train for 1000 epochs; a public app must not hold the slot for days).
 APP_LIMITS = {"epochs": (1, 50), "batch_size": (1, 1024), "subset": (1, 50_000)}
+
+
+@dataclass(frozen=True)
+class SlotPolicy:
+    """How long anyone may hold the one training slot. A public app (a Space) stops whatever
+    holds it past `max_hold_s`, so the slot is always released, whoever started the work and
+    whether or not they are still there; `python app.py --local` lifts the limit."""
+    max_hold_s: float | None = 15 * 60
+
+    def describe(self) -> str:
+        if self.max_hold_s is None:
+            return "no time limit (local app)"
+        return f"at most {self.max_hold_s / 60:g} minutes per run or experiment"
+
+
+PUBLIC_SLOT, LOCAL_SLOT = SlotPolicy(), SlotPolicy(max_hold_s=None)
 
 
 class Busy(RuntimeError):
@@ -98,6 +115,7 @@ class Job:
     def __init__(self, request: TrainRequest, out_dir: Path, owner: str):
         self.request, self.out_dir, self.owner = request, out_dir, owner
         self.stop_event = threading.Event()
+        self.stop_reason: str | None = None  # set when the slot's policy stopped the run
         self._cond = threading.Condition()
         self._snap, self._version = Snapshot(), 0
         self.thread: threading.Thread | None = None
@@ -125,9 +143,11 @@ class Job:
             self._version += 1
             self._cond.notify_all()
 
-    def stop(self) -> None:
+    def stop(self, reason: str | None = None) -> None:
         self.stop_event.set()
-        self._update(message="stopping after the current step")
+        self.stop_reason = reason
+        self._update(message=f"{reason}: stopping after the current step" if reason
+                     else "stopping after the current step")
 
     # -------------------------------------------------------------- running
     def on_event(self, event: StepEvent | EpochEvent) -> None:
@@ -178,7 +198,7 @@ class Job:
             save_weights(trainer.eval_model, weights, card)
             logger.finish(final_metrics(card), state=STOPPED if stopped else DONE)
             return dict(state=STOPPED if stopped else DONE, weights=str(weights), eta_s=0.0,
-                        message=(f"stopped after {trainer.epoch} of {trainer.cfg.epochs} epochs"
+                        message=(f"{self.stop_reason or 'stopped'} after {trainer.epoch} of {trainer.cfg.epochs} epochs"
                                  if stopped else f"finished {trainer.epoch} epochs") + f"; saved as run {self.run_id}")
         except Exception as exc:  # reported to the user, and the slot is released all the same
             traceback.print_exc()
@@ -201,9 +221,12 @@ class TrainingJobs:
     """The single training slot shared by every user of one app process."""
 
     def __init__(self, runs_dir: Path, load_data: Callable[[], TrainingData],
-                 protected: tuple[Path, ...] = (SHIPPED_WEIGHTS,), caps: dict = RUN_CAPS):
+                 protected: tuple[Path, ...] = (SHIPPED_WEIGHTS,), caps: dict = RUN_CAPS,
+                 policy: SlotPolicy = PUBLIC_SLOT):
         self.runs_dir, self.load_data = check_output_dir(runs_dir, protected), load_data
-        self.caps = caps
+        self.caps, self.policy = caps, policy
+        self._held_since: float | None = None
+        self._watchdog: threading.Timer | None = None
         self._slot = threading.Lock()
         self._guard = threading.Lock()
         self.current: Job | None = None
@@ -216,30 +239,48 @@ class TrainingJobs:
     def busy(self) -> bool:
         return self._slot.locked()
 
-    def acquire_slot(self, owner: str, kind: str = "experiment") -> bool:
+    def acquire_slot(self, owner: str, kind: str = "experiment",
+                     stop: Callable[[str], None] | None = None) -> bool:
         """Take the one training slot for work that is not a single TrainRequest (an experiment's
-        arms, one after another); False when busy. Whoever gets it must call `release_slot`."""
+        arms, one after another); False when busy. Whoever gets it must call `release_slot`.
+        `stop(reason)` is called if the work is still holding the slot at the policy's limit."""
         if not self._slot.acquire(blocking=False):
             return False
-        self.holder = (kind, owner)
+        self.holder, self._held_since = (kind, owner), time.monotonic()
+        if self.policy.max_hold_s is not None and stop is not None:
+            reason = f"stopped at the shared slot's limit of {self.policy.max_hold_s / 60:g} minutes"
+            self._watchdog = threading.Timer(self.policy.max_hold_s, stop, args=(reason,))
+            self._watchdog.daemon = True
+            self._watchdog.start()
         return True
 
     def release_slot(self) -> None:
-        self.holder = None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self.holder, self._held_since, self._watchdog = None, None, None
         self._slot.release()
+
+    def hold_left_s(self) -> float | None:
+        """Seconds before whatever holds the slot is stopped; None when free or unlimited."""
+        since = self._held_since
+        if since is None or self.policy.max_hold_s is None:
+            return None
+        return max(0.0, self.policy.max_hold_s - (time.monotonic() - since))
 
     def start(self, request: TrainRequest, owner: str) -> Job:
         """Start `request` for `owner` (the app passes `gr.Request.session_hash`)."""
         if not isinstance(owner, str) or not owner:
             raise ValueError("a training run needs an owner (the visitor's session)")
         request = request.validated()  # invalid settings: ValueError before taking the slot
-        if not self.acquire_slot(owner, "run"):
+        job_box: list[Job] = []
+        if not self.acquire_slot(owner, "run", stop=lambda reason: job_box and job_box[0].stop(reason)):
             raise Busy("A training run is already in progress (one at a time for all users of this "
                        "app). Wait for it to finish, or stop it in the Train tab.")
         try:
             self.prune()
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
             job = Job(request, self.runs_dir / f"{stamp}-{request.preset}", owner)
+            job_box.append(job)
             with self._guard:
                 self.current = job
                 self._runs[job.run_id] = job

@@ -87,16 +87,20 @@ def filter_words(true_name: str | None, predicted_name: str | None) -> str:
     return " ".join(parts)
 
 
-def slot_status(busy: bool, mine: bool, message: str | None = None, kind: str = "run") -> str:
+def slot_status(busy: bool, mine: bool, message: str | None = None, kind: str = "run",
+                left_s: float | None = None, limit: str | None = None) -> str:
     """The one shared training slot, as every visitor sees it; `kind` is what holds it: a
-    training "run" or an A/B "experiment" (Experiments tab)."""
+    training "run" or an A/B "experiment" (Experiments tab); `left_s`: seconds before the slot's
+    time limit stops it; `limit`: the policy in words."""
+    rule = f" ({limit})" if limit else ""
     if not busy:
-        return "🟢 **Training slot free.** One run at a time is shared by all visitors of this app."
+        return f"🟢 **Training slot free.** One run at a time is shared by all visitors of this app{rule}."
     work = "A/B experiment (Experiments tab)" if kind == "experiment" else "run"
     owner = f"**your** {work}" if mine else f"{'an' if kind == 'experiment' else 'a'} {work} started by **another visitor**"
     what = f" ({md_escape(message)})" if message else ""
     tail = "" if mine else " Yours can start when it ends; only its owner can stop it."
-    return f"🟠 **Training slot busy** with {owner}{what}.{tail}"
+    left = f" It is stopped in at most {left_s / 60:.0f} min, the slot's limit." if left_s is not None else ""
+    return f"🟠 **Training slot busy** with {owner}{what}.{left}{tail}"
 
 
 def progress_text(state: str, message: str, fraction: float, total_steps: int, eta_s: float | None,

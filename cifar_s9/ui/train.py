@@ -41,13 +41,14 @@ class TrainHandlers:
 
     def slot(self, request: gr.Request | None = None) -> str:
         """Who holds the one training slot (a run or an experiment), as this visitor sees it."""
-        holder = self.ctx.jobs.holder
+        jobs = self.ctx.jobs
+        holder, limit = jobs.holder, jobs.policy.describe()
         if holder is None:
-            return texts.slot_status(False, False)
+            return texts.slot_status(False, False, limit=limit)
         kind, who = holder
-        job = self.ctx.jobs.current
+        job = jobs.current
         message = redact.scrub(job.snapshot().message) if kind == "run" and job is not None else None
-        return texts.slot_status(True, who == owner(request), message, kind)
+        return texts.slot_status(True, who == owner(request), message, kind, jobs.hold_left_s())
 
     def show(self, session: Session, request: gr.Request = None):
         """On opening the tab: who holds the slot, and the settings a run would use."""
