@@ -133,7 +133,7 @@ def test_the_app_refuses_a_runs_folder_inside_weights(weights_path, tmp_path, mo
 
 # ================================================================ nothing unpickles
 
-SOURCES = sorted((ROOT / "cifar_s9").glob("*.py")) + [ROOT / "app.py"]
+SOURCES = sorted((ROOT / "cifar_s9").rglob("*.py")) + [ROOT / "app.py"]
 
 
 def test_every_torch_load_is_weights_only_and_nothing_imports_pickle():
