@@ -14,11 +14,13 @@ import os
 
 import gradio as gr
 
-from cifar_s9 import app_data, cleanup, http_limits, paths, uploads, workload
-from cifar_s9.data import DEFAULT_CACHE
-from cifar_s9.jobs import LOCAL_SLOT, PUBLIC_SLOT, TrainingJobs
-from cifar_s9.serving import EvaluationCache, ModelCache
-from cifar_s9.session import Session
+from cifar_s9.data import app_data
+from cifar_s9.app import cleanup, http_limits, uploads, workload
+from cifar_s9 import paths
+from cifar_s9.data.cifar import DEFAULT_CACHE
+from cifar_s9.app.jobs import LOCAL_SLOT, PUBLIC_SLOT, TrainingJobs
+from cifar_s9.app.serving import EvaluationCache, ModelCache
+from cifar_s9.app.session import Session
 from cifar_s9.ui import augment_lab, classify, experiments, header, inside, mistakes, model, train
 from cifar_s9.ui.common import AppContext, Shared
 
@@ -28,8 +30,8 @@ TABS = [("Classify", "classify", classify.build), ("Augmentation lab", "augment"
         ("Model", "model", model.build)]
 CSS_FILE = paths.PACKAGE_DIR / "ui" / "app.css"
 # Safe defaults for a public app: local-only unless GRADIO_SERVER_NAME says otherwise, request
-# bodies and uploads capped before they are read (cifar_s9.http_limits), 4 requests at a time,
-# 64 queued; the upload folder pruned by age and size (cifar_s9.cleanup).
+# bodies and uploads capped before they are read (cifar_s9.app.http_limits), 4 requests at a time,
+# 64 queued; the upload folder pruned by age and size (cifar_s9.app.cleanup).
 MAX_UPLOAD = http_limits.MAX_UPLOAD_BYTES
 QUEUE = dict(default_concurrency_limit=4, max_size=64)
 

@@ -52,7 +52,9 @@ def startup_seconds(timeout: float = 120.0) -> float:
 def latencies_ms(repeats: int) -> dict:
     import numpy as np
 
-    from cifar_s9 import gradcam, images, serving as service
+    from cifar_s9.analysis import gradcam
+    from cifar_s9.data import images
+    from cifar_s9.app import serving as service
     from cifar_s9.paths import DEFAULT_WEIGHTS
 
     model = service.ModelCache(DEFAULT_WEIGHTS).shipped.model

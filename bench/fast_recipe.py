@@ -26,14 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from cifar_s9.checkpoint import save_weights  # noqa: E402
-from cifar_s9.data import load_split  # noqa: E402
-from cifar_s9.evaluate import evaluate  # noqa: E402
-from cifar_s9.loader import batch_stream  # noqa: E402
-from cifar_s9.model import get_config  # noqa: E402
-from cifar_s9.provenance import run_info  # noqa: E402
-from cifar_s9.recipes import get_recipe  # noqa: E402
-from cifar_s9.train import EpochEvent, Trainer  # noqa: E402
+from cifar_s9.records.checkpoint import save_weights  # noqa: E402
+from cifar_s9.data.cifar import load_split  # noqa: E402
+from cifar_s9.analysis.evaluate import evaluate  # noqa: E402
+from cifar_s9.train.loader import batch_stream  # noqa: E402
+from cifar_s9.model.net import get_config  # noqa: E402
+from cifar_s9.records.provenance import run_info  # noqa: E402
+from cifar_s9.train.recipes import get_recipe  # noqa: E402
+from cifar_s9.train.trainer import EpochEvent, Trainer  # noqa: E402
 
 TARGET = 0.85
 TARGET_EPOCHS = 8

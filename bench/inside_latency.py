@@ -2,7 +2,7 @@
 
     python bench/inside_latency.py [--repeats 20] [--threads N] [--image assets/examples/cat.jpg]
 
-Each view is timed as its handler runs it: the computation in `cifar_s9.inside` plus the
+Each view is timed as its handler runs it: the computation in `cifar_s9.analysis.inside` plus the
 pictures it returns (not Gradio's encoding or the network round trip). Reported per view: the
 median and 90th percentile of wall-clock time, and the median CPU time of this process (on a
 machine shared with other jobs, wall time includes waiting for a core; CPU time is roughly
@@ -27,8 +27,8 @@ TARGET_MS = 300.0
 
 def views(model, image) -> dict:
     """{view name: a no-argument function doing that view's work}."""
-    from cifar_s9.gradcam import layer_names
-    from cifar_s9.inside import attribution, features, fields, why_not
+    from cifar_s9.analysis.gradcam import layer_names
+    from cifar_s9.analysis.inside import attribution, features, fields, why_not
 
     def feature_view(layer):
         def run():
@@ -92,9 +92,9 @@ def main() -> int:
 
     import torch
 
-    from cifar_s9 import images
-    from cifar_s9.inside import attribution
-    from cifar_s9.serving import ModelCache
+    from cifar_s9.data import images
+    from cifar_s9.analysis.inside import attribution
+    from cifar_s9.app.serving import ModelCache
 
     if args.threads:
         torch.set_num_threads(args.threads)

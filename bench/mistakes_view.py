@@ -24,16 +24,17 @@ def main() -> None:
     args = parser.parse_args()
     import torch
     torch.set_num_threads(args.threads)
-    from cifar_s9 import app_data, serving
+    from cifar_s9.data import app_data
+    from cifar_s9.app import serving
     from cifar_s9.paths import DEFAULT_WEIGHTS
-    from cifar_s9.session import Session
+    from cifar_s9.app.session import Session
     from cifar_s9.ui.common import AppContext
     from cifar_s9.ui.mistakes import MistakesHandlers
 
     t = time.perf_counter()
     data = app_data.load_test_data()
     print(f"test data: {len(data.split):,} images in {time.perf_counter() - t:.2f} s ({data.note})")
-    from cifar_s9.evaluate import predict_logits
+    from cifar_s9.analysis.evaluate import predict_logits
     sample = data.split.images[:2000]
     plain = serving.ModelCache(DEFAULT_WEIGHTS).shipped.model
     for name, net in (("as served", plain), ("BatchNorm folded", serving.inference_copy(plain))):

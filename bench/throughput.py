@@ -29,9 +29,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from cifar_s9.model import PRESETS, build_model  # noqa: E402
-from cifar_s9.losses import soft_cross_entropy  # noqa: E402
-from cifar_s9.precision import cpu_has_bf16  # noqa: E402
+from cifar_s9.model.net import PRESETS, build_model  # noqa: E402
+from cifar_s9.train.losses import soft_cross_entropy  # noqa: E402
+from cifar_s9.train.precision import cpu_has_bf16  # noqa: E402
 
 
 # ---------------------------------------------------------------- settings (defaults mirror the trainer)

@@ -8,18 +8,18 @@ import threading
 from dataclasses import fields, replace
 from pathlib import Path
 
-from .checkpoint import CheckpointError, load_weights, save_weights
-from .checkpoint import load_resume
-from .data import (DatasetUnavailable, ValidationSpec, carve_validation, indices_digest, load_split,
+from .records.checkpoint import CheckpointError, load_weights, save_weights
+from .records.checkpoint import load_resume
+from .data.cifar import (DatasetUnavailable, ValidationSpec, carve_validation, indices_digest, load_split,
                    validation_indices)
-from .finalize import JPEG_TRAIN_DATA
-from .model import ALL_PRESETS, build_model
+from .records.finalize import JPEG_TRAIN_DATA
+from .model.net import ALL_PRESETS, build_model
 from .paths import DEFAULT_WEIGHTS  # re-exported: scripts and tests import it from here
-from .card import model_card
-from .receptive_field import model_receptive_field
-from .recipes import RECIPES, get_recipe
-from .rules import check_rules, rules_summary
-from .tracker import chain, final_metrics, track_trainer
+from .records.card import model_card
+from .model.receptive_field import model_receptive_field
+from .train.recipes import RECIPES, get_recipe
+from .model.rules import check_rules, rules_summary
+from .experiments.tracker import chain, final_metrics, track_trainer
 
 
 # ---------------------------------------------------------------- summary
@@ -58,7 +58,7 @@ def add_train_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field, typed from its annotation: a new setting needs no CLI code.
     Every flag defaults to None, meaning "the recipe's value"."""
     import typing
-    from .train import TrainConfig
+    from .train.trainer import TrainConfig
 
     hints = typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
@@ -77,7 +77,7 @@ def add_train_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _train_config(args, recipe):
-    from .train import TrainConfig
+    from .train.trainer import TrainConfig
 
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
@@ -99,7 +99,7 @@ class ProgressPrinter:
                        f"{'test_acc':>8} {'lr':>8} {'img/s':>7} {'time_s':>7}")
 
     def __call__(self, event) -> None:
-        from .train import EpochEvent
+        from .train.trainer import EpochEvent
         if isinstance(event, EpochEvent):
             fmt = lambda v, f: format(v, f) if v is not None else "-"  # noqa: E731
             self.bar.write(f"{event.epoch:>5} {event.train_loss:>10.4f} {event.train_acc:>9.4f} "
@@ -117,9 +117,9 @@ class ProgressPrinter:
 
 
 def cmd_train(args) -> int:
-    from .evaluate import evaluate
-    from .model import get_config
-    from .train import Trainer, TrainConfig
+    from .analysis.evaluate import evaluate
+    from .model.net import get_config
+    from .train.trainer import Trainer, TrainConfig
 
     recipe = get_recipe(args.recipe)
     out = Path(args.out or f"runs/{args.recipe}/model.safetensors")
@@ -183,7 +183,7 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     if args.ensemble:
         return _evaluate_ensemble(args)
-    from .evaluate import evaluate
+    from .analysis.evaluate import evaluate
 
     model, card = load_weights(Path(args.weights))
     split = load_split("test", args.data_dir)
@@ -202,7 +202,7 @@ def cmd_evaluate(args) -> int:
 def _evaluate_ensemble(args) -> int:
     """A distillation teacher's accuracy: each network alone, then their softmax average. An
     ensemble breaks the 200K rule, so it only teaches; this measures what it knows."""
-    from .evaluate import evaluate_ensemble
+    from .analysis.evaluate import evaluate_ensemble
 
     models = [load_weights(Path(w))[0] for w in args.ensemble]
     split = load_split("test", args.data_dir)
@@ -219,7 +219,7 @@ def _evaluate_ensemble(args) -> int:
 
 # ---------------------------------------------------------------- finalize
 def cmd_finalize(args) -> int:
-    from .finalize import FinalizeRequest, finalize
+    from .records.finalize import FinalizeRequest, finalize
 
     base_card = None
     if args.base_card:
@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stage names in the card; BASE is unused when the base card is chained already")
     f.set_defaults(func=cmd_finalize)
 
-    from . import teacher_bank  # light: torch and numpy only
+    from .teacher import cli as teacher_bank  # light: torch and numpy only
     b = sub.add_parser("teacher-bank", help="train airbench teachers (validation split held back) "
                                             "and write their logit bank for train --logit-bank")
     teacher_bank.add_arguments(b)

@@ -33,6 +33,6 @@ SAMPLE_TEST = ASSETS_DIR / "test_sample.npz"    # 500 CIFAR-10 test images, the 
 # the app's training runs: inside a writable checkout, else under the working directory
 RUNS_DIR = (HOME if os.access(HOME, os.W_OK) else Path.cwd()) / "runs"
 APP_RUNS_DIR = RUNS_DIR / "app"
-TRACKER_DIR = RUNS_DIR / "tracker"                # the trackio project (cifar_s9.tracker)
+TRACKER_DIR = RUNS_DIR / "tracker"                # the trackio project (cifar_s9.experiments.tracker)
 TRAINING_DIR = HOME / "training"                  # records of the shipped runs: never pruned
 

@@ -83,7 +83,7 @@ def main() -> None:
     args = parser.parse_args()
     os.chdir(ROOT)
     import app
-    from cifar_s9.app_data import load_training_data
+    from cifar_s9.data.app_data import load_training_data
     from playwright.sync_api import sync_playwright
 
     ctx = app.configure(data_dir=args.data_dir, runs_dir=ROOT / "test-artifacts" / "screenshot-runs")

@@ -13,9 +13,9 @@ import pytest
 import torch
 from synthetic import free_port, make_dataset_dir, make_split, tiny_config
 
-from cifar_s9.checkpoint import save_weights
-from cifar_s9.data import Split
-from cifar_s9.model import ALL_PRESETS, ModelConfig, build_model
+from cifar_s9.records.checkpoint import save_weights
+from cifar_s9.data.cifar import Split
+from cifar_s9.model.net import ALL_PRESETS, ModelConfig, build_model
 
 
 def pytest_configure(config):
@@ -50,7 +50,7 @@ def weights_path(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def model(weights_path):
-    from cifar_s9.checkpoint import load_weights
+    from cifar_s9.records.checkpoint import load_weights
     return load_weights(weights_path)[0]
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from cifar_s9.model import build_model
+from cifar_s9.model.net import build_model
 
 
 @pytest.fixture(scope="module")

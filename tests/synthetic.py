@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cifar_s9.data import CLASSES, Split
-from cifar_s9.model import BlockSpec, ConvSpec, ModelConfig
+from cifar_s9.data.cifar import CLASSES, Split
+from cifar_s9.model.net import BlockSpec, ConvSpec, ModelConfig
 
 # One distinct RGB colour per class, so a tiny network can learn the labels in a few steps.
 PALETTE = np.array([

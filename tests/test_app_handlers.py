@@ -7,12 +7,12 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from cifar_s9.augment import AugmentConfig
-from cifar_s9.data import CLASSES, Split
-from cifar_s9.jobs import Snapshot
-from cifar_s9.serving import ModelChoice
-from cifar_s9.session import Session
-from cifar_s9.app_data import TrainingData
+from cifar_s9.data.augment import AugmentConfig
+from cifar_s9.data.cifar import CLASSES, Split
+from cifar_s9.app.jobs import Snapshot
+from cifar_s9.app.serving import ModelChoice
+from cifar_s9.app.session import Session
+from cifar_s9.data.app_data import TrainingData
 from cifar_s9.ui import augment_lab
 from cifar_s9.ui.classify import ClassifyHandlers
 from cifar_s9.ui.header import HeaderHandlers
@@ -242,8 +242,8 @@ def test_model_tab_and_an_uploaded_checkpoint(app, tmp_path, monkeypatch):
     assert all(r[1] == "PASS" for r in rules) and "Weights" in card and str(tmp_path) not in card
     import torch
 
-    from cifar_s9.checkpoint import save_weights
-    from cifar_s9.model import build_model
+    from cifar_s9.records.checkpoint import save_weights
+    from cifar_s9.model.net import build_model
     from cifar_s9.ui import model as model_ui
     torch.manual_seed(3)
     path = tmp_path / "mine.safetensors"
@@ -257,7 +257,7 @@ def test_model_tab_and_an_uploaded_checkpoint(app, tmp_path, monkeypatch):
     save_weights(build_model("wide").eval(), wide, {})
     with pytest.raises(gr.Error, match="MB|parameters"):
         app.model.use_upload(str(wide), S0)  # refused from its size and declared config, before building
-    from cifar_s9.model import BlockSpec, ConvSpec, ModelConfig, Net
+    from cifar_s9.model.net import BlockSpec, ConvSpec, ModelConfig, Net
     plain = BlockSpec((ConvSpec(8), ConvSpec(8), ConvSpec(8)))  # no dilation, nothing separable
     small = tmp_path / "small.safetensors"
     save_weights(Net(ModelConfig(blocks=(plain,) * 4)).eval(), small, {})

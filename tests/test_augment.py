@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cifar_s9.augment import (NO_AUGMENT, AugmentConfig, InvalidAugmentConfig, build_pipeline,
+from cifar_s9.data.augment import (NO_AUGMENT, AugmentConfig, InvalidAugmentConfig, build_pipeline,
                               normalize_uint8, pipeline_code, preview, validate)
-from cifar_s9.data import MEAN, STD
-from cifar_s9.recipes import LONG_AUG, RECIPES, ROBUST_AUG
+from cifar_s9.data.cifar import MEAN, STD
+from cifar_s9.train.recipes import LONG_AUG, RECIPES, ROBUST_AUG
 
 PACKAGE = Path(__file__).resolve().parent.parent / "cifar_s9"
 ALWAYS = AugmentConfig(flip_p=0.5, affine_p=1.0, dropout_p=1.0)
@@ -189,7 +189,7 @@ def run_snippet(cfg: AugmentConfig):
                                  AugmentConfig(flip_p=0.25, shift_limit=0.05, rotate_limit=7.5,
                                                border_mode="constant", holes_max=3, fill=0)])
 def test_pipeline_code_execs_into_the_same_pipeline(cfg, image):
-    import albumentations as A  # the one place outside cifar_s9.augment that may
+    import albumentations as A  # the one place outside cifar_s9.data.augment that may
 
     snippet = run_snippet(cfg)
     built = build_pipeline(cfg)
@@ -223,11 +223,11 @@ def test_only_augment_imports_albumentations():
     app = PACKAGE.parent / "app.py"
     if app.exists():
         sources.append(app)
-    assert PACKAGE / "augment.py" in sources
+    assert PACKAGE / "data" / "augment.py" in sources
     offenders = [str(p.relative_to(PACKAGE.parent)) for p in sources
                  if p.name != "augment.py" and pattern.search(p.read_text())]
     assert offenders == []
-    assert pattern.search((PACKAGE / "augment.py").read_text())  # the grep does find imports
+    assert pattern.search((PACKAGE / "data" / "augment.py").read_text())  # the grep does find imports
 
 
 def test_importing_the_augmentations_makes_no_network_call():
@@ -238,7 +238,7 @@ def test_importing_the_augmentations_makes_no_network_call():
     # any URL opened during the import ends the interpreter with status 3
     probe = ("import os, urllib.request\n"
              "urllib.request.OpenerDirector.open = lambda *a, **k: os._exit(3)\n"
-             "from cifar_s9.augment import AugmentConfig, build_pipeline\n"
+             "from cifar_s9.data.augment import AugmentConfig, build_pipeline\n"
              "build_pipeline(AugmentConfig())\n")  # albumentations is imported on first use
     env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
     result = subprocess.run([sys.executable, "-c", probe], env=env, cwd=Path(__file__).parent.parent,
@@ -272,7 +272,7 @@ def test_sampled_parameters_hide_albumentations_internals(image):
 def test_importing_the_config_does_not_import_albumentations():
     import subprocess
     import sys
-    probe = ("import sys, cifar_s9.augment, cifar_s9.gradcam\n"
+    probe = ("import sys, cifar_s9.data.augment, cifar_s9.analysis.gradcam\n"
              "heavy = {'albumentations', 'pytorch_grad_cam', 'cv2'} & set(sys.modules)\n"
              "sys.exit(3 if heavy else 0)\n")
     result = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).parent.parent,

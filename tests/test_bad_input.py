@@ -24,9 +24,9 @@ from PIL import Image
 from safetensors.torch import save_file
 from synthetic import tiny_config
 
-from cifar_s9 import images
-from cifar_s9.checkpoint import save_weights
-from cifar_s9.model import Net, build_model
+from cifar_s9.data import images
+from cifar_s9.records.checkpoint import save_weights
+from cifar_s9.model.net import Net, build_model
 
 NAN, INF = float("nan"), float("inf")
 
@@ -35,7 +35,7 @@ class Handlers:
     """The tabs' handlers for one fresh session (as a new visitor would call them)."""
 
     def __init__(self, ctx):
-        from cifar_s9.session import Session
+        from cifar_s9.app.session import Session
         from cifar_s9.ui import augment_lab
         from cifar_s9.ui.classify import ClassifyHandlers
         from cifar_s9.ui.common import to_rgb32
@@ -62,7 +62,7 @@ class Handlers:
         return self.lab.lab_update(image, *values, self.session)
 
     def start_training(self, *args, aug=None):
-        from cifar_s9.augment import AugmentConfig
+        from cifar_s9.data.augment import AugmentConfig
         return self.t.start(*args, self.session.with_aug(aug or AugmentConfig()))
 
 
@@ -320,7 +320,7 @@ def test_bad_training_settings_are_refused_with_the_range(app, args, message):
 
 
 def test_bad_augmentation_sent_to_training_is_refused(app):
-    from cifar_s9.augment import AugmentConfig
+    from cifar_s9.data.augment import AugmentConfig
     with pytest.raises(gr.Error, match="holes_min <= holes_max"):
         list(app.start_training("default", 1, 0.1, 32, 100, aug=AugmentConfig(holes_min=9)))
     with pytest.raises(gr.Error, match="flip_p must be a number"):

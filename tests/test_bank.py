@@ -9,13 +9,13 @@ import pytest
 import torch
 from synthetic import PALETTE, make_split, tiny_config
 
-from cifar_s9.augment import MEAN, NO_AUGMENT, STD
-from cifar_s9.bank import (BankSpec, LogitBank, Views, apply_views, compute_bank, epoch_views,
+from cifar_s9.data.augment import MEAN, NO_AUGMENT, STD
+from cifar_s9.teacher.bank import (BankSpec, LogitBank, Views, apply_views, compute_bank, epoch_views,
                            view_params)
-from cifar_s9.data import Split
-from cifar_s9.evaluate import evaluate
-from cifar_s9.loader import BankBatches
-from cifar_s9.train import InvalidTrainConfig, TrainConfig, Trainer
+from cifar_s9.data.cifar import Split
+from cifar_s9.analysis.evaluate import evaluate
+from cifar_s9.train.loader import BankBatches
+from cifar_s9.train.trainer import InvalidTrainConfig, TrainConfig, Trainer
 
 TINY = TrainConfig(epochs=1, batch_size=16, lr=0.05, threads=1, log_every=1)
 

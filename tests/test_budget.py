@@ -13,9 +13,9 @@ import pytest
 import torch
 from synthetic import Recorder, make_split, tiny_config
 
-import cifar_s9.train as train_module
-from cifar_s9.augment import NO_AUGMENT
-from cifar_s9.train import EpochEvent, StepEvent, TrainConfig, Trainer, steps_within_budget
+import cifar_s9.train.trainer as train_module
+from cifar_s9.data.augment import NO_AUGMENT
+from cifar_s9.train.trainer import EpochEvent, StepEvent, TrainConfig, Trainer, steps_within_budget
 
 BUDGETED = TrainConfig(epochs=1, batch_size=8, lr=0.05, label_smoothing=0.0, device="cpu",
                        threads=1, workers=0, log_every=1, time_budget_s=60.0)

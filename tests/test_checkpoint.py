@@ -10,10 +10,10 @@ import torch
 from synthetic import Marker, tiny_config
 from safetensors.torch import save_file
 
-from cifar_s9 import checkpoint
-from cifar_s9.checkpoint import (CheckpointError, card_path, load_resume, load_weights, read_card,
+from cifar_s9.records import checkpoint
+from cifar_s9.records.checkpoint import (CheckpointError, card_path, load_resume, load_weights, read_card,
                                  save_resume, save_weights)
-from cifar_s9.model import ModelConfig, Net, build_model
+from cifar_s9.model.net import ModelConfig, Net, build_model
 
 
 def trained_like(config=None, seed=0) -> Net:
@@ -209,7 +209,7 @@ def test_resume_state_round_trip(tmp_path):
 
 
 def test_chain_cards_numbers_the_fine_tune_epochs_on():
-    from cifar_s9.provenance import chain_cards
+    from cifar_s9.records.provenance import chain_cards
 
     base = {"recipe": "full", "epochs": 2, "wall_time_s": 100.0, "train_config": {"lr": 0.15},
             "history": [{"epoch": 1, "epochs": 2, "test_acc": 0.5}, {"epoch": 2, "epochs": 2, "test_acc": 0.6}]}
@@ -225,7 +225,7 @@ def test_chain_cards_numbers_the_fine_tune_epochs_on():
 
 
 def test_chain_cards_chains_onto_a_chained_card_keeping_its_stages():
-    from cifar_s9.provenance import chain_cards
+    from cifar_s9.records.provenance import chain_cards
 
     def run(epochs: int, wall: float, lr: float) -> dict:
         return {"epochs": epochs, "wall_time_s": wall, "train_config": {"lr": lr},
@@ -242,8 +242,8 @@ def test_chain_cards_chains_onto_a_chained_card_keeping_its_stages():
 
 # ---------------------------------------------------------------- declared architecture (issue 13)
 
-from cifar_s9.checkpoint import APP_LIMITS, ArchitectureLimits, check_declared, param_count  # noqa: E402
-from cifar_s9.model import ALL_PRESETS, get_config  # noqa: E402
+from cifar_s9.records.checkpoint import APP_LIMITS, ArchitectureLimits, check_declared, param_count  # noqa: E402
+from cifar_s9.model.net import ALL_PRESETS, get_config  # noqa: E402
 
 
 @pytest.mark.parametrize("preset", sorted(ALL_PRESETS))
@@ -254,7 +254,7 @@ def test_param_count_by_arithmetic_matches_the_built_network(preset):
 
 def test_param_count_by_hand():
     # tiny_config: hand-count one standard and one separable conv to pin the formula itself
-    from cifar_s9.model import BlockSpec, ConvSpec
+    from cifar_s9.model.net import BlockSpec, ConvSpec
     std, sep = ConvSpec(4, "standard"), ConvSpec(4, "separable")
     config = ModelConfig(blocks=(BlockSpec((std, sep, sep)),) * 4, in_channels=3, num_classes=10)
     # block 1: 3*4*9 + 8 | 4*9 + 4*4 + 8 (twice); blocks 2-4: 4*4*9 + 8 | 60 | 60; head 4*10 + 10
@@ -304,7 +304,7 @@ def test_declared_architecture_out_of_bounds_is_refused(raw, limits, message):
 
 
 def test_every_preset_is_within_the_default_limits_and_the_app_presets_within_the_apps():
-    from cifar_s9.model import PRESETS
+    from cifar_s9.model.net import PRESETS
     for name in ALL_PRESETS:
         assert check_declared(get_config(name).to_dict()) == get_config(name)
     for name in PRESETS:

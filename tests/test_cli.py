@@ -7,17 +7,17 @@ import pytest
 import torch
 from synthetic import tiny_config
 
-from cifar_s9.checkpoint import card_path, load_resume, load_weights, save_weights
+from cifar_s9.records.checkpoint import card_path, load_resume, load_weights, save_weights
 from cifar_s9.cli import main
-from cifar_s9.model import PRESETS, Net, build_model
-from cifar_s9.receptive_field import model_receptive_field
+from cifar_s9.model.net import PRESETS, Net, build_model
+from cifar_s9.model.receptive_field import model_receptive_field
 
 
 @pytest.fixture(autouse=True)
 def isolated(tmp_path, monkeypatch, no_data_env):
     """Run in tmp_path (the decode cache is relative to the working directory) without git calls."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("cifar_s9.provenance.git_commit", lambda *a, **k: "test-commit")
+    monkeypatch.setattr("cifar_s9.records.provenance.git_commit", lambda *a, **k: "test-commit")
 
 
 def last_json(text: str) -> dict:
@@ -179,7 +179,7 @@ def test_train_distils_and_fine_tunes_from_weights(capsys, dataset_dir, tmp_path
 
 def test_progress_bar_follows_a_replanned_total(capsys):
     from cifar_s9.cli import ProgressPrinter
-    from cifar_s9.train import StepEvent
+    from cifar_s9.train.trainer import StepEvent
 
     printer = ProgressPrinter(total_steps=100, done_steps=0)
     printer(StepEvent(epoch=1, step=10, total_steps=100, loss=1.0, lr=0.1, images_per_s=1.0, eta_s=1.0))

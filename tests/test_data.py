@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from synthetic import PALETTE, write_class_folders
 
-from cifar_s9 import data
-from cifar_s9.data import (CLASSES, DatasetUnavailable, Split, find_split_dir, load_image_folder,
+from cifar_s9.data import cifar as data
+from cifar_s9.data.cifar import (CLASSES, DatasetUnavailable, Split, find_split_dir, load_image_folder,
                            load_split, load_torchvision)
 
 
@@ -194,7 +194,7 @@ def test_subset_is_seeded_and_consistent():
 
 # ---------------------------------------------------------------- validation split
 def test_validation_split_holds_back_per_class_and_is_disjoint():
-    from cifar_s9.data import Split, ValidationSpec, carve_validation, validation_indices
+    from cifar_s9.data.cifar import Split, ValidationSpec, carve_validation, validation_indices
     labels = np.repeat(np.arange(10), 7)  # 7 images per class
     images = np.arange(len(labels), dtype=np.uint8)[:, None, None, None] * np.ones((1, 32, 32, 3), np.uint8)
     train, val = carve_validation(Split(images, labels, "synthetic"), ValidationSpec(per_class=2, seed=3))
@@ -209,6 +209,6 @@ def test_validation_split_holds_back_per_class_and_is_disjoint():
 
 
 def test_validation_split_refuses_to_take_a_whole_class():
-    from cifar_s9.data import ValidationSpec, validation_indices
+    from cifar_s9.data.cifar import ValidationSpec, validation_indices
     with pytest.raises(ValueError, match="class 0 has 2 training images"):
         validation_indices(np.array([0, 0, 1, 1, 1]), ValidationSpec(per_class=2))

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from cifar_s9 import images
+from cifar_s9.data import images
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +79,7 @@ def test_the_same_bomb_as_a_file_is_refused(tmp_path):
 MEASURE = textwrap.dedent("""
     import json, sys
     sys.path.insert(0, {root!r})
-    from cifar_s9 import images
+    from cifar_s9.data import images
 
     def peak_kb():  # this process's own high-water mark (ru_maxrss would count the forking parent's)
         for line in open("/proc/self/status"):

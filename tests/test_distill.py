@@ -11,14 +11,14 @@ import torch
 import torch.nn.functional as F
 from synthetic import make_split, tiny_config
 
-from cifar_s9.augment import NO_AUGMENT
-from cifar_s9.checkpoint import CheckpointError, load_resume, load_weights, save_weights
-from cifar_s9.data import Split
-from cifar_s9.distill import Teacher
-from cifar_s9.evaluate import evaluate
-from cifar_s9.losses import distillation_loss, ensemble_soft_targets, soft_cross_entropy
-from cifar_s9.model import build_model
-from cifar_s9.train import InvalidTrainConfig, TrainConfig, Trainer
+from cifar_s9.data.augment import NO_AUGMENT
+from cifar_s9.records.checkpoint import CheckpointError, load_resume, load_weights, save_weights
+from cifar_s9.data.cifar import Split
+from cifar_s9.train.distill import Teacher
+from cifar_s9.analysis.evaluate import evaluate
+from cifar_s9.train.losses import distillation_loss, ensemble_soft_targets, soft_cross_entropy
+from cifar_s9.model.net import build_model
+from cifar_s9.train.trainer import InvalidTrainConfig, TrainConfig, Trainer
 
 TINY = TrainConfig(epochs=2, batch_size=16, lr=0.05, label_smoothing=0.0, device="cpu",
                    threads=1, workers=0, log_every=1)

@@ -9,10 +9,10 @@ import torch
 from synthetic import make_split, tiny_config
 from torch import nn
 
-from cifar_s9.data import CLASSES, MEAN, STD, Split
-from cifar_s9.evaluate import (Evaluation, confusion_matrix, evaluate, evaluate_ensemble, mistakes,
+from cifar_s9.data.cifar import CLASSES, MEAN, STD, Split
+from cifar_s9.analysis.evaluate import (Evaluation, confusion_matrix, evaluate, evaluate_ensemble, mistakes,
                                predict_logits)
-from cifar_s9.model import Net
+from cifar_s9.model.net import Net
 
 
 class FirstRow(nn.Module):

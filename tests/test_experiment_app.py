@@ -13,15 +13,16 @@ import httpx
 import pytest
 from synthetic import free_port, make_split
 
-from cifar_s9 import experiment_view as view
-from cifar_s9 import paths, tracker
-from cifar_s9.augment import AugmentConfig
-from cifar_s9.experiment_jobs import Experiments, check_app_budget
-from cifar_s9.experiments import ExperimentData, no_dropout_question
-from cifar_s9.jobs import Busy, NotOwner, TrainingJobs, TrainRequest
-from cifar_s9.recipes import LAB_TRAIN
-from cifar_s9.service import TrainingData
-from cifar_s9.train import TrainConfig
+from cifar_s9.app import experiment_view as view
+from cifar_s9 import paths
+from cifar_s9.experiments import tracker
+from cifar_s9.data.augment import AugmentConfig
+from cifar_s9.app.experiment_jobs import Experiments, check_app_budget
+from cifar_s9.experiments.runner import ExperimentData, no_dropout_question
+from cifar_s9.app.jobs import Busy, NotOwner, TrainingJobs, TrainRequest
+from cifar_s9.train.recipes import LAB_TRAIN
+from cifar_s9.data.app_data import TrainingData
+from cifar_s9.train.trainer import TrainConfig
 
 TINY = dict(train=replace(LAB_TRAIN, batch_size=16, threads=1), subset=32, epochs=1, minutes=None)
 
@@ -141,7 +142,7 @@ def _request(session: str):
 
 
 def test_handlers_as_plain_functions(tmp_path):
-    from cifar_s9.session import Session
+    from cifar_s9.app.session import Session
     from cifar_s9.ui.experiments import ExperimentHandlers
 
     jobs = TrainingJobs(tmp_path / "runs", lambda: None)

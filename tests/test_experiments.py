@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from synthetic import make_split
 
-from cifar_s9 import tracker
-from cifar_s9.augment import NO_AUGMENT, AugmentConfig
-from cifar_s9.experiments import (SAMPLE_WARNING, Arm, ArmRun, ExperimentConfig, ExperimentResult,
+from cifar_s9.experiments import tracker
+from cifar_s9.data.augment import NO_AUGMENT, AugmentConfig
+from cifar_s9.experiments.runner import (SAMPLE_WARNING, Arm, ArmRun, ExperimentConfig, ExperimentResult,
                                   experiment_data, no_dropout_question, recipe_default_question,
                                   run_experiment)
-from cifar_s9.recipes import LAB_TRAIN, get_recipe
-from cifar_s9.train import EpochEvent
+from cifar_s9.train.recipes import LAB_TRAIN, get_recipe
+from cifar_s9.train.trainer import EpochEvent
 
 TINY_TRAIN = replace(LAB_TRAIN, batch_size=16, threads=1, log_every=1000)
 
@@ -133,14 +133,14 @@ def test_without_the_dataset_the_sample_is_used_and_flagged(no_data_env, tmp_pat
 
 
 def test_with_a_dataset_every_arm_is_scored_on_the_validation_split(dataset_dir, tmp_path):
-    from cifar_s9.data import ValidationSpec
+    from cifar_s9.data.cifar import ValidationSpec
     data = experiment_data(dataset_dir, ValidationSpec(per_class=1), )
     assert not data.demo_only and len(data.evaluation) == 10 and len(data.train) == 30
     assert data.evaluation.source.endswith("train, validation 1/class seed 0")
 
 
 def test_zerogpu_decorated_path_trains_on_the_cpu():
-    from cifar_s9 import zerogpu
+    from cifar_s9.experiments import zerogpu
     cfg = tiny(epochs=1)
     assert zerogpu.gpu_seconds(cfg) == 60 + 2 * 3
     assert zerogpu.gpu_seconds(replace(cfg, epochs=None, minutes=3.0, repeats=2)) == 60 + 4 * 180
@@ -150,7 +150,7 @@ def test_zerogpu_decorated_path_trains_on_the_cpu():
 
 
 def test_on_zerogpu_the_in_process_arguments_stay_behind(monkeypatch):
-    from cifar_s9 import zerogpu
+    from cifar_s9.experiments import zerogpu
     seen = {}
     monkeypatch.setattr(zerogpu, "run_experiment_on_gpu", lambda config, *a, **kw: seen.update(kw))
     monkeypatch.setattr(zerogpu, "on_zerogpu", lambda: True)

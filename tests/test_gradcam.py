@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from cifar_s9 import gradcam, serving as service
-from cifar_s9.gradcam import ExplainError, explain, hooks_left, layer_names, overlay, target_layer
-from cifar_s9.model import build_model
+from cifar_s9.analysis import gradcam
+from cifar_s9.app import serving as service
+from cifar_s9.analysis.gradcam import ExplainError, explain, hooks_left, layer_names, overlay, target_layer
+from cifar_s9.model.net import build_model
 
 
 @pytest.fixture(scope="module")

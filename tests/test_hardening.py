@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from cifar_s9.checkpoint import load_weights
-from cifar_s9.jobs import SHIPPED_WEIGHTS, TrainingJobs, check_output_dir
+from cifar_s9.records.checkpoint import load_weights
+from cifar_s9.app.jobs import SHIPPED_WEIGHTS, TrainingJobs, check_output_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,8 +31,8 @@ from pathlib import Path
 if kind == "weights":
     from dataclasses import replace
     from synthetic import tiny_config
-    from cifar_s9.checkpoint import save_weights
-    from cifar_s9.model import Net
+    from cifar_s9.records.checkpoint import save_weights
+    from cifar_s9.model.net import Net
     cfg = tiny_config()
     blocks = tuple(replace(b, convs=tuple(replace(c, out_channels=256) for c in b.convs)) for b in cfg.blocks)
     model = Net(replace(cfg, blocks=blocks))  # a few MB of float32: each write takes a while
@@ -44,7 +44,7 @@ if kind == "weights":
                 t.fill_(k)
         save_weights(model, Path(path), {{"version": k}})
 else:
-    from cifar_s9.data import save_npz_atomic
+    from cifar_s9.data.cifar import save_npz_atomic
     images = np.zeros((4000, 32, 32, 3), np.uint8)  # 12 MB
     k = 0
     while True:
@@ -133,7 +133,7 @@ def test_the_app_refuses_a_runs_folder_inside_weights(weights_path, tmp_path, mo
 
 # ================================================================ nothing unpickles
 
-SOURCES = sorted((ROOT / "cifar_s9").glob("*.py")) + [ROOT / "app.py"]
+SOURCES = sorted((ROOT / "cifar_s9").rglob("*.py")) + [ROOT / "app.py"]
 
 
 def test_every_torch_load_is_weights_only_and_nothing_imports_pickle():

@@ -612,8 +612,8 @@ def test_row_a_card_from_other_weights_is_refused_on_activation(app, probe):
 def test_row_an_uploaded_checkpoint_never_reaches_another_session(app, probe):
     """Hole 1: upload a valid checkpoint that always answers "truck", POST the activate handler's
     fn_index with its path from session B: every other session was then served it."""
-    from cifar_s9.checkpoint import save_weights
-    from cifar_s9.model import build_model
+    from cifar_s9.records.checkpoint import save_weights
+    from cifar_s9.model.net import build_model
 
     truck = build_model("default").eval()
     with torch.no_grad():

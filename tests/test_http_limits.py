@@ -6,8 +6,8 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.testclient import TestClient
 
-from cifar_s9 import http_limits
-from cifar_s9.http_limits import BodyLimit, limit_for
+from cifar_s9.app import http_limits
+from cifar_s9.app.http_limits import BodyLimit, limit_for
 
 
 class Body(BaseModel):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cifar_s9 import images
-from cifar_s9.images import ImageTooLarge, UnreadableImage, load_rgb32
+from cifar_s9.data import images
+from cifar_s9.data.images import ImageTooLarge, UnreadableImage, load_rgb32
 
 
 def _save(im: Image.Image, path, fmt="PNG", **kw):

@@ -1,5 +1,5 @@
-"""Occlusion, integrated gradients and their agreement (cifar_s9.inside.attribution), and
-Grad-CAM for all ten classes (cifar_s9.inside.why_not), on models whose answers are known."""
+"""Occlusion, integrated gradients and their agreement (cifar_s9.analysis.inside.attribution), and
+Grad-CAM for all ten classes (cifar_s9.analysis.inside.why_not), on models whose answers are known."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,10 +7,11 @@ import pytest
 import torch
 from torch import nn
 
-from cifar_s9 import gradcam, serving as service
-from cifar_s9.augment import normalize_uint8
-from cifar_s9.gradcam import hooks_left
-from cifar_s9.inside import InsideError, attribution, why_not
+from cifar_s9.analysis import gradcam
+from cifar_s9.app import serving as service
+from cifar_s9.data.transforms import normalize_uint8
+from cifar_s9.analysis.gradcam import hooks_left
+from cifar_s9.analysis.inside import InsideError, attribution, why_not
 from inside_fixtures import image, net  # noqa: F401,E402  (shared fixtures)
 
 ROWS, COLS = slice(20, 28), slice(4, 12)   # the one patch the "patch reader" looks at

@@ -1,4 +1,4 @@
-"""Feature maps (cifar_s9.inside.features): the arrays equal what a forward hook records, the
+"""Feature maps (cifar_s9.analysis.inside.features): the arrays equal what a forward hook records, the
 sorting and colour scales by hand, hooks never left behind."""
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from cifar_s9.augment import normalize_uint8
-from cifar_s9.gradcam import hooks_left, layer_names, target_layer
-from cifar_s9.inside import InsideError, features
-from cifar_s9.model import build_model
+from cifar_s9.data.transforms import normalize_uint8
+from cifar_s9.analysis.gradcam import hooks_left, layer_names, target_layer
+from cifar_s9.analysis.inside import InsideError, features
+from cifar_s9.model.net import build_model
 from inside_fixtures import image, net  # noqa: F401,E402  (shared fixtures)
 
 

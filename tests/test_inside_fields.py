@@ -1,4 +1,4 @@
-"""Receptive fields on the image (cifar_s9.inside.fields): boxes by hand, the "most of the
+"""Receptive fields on the image (cifar_s9.analysis.inside.fields): boxes by hand, the "most of the
 gradient" square by hand, and the effective field of a positive network against the theory."""
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from cifar_s9.gradcam import hooks_left, layer_names
-from cifar_s9.inside import InsideError, fields
-from cifar_s9.model import PRESETS, build_model
+from cifar_s9.analysis.gradcam import hooks_left, layer_names
+from cifar_s9.analysis.inside import InsideError, fields
+from cifar_s9.model.net import PRESETS, build_model
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from cifar_s9.augment import normalize_uint8
-from cifar_s9.checkpoint import load_weights
-from cifar_s9.gradcam import target_layer
-from cifar_s9.images import load_rgb32
+from cifar_s9.data.transforms import normalize_uint8
+from cifar_s9.records.checkpoint import load_weights
+from cifar_s9.analysis.gradcam import target_layer
+from cifar_s9.data.images import load_rgb32
 
 pytestmark = pytest.mark.slow
 CAT = "assets/examples/cat.jpg"

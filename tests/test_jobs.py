@@ -4,12 +4,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cifar_s9.augment import AugmentConfig
-from cifar_s9.checkpoint import load_weights
-from cifar_s9.data import Split
-from cifar_s9.app_data import TrainingData
-from cifar_s9.jobs import DONE, FAILED, STOPPED, Busy, NotOwner, TrainingJobs, TrainRequest
-from cifar_s9.train import TrainConfig
+from cifar_s9.data.augment import AugmentConfig
+from cifar_s9.records.checkpoint import load_weights
+from cifar_s9.data.cifar import Split
+from cifar_s9.data.app_data import TrainingData
+from cifar_s9.app.jobs import DONE, FAILED, STOPPED, Busy, NotOwner, TrainingJobs, TrainRequest
+from cifar_s9.train.trainer import TrainConfig
 
 
 def tiny_data() -> TrainingData:

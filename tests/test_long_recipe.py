@@ -9,10 +9,10 @@ import pytest
 import torch
 from synthetic import make_split, tiny_config
 
-from cifar_s9.augment import NO_AUGMENT, AugmentConfig, build_pipeline
-from cifar_s9.precision import use_bf16
-from cifar_s9.recipes import LONG_TRAIN
-from cifar_s9.train import InvalidTrainConfig, TrainConfig, Trainer, validate_train_config
+from cifar_s9.data.augment import NO_AUGMENT, AugmentConfig, build_pipeline
+from cifar_s9.train.precision import use_bf16
+from cifar_s9.train.recipes import LONG_TRAIN
+from cifar_s9.train.trainer import InvalidTrainConfig, TrainConfig, Trainer, validate_train_config
 
 TINY = TrainConfig(epochs=2, batch_size=16, lr=0.05, label_smoothing=0.0, device="cpu",
                    threads=1, workers=0, log_every=1)
@@ -92,7 +92,7 @@ def test_colour_jitter_changes_colours_only_when_on():
 
 def test_every_train_setting_has_a_cli_flag():
     from cifar_s9.cli import _train_config, build_parser
-    from cifar_s9.recipes import get_recipe
+    from cifar_s9.train.recipes import get_recipe
 
     args = build_parser().parse_args(["train", "--recipe", "long", "--mixup-max", "0.3",
                                       "--no-cycle-momentum", "--precision", "bf16", "--teacher", "a",
@@ -106,7 +106,7 @@ def test_every_train_setting_has_a_cli_flag():
 
 
 def test_native_bf16_is_read_from_the_cpu_flags():
-    from cifar_s9.precision import cpu_has_bf16
+    from cifar_s9.train.precision import cpu_has_bf16
 
     assert cpu_has_bf16("processor: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 fma\n")
     assert cpu_has_bf16("flags : amx_tile amx_bf16\n")
@@ -115,7 +115,7 @@ def test_native_bf16_is_read_from_the_cpu_flags():
 
 
 def test_auto_uses_bf16_on_the_cpu_only_where_it_is_native_and_switched_on(monkeypatch):
-    from cifar_s9 import precision
+    from cifar_s9.train import precision
 
     cpu = torch.device("cpu")
     monkeypatch.setattr(precision, "CPU_BF16_BY_DEFAULT", True)

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import nn
 
-from cifar_s9.layers import ConvUnit, DepthwiseSeparableConv2d, make_conv
-from cifar_s9.model import (ALL_PRESETS, PRESETS, TEACHER_PRESETS, BlockSpec, ConvSpec, ModelConfig, Net,
+from cifar_s9.model.layers import ConvUnit, DepthwiseSeparableConv2d, make_conv
+from cifar_s9.model.net import (ALL_PRESETS, PRESETS, TEACHER_PRESETS, BlockSpec, ConvSpec, ModelConfig, Net,
                             build_model, default_config, get_config, seed_config)
-from cifar_s9.rules import check_rules
+from cifar_s9.model.rules import check_rules
 
 
 def test_registry_holds_both_designs_and_keeps_teachers_apart():

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from cifar_s9.model import build_model
-from cifar_s9.receptive_field import (LayerGeometry, effective_kernel, model_geometry,
+from cifar_s9.model.net import build_model
+from cifar_s9.model.receptive_field import (LayerGeometry, effective_kernel, model_geometry,
                                       model_receptive_field, receptive_field_table)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from cifar_s9.redact import scrub
+from cifar_s9.app.redact import scrub
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -2,8 +2,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from cifar_s9 import plots, report
-from cifar_s9.data import CLASSES
+from cifar_s9.analysis import plots, report
+from cifar_s9.data.cifar import CLASSES
 
 
 def test_architecture_rows_use_architecture_names(model):
@@ -61,7 +61,7 @@ def test_per_class_accuracy_bars():
 
 
 def test_receptive_field_chart_draws_the_rule_and_the_image_size():
-    from cifar_s9.rules import MIN_RECEPTIVE_FIELD
+    from cifar_s9.model.rules import MIN_RECEPTIVE_FIELD
 
     fig = plots.receptive_field_chart([["C1.conv1", 3, 1, 1, 1, 3, 32], ["C1.conv2", 3, 1, 1, 1, 5, 32]])
     assert list(fig.data[0].x) == ["C1.conv1", "C1.conv2"] and list(fig.data[0].y) == [3, 5]

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from torch import nn
 
-from cifar_s9.layers import ConvUnit
-from cifar_s9.model import BlockSpec, ConvSpec, ModelConfig, Net
-from cifar_s9.rules import (MAX_PARAMS, check_rules, convs_per_block, count_dilated,
+from cifar_s9.model.layers import ConvUnit
+from cifar_s9.model.net import BlockSpec, ConvSpec, ModelConfig, Net
+from cifar_s9.model.rules import (MAX_PARAMS, check_rules, convs_per_block, count_dilated,
                             count_separable, has_gap_head, rules_summary)
 
 PARAMS = "parameters"
@@ -67,9 +67,9 @@ def test_too_many_parameters():
 
 def test_exactly_the_limit_is_too_many(monkeypatch):
     model = build(base_blocks())
-    monkeypatch.setattr("cifar_s9.rules.MAX_PARAMS", model.num_params())
+    monkeypatch.setattr("cifar_s9.model.rules.MAX_PARAMS", model.num_params())
     assert failing(model) == {PARAMS}  # the rule is "< 200,000", not "<="
-    monkeypatch.setattr("cifar_s9.rules.MAX_PARAMS", model.num_params() + 1)
+    monkeypatch.setattr("cifar_s9.model.rules.MAX_PARAMS", model.num_params() + 1)
     assert failing(model) == set()
 
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from cifar_s9.schedule import ReplannableOneCycle, next_progress, one_cycle
+from cifar_s9.train.schedule import ReplannableOneCycle, next_progress, one_cycle
 
 
 def sgd(lr: float = 1.0) -> torch.optim.SGD:

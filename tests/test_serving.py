@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from cifar_s9 import app_data, lab, serving, uinput
-from cifar_s9.augment import AugmentConfig, InvalidAugmentConfig
-from cifar_s9.checkpoint import CheckpointError, save_weights
-from cifar_s9.data import CLASSES, Split
-from cifar_s9.model import build_model
-from cifar_s9.serving import ModelCache, ModelChoice
+from cifar_s9.data import app_data
+from cifar_s9.app import lab, serving, uinput
+from cifar_s9.data.augment import AugmentConfig, InvalidAugmentConfig
+from cifar_s9.records.checkpoint import CheckpointError, save_weights
+from cifar_s9.data.cifar import CLASSES, Split
+from cifar_s9.model.net import build_model
+from cifar_s9.app.serving import ModelCache, ModelChoice
 
 
 @pytest.fixture(autouse=True)
@@ -156,7 +157,7 @@ def test_test_data_from_an_image_folder_names_no_path(tmp_path):
 
 
 def test_training_data_falls_back_to_a_demo_split_without_downloading(monkeypatch):
-    from cifar_s9 import data as data_module
+    from cifar_s9.data import cifar as data_module
     monkeypatch.setattr(data_module, "load_torchvision",
                         lambda *a, **k: pytest.fail("the app must not download"))
     monkeypatch.setattr(app_data, "load_split", lambda split, d, download: (
@@ -219,7 +220,7 @@ def test_clamp_pairs_lets_the_moved_control_win(values, changed, expected, moved
 
 
 def test_evaluations_are_kept_on_disk_per_weights_and_test_set(weights_path, tmp_path, monkeypatch):
-    from cifar_s9.evaluate import evaluate
+    from cifar_s9.analysis.evaluate import evaluate
     calls = []
     real = serving.predict_logits
     monkeypatch.setattr(serving, "predict_logits", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -240,7 +241,7 @@ def test_evaluations_are_kept_on_disk_per_weights_and_test_set(weights_path, tmp
 def test_the_inference_copy_folds_batchnorm_and_gives_the_same_logits(model):
     import copy
 
-    from cifar_s9.serving import inference_copy
+    from cifar_s9.app.serving import inference_copy
     model = copy.deepcopy(model)  # the fixture is shared by other tests
     torch.manual_seed(0)
     for m in model.modules():  # non-trivial statistics, so the folding really has work to do

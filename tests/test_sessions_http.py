@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from synthetic import free_port
 
-from cifar_s9.app_data import TrainingData
-from cifar_s9.data import Split
+from cifar_s9.data.app_data import TrainingData
+from cifar_s9.data.cifar import Split
 
 pytestmark = pytest.mark.slow
 CAT = "assets/examples/cat.jpg"
@@ -95,7 +95,7 @@ def confidences(label_output) -> dict[str, float]:
 
 def test_two_sessions_see_their_own_model(server):
     app, base, gate = server
-    from cifar_s9.session import Session
+    from cifar_s9.app.session import Session
     from cifar_s9.ui.classify import ClassifyHandlers
     shipped = {k: round(v, 5) for k, v in ClassifyHandlers(app.CTX).classify(CAT, 10, Session()).items()}
     classify = fn_index(app, "classify", "ClassifyHandlers")   # /classify: (image, top-k) + session

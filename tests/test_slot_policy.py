@@ -8,8 +8,8 @@ import pytest
 from test_jobs import OWNER, REQUEST, finish, tiny_data
 from waiting import HANG_S, SLOW_TEST_S
 
-from cifar_s9 import texts
-from cifar_s9.jobs import LOCAL_SLOT, PUBLIC_SLOT, STOPPED, SlotPolicy, TrainingJobs
+from cifar_s9.app import texts
+from cifar_s9.app.jobs import LOCAL_SLOT, PUBLIC_SLOT, STOPPED, SlotPolicy, TrainingJobs
 
 pytestmark = pytest.mark.timeout(SLOW_TEST_S)
 LONG = replace(REQUEST, train=replace(REQUEST.train, epochs=50))  # far longer than the limit below

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from cifar_s9.stats import (accuracy, format_p, mcnemar_exact, newcombe_paired_interval,
+from cifar_s9.experiments.stats import (accuracy, format_p, mcnemar_exact, newcombe_paired_interval,
                             paired_difference, paired_seed_difference, points, seed_band, verdict,
                             wilson_interval)
 

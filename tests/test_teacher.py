@@ -7,9 +7,9 @@ import pytest
 import torch
 from synthetic import make_split
 
-from cifar_s9.bank import Views, apply_views
-from cifar_s9.data import MEAN, STD
-from cifar_s9.teacher import (TeacherConfig, TeacherNet, _lr_factor, accuracy, load_teacher,
+from cifar_s9.teacher.bank import Views, apply_views
+from cifar_s9.data.cifar import MEAN, STD
+from cifar_s9.teacher.airbench import (TeacherConfig, TeacherNet, _lr_factor, accuracy, load_teacher,
                               save_teacher, shift_batch, teacher_logits, to_normalized, train_teacher)
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cifar_s9 import cli, tracker
-from cifar_s9.train import EpochEvent, StepEvent
+from cifar_s9 import cli
+from cifar_s9.experiments import tracker
+from cifar_s9.train.trainer import EpochEvent, StepEvent
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,8 +40,8 @@ def test_runs_and_checkpoints_survive_a_restart_and_no_network_is_touched(tmp_pa
             raise OSError("network disabled in this test")
         socket.socket.connect = refuse
         socket.create_connection = refuse
-        from cifar_s9 import tracker
-        from cifar_s9.train import EpochEvent, StepEvent
+        from cifar_s9.experiments import tracker
+        from cifar_s9.train.trainer import EpochEvent, StepEvent
         ckpt = tracker.checkpoint_path("run-one")
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         ckpt.write_bytes(b"weights")
@@ -57,7 +58,7 @@ def test_runs_and_checkpoints_survive_a_restart_and_no_network_is_touched(tmp_pa
     # process 2: a fresh interpreter (an app restart) reads the same folder
     reader = _python("""
         import json
-        from cifar_s9 import tracker
+        from cifar_s9.experiments import tracker
         runs = tracker.list_runs()
         r = runs[0]
         print(json.dumps({"names": [x.name for x in runs], "config": r.config, "final": r.final,

@@ -11,11 +11,11 @@ import torch
 import torch.nn.functional as F
 from synthetic import Recorder, make_split, tiny_config
 
-from cifar_s9.augment import NO_AUGMENT, AugmentConfig
-from cifar_s9.loader import AugmentedBatches, batch_stream, epoch_permutation
-from cifar_s9.train import (EpochEvent, InvalidTrainConfig, StepEvent, TrainConfig, Trainer,
+from cifar_s9.data.augment import NO_AUGMENT, AugmentConfig
+from cifar_s9.train.loader import AugmentedBatches, batch_stream, epoch_permutation
+from cifar_s9.train.trainer import (EpochEvent, InvalidTrainConfig, StepEvent, TrainConfig, Trainer,
                             ema_with_warmup, validate_train_config)
-from cifar_s9.losses import soft_cross_entropy
+from cifar_s9.train.losses import soft_cross_entropy
 
 # 64 images, batches of 16: 4 steps an epoch; one thread so the machine's other work goes on.
 TINY = TrainConfig(epochs=2, batch_size=16, lr=0.05, label_smoothing=0.0, device="cpu",
@@ -178,7 +178,7 @@ def test_validate_train_config_rejects_with_the_range(changes, words):
 
 
 def test_validate_train_config_accepts_sensible_configs():
-    from cifar_s9.recipes import RECIPES
+    from cifar_s9.train.recipes import RECIPES
 
     for cfg in [TrainConfig(), TINY] + [r.train for r in RECIPES.values()]:
         assert validate_train_config(cfg) is cfg
@@ -246,7 +246,7 @@ def test_each_epoch_visits_every_image_once(tiny_split):
 
 
 def test_mix_batch_mixes_images_and_targets_and_keeps_the_dominant_label():
-    from cifar_s9.train import mix_batch
+    from cifar_s9.train.trainer import mix_batch
 
     x = torch.tensor([0.0, 10.0, 20.0]).view(3, 1, 1, 1)
     targets = torch.eye(3)

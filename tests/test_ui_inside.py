@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from cifar_s9.augment import normalize_uint8
-from cifar_s9.gradcam import hooks_left, target_layer
-from cifar_s9.session import Session
+from cifar_s9.data.transforms import normalize_uint8
+from cifar_s9.analysis.gradcam import hooks_left, target_layer
+from cifar_s9.app.session import Session
 from cifar_s9.ui.common import to_rgb32
 from cifar_s9.ui.inside import NO_IMAGE, InsideHandlers
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from hostile import bmp_of_bytes, data_url, png_bomb, small_png
 
-from cifar_s9 import images, uploads
-from cifar_s9.images import ImageTooLarge, UnreadableImage
-from cifar_s9.cleanup import keep_pruned, prune_folder
-from cifar_s9.uploads import NOT_UPLOADED, ImageLimits, checked_image, confine
+from cifar_s9.data import images
+from cifar_s9.app import uploads
+from cifar_s9.data.images import ImageTooLarge, UnreadableImage
+from cifar_s9.app.cleanup import keep_pruned, prune_folder
+from cifar_s9.app.uploads import NOT_UPLOADED, ImageLimits, checked_image, confine
 
 
 @pytest.fixture

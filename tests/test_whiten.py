@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from synthetic import make_split, tiny_config
 
-from cifar_s9.augment import NO_AUGMENT, normalize_uint8
-from cifar_s9.train import TrainConfig, Trainer
-from cifar_s9.whiten import first_conv, patch_covariance, whiten_conv, whitening_filters
+from cifar_s9.data.augment import NO_AUGMENT, normalize_uint8
+from cifar_s9.train.trainer import TrainConfig, Trainer
+from cifar_s9.train.whiten import first_conv, patch_covariance, whiten_conv, whitening_filters
 
 
 def test_patch_covariance_of_two_patches_by_hand():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from cifar_s9 import workload
+from cifar_s9.app import workload
 
 
 def test_every_computing_event_of_the_app_shares_one_group():

@@ -33,7 +33,7 @@ Where things come from
   it; return a changed copy (`session.with_image(...)`) in `outputs=` to change it.
 - `shared.refreshers.append((fn, inputs, outputs))` re-runs `fn` after the session's model
   changes (activate, restore, upload); `shared.tabs` switches tabs (`gr.Tabs(selected=id)`).
-- Computations a tab shows live in the package (`serving`, `texts`, `lab`, `report`, `plots`),
+- Computations a tab shows live below ui/ (`app.serving`, `app.texts`, `app.lab`, `analysis.report`, `analysis.plots`),
   tested as plain functions; the module only wires components to them.
 
 Rules every handler follows (the app is public; every event is an HTTP endpoint)

@@ -1,7 +1,7 @@
 """Augmentation lab: the training augmentations on the current image, live.
 
 The controls are generated from `AugmentConfig`'s field metadata (range, step, label, group), so
-a new augmentation parameter is added in `cifar_s9/augment.py` only. Min/max pairs are kept in
+a new augmentation parameter is added in `cifar_s9/data/augment.py` only. Min/max pairs are kept in
 order (the control the user moved wins); every message goes to the status line above the grid.
 Public API: /augment_preview (pure: image + settings in, gallery out).
 """
@@ -13,11 +13,11 @@ from dataclasses import fields
 import gradio as gr
 import numpy as np
 
-from ..augment import GROUPS, AugmentConfig, InvalidAugmentConfig, min_max_pairs, pipeline_code, validate
-from ..images import ImageInputError
-from ..lab import AUG_FIELDS, augment_grid, clamp_pairs
-from ..session import Session
-from ..uinput import MAX_SEED, MAX_VIEWS, coerce_augment, whole_number
+from ..data.augment import GROUPS, AugmentConfig, InvalidAugmentConfig, min_max_pairs, pipeline_code, validate
+from ..data.images import ImageInputError
+from ..app.lab import AUG_FIELDS, augment_grid, clamp_pairs
+from ..app.session import Session
+from ..app.uinput import MAX_SEED, MAX_VIEWS, coerce_augment, whole_number
 from .common import AppContext, Shared, image_input, to_rgb32, user_errors
 
 

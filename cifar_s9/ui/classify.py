@@ -9,11 +9,13 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from .. import gradcam, images, texts
-from ..data import CLASSES
-from ..serving import class_index, probabilities, top_k
-from ..session import Session
-from ..uinput import whole_number
+from ..analysis import gradcam
+from ..data import images
+from ..app import texts
+from ..data.cifar import CLASSES
+from ..app.serving import class_index, probabilities, top_k
+from ..app.session import Session
+from ..app.uinput import whole_number
 from .common import AppContext, Shared, image_input, to_rgb32, user_errors
 
 PREDICTED = "predicted"

@@ -10,14 +10,15 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from .. import images, redact, uploads
-from ..app_data import EvalData, load_test_data
-from ..augment import InvalidAugmentConfig
-from ..checkpoint import CheckpointError
-from ..gradcam import ExplainError
-from ..jobs import TrainingJobs
-from ..serving import ActiveModel, EvaluationCache, ModelCache
-from ..session import Session
+from ..data import images
+from ..app import redact, uploads
+from ..data.app_data import EvalData, load_test_data
+from ..data.augment import InvalidAugmentConfig
+from ..records.checkpoint import CheckpointError
+from ..analysis.gradcam import ExplainError
+from ..app.jobs import TrainingJobs
+from ..app.serving import ActiveModel, EvaluationCache, ModelCache
+from ..app.session import Session
 
 
 @dataclass

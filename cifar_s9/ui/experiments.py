@@ -12,12 +12,12 @@ import threading
 
 import gradio as gr
 
-from .. import experiment_view as view
-from .. import redact
-from ..experiment_jobs import Experiments
-from ..experiments import LAB_TRAIN, experiment_data
-from ..jobs import Busy, NotOwner
-from ..session import Session
+from ..app import experiment_view as view
+from ..app import redact
+from ..app.experiment_jobs import Experiments
+from ..experiments.runner import LAB_TRAIN, experiment_data
+from ..app.jobs import Busy, NotOwner
+from ..app.session import Session
 from .common import AppContext, Shared, owner, user_errors
 
 POLL_S = 2.0

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .. import texts
-from ..serving import ModelChoice
-from ..session import Session
+from ..app import texts
+from ..app.serving import ModelChoice
+from ..app.session import Session
 from .common import AppContext, Shared
 
 

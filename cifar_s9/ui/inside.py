@@ -2,7 +2,7 @@
 beside Grad-CAM, and "why not this class?" (Grad-CAM for all ten classes).
 
 The page works on the session's current image (chosen in Classify) and model. Every number
-and picture comes from `cifar_s9.inside`; this module only wires components to it.
+and picture comes from `cifar_s9.analysis.inside`; this module only wires components to it.
 Public API (each takes an image file; hidden inputs, so a client's values reach our checks):
 /feature_maps, /receptive_field, /occlusion, /explain_all.
 """
@@ -11,11 +11,11 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from ..data import CLASSES
-from ..gradcam import layer_names
-from ..inside import attribution, features, fields, render, why_not
-from ..serving import class_index
-from ..session import Session
+from ..data.cifar import CLASSES
+from ..analysis.gradcam import layer_names
+from ..analysis.inside import attribution, features, fields, render, why_not
+from ..app.serving import class_index
+from ..app.session import Session
 from .common import AppContext, Shared, image_input, to_rgb32, user_errors
 
 PREDICTED = "predicted"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .. import gradcam, images, plots, texts
-from ..data import CLASSES
-from ..evaluate import mistakes
-from ..serving import class_index
-from ..session import Session
+from ..analysis import gradcam, plots
+from ..data import images
+from ..app import texts
+from ..data.cifar import CLASSES
+from ..analysis.evaluate import mistakes
+from ..app.serving import class_index
+from ..app.session import Session
 from .common import AppContext, Shared, user_errors
 
 SORTS = {"most confident first": "confidence_desc", "least confident first": "confidence_asc"}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .. import plots, redact, report, texts
-from ..checkpoint import CheckpointError
-from ..rules import check_rules
-from ..session import Session
+from ..analysis import plots, report
+from ..app import redact, texts
+from ..records.checkpoint import CheckpointError
+from ..model.rules import check_rules
+from ..app.session import Session
 from .common import AppContext, Shared, uploaded_file, user_errors
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .. import plots, texts
-from .. import redact
-from ..jobs import Busy, NotOwner, TrainRequest
-from ..model import PRESETS
-from ..session import Session
-from ..train import TrainConfig
-from ..uinput import number, whole_number
+from ..analysis import plots
+from ..app import texts
+from ..app import redact
+from ..app.jobs import Busy, NotOwner, TrainRequest
+from ..model.net import PRESETS
+from ..app.session import Session
+from ..train.trainer import TrainConfig
+from ..app.uinput import number, whole_number
 from .common import AppContext, Shared, owner, user_errors
 
 

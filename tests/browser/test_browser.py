@@ -23,7 +23,7 @@ TABS = ["Classify", "Augmentation lab", "Train", "Experiments", "Mistakes", "Mod
 @pytest.fixture(scope="module")
 def server(weights_path, tmp_path_factory):
     import app
-    from cifar_s9.app_data import load_training_data
+    from cifar_s9.data.app_data import load_training_data
     from cifar_s9.paths import DEFAULT_WEIGHTS
 
     weights = DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.exists() else weights_path  # real model if shipped

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
 
-from cifar_s9.checkpoint import load_resume  # noqa: E402
+from cifar_s9.records.checkpoint import load_resume  # noqa: E402
 
 
 def launch(name: str, args: list[str], data_dir: str, run_dir: Path, log: Path) -> subprocess.Popen:

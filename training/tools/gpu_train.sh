@@ -18,7 +18,7 @@ export PYTHONUNBUFFERED=1
 nvidia-smi -L 2>/dev/null
 python3 -c "import torch, albumentations, cv2; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'albumentations', albumentations.__version__, 'cv2', cv2.__version__)"
 # decode once: the runs then read the cached arrays instead of each decoding 56,000 JPEGs
-python3 -c "from cifar_s9.data import load_split; [print(s, len(load_split(s, 'data/cifar10-jpeg'))) for s in ('train', 'test')]"
+python3 -c "from cifar_s9.data.cifar import load_split; [print(s, len(load_split(s, 'data/cifar10-jpeg'))) for s in ('train', 'test')]"
 
 jobs=()
 for j in "$@"; do jobs+=(--job "$j"); done

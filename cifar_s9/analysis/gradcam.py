@@ -1,0 +1,165 @@
+"""Class-activation maps for our Net: the one place that calls pytorch-grad-cam.
+
+Layers are named like the architecture: "C1".."C4" (a block's output, after its residual sum)
+and "C1.conv1".."C4.conv3" (a ConvUnit's output, i.e. after its ReLU in conv-bn-act order, so
+the CAM sees post-activation maps; the third unit of a residual block is the exception: its
+ReLU comes after the sum, so "Ci.conv3" is the branch before it is added).
+
+Two hazards handled here:
+  - hooks: the CAM object is always used as a context manager, so its forward hooks are removed
+    even when a request fails (tests check that none is left on the model);
+  - concurrency: the CAM stores activations on itself, and its hooks fire on *any* forward pass
+    of the model; every forward of a shared model (CAMs and plain predictions) therefore holds
+    `model_lock(model)`, so two requests never mix their heatmaps.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.transforms import normalize_uint8
+
+# method name -> pytorch-grad-cam class name; the library (and OpenCV) load on the first explain,
+# not when the app starts
+METHODS = {
+    "GradCAM": "GradCAM",
+    "GradCAM++": "GradCAMPlusPlus",
+    "XGradCAM": "XGradCAM",
+    "HiResCAM": "HiResCAM",
+    "LayerCAM": "LayerCAM",
+    "EigenCAM": "EigenCAM",          # first principal component of the activations: class-agnostic
+    "EigenGradCAM": "EigenGradCAM",
+}
+CLASS_AGNOSTIC = {"EigenCAM"}
+DEFAULT_METHOD = "GradCAM"
+DEFAULT_LAYER = "C4"  # the last block: the standard Grad-CAM choice, coarsest but most semantic
+
+
+class ExplainError(ValueError):
+    pass
+
+
+# ---------------------------------------------------------------- locks
+
+_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def model_lock(model: nn.Module) -> threading.RLock:
+    """The lock every forward pass of a shared `model` must hold (see the module docstring)."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.RLock()
+        return lock
+
+
+# ---------------------------------------------------------------- layers
+
+def layer_names(model: nn.Module) -> list[str]:
+    """["C1", "C1.conv1", "C1.conv2", "C1.conv3", "C2", ...]: blocks, each followed by its units."""
+    names = []
+    for i, _ in enumerate(model.blocks, start=1):
+        names.append(f"C{i}")
+        names += [f"C{i}.conv{j}" for j in (1, 2, 3)]
+    return names
+
+
+def target_layer(model: nn.Module, name: str) -> nn.Module:
+    parts = str(name).split(".")
+    head = parts[0]
+    i = int(head[1:]) if head[:1] == "C" and head[1:].isdigit() else 0
+    if not 1 <= i <= len(model.blocks) or len(parts) > 2 \
+            or (len(parts) == 2 and parts[1] not in ("conv1", "conv2", "conv3")):
+        raise ExplainError(f"unknown layer {name!r}; choose one of {layer_names(model)}")
+    block = model.blocks[i - 1]
+    return block if len(parts) == 1 else getattr(block, parts[1])
+
+
+# ---------------------------------------------------------------- explain
+
+def explain(model: nn.Module, image: np.ndarray, method: str = DEFAULT_METHOD,
+            layer: str = DEFAULT_LAYER, target_class: int | None = None) -> np.ndarray:
+    """Heatmap (H, W) float32 in [0, 1] for one (H, W, 3) uint8 image (normally 32x32).
+
+    `target_class` None explains the predicted class; any class index answers "why not that
+    class?" (EigenCAM ignores it).
+    """
+    if method not in METHODS:
+        raise ExplainError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ExplainError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
+    num_classes = model.config.num_classes
+    if target_class is not None and not 0 <= int(target_class) < num_classes:
+        raise ExplainError(f"target class must be in [0, {num_classes}), got {target_class}")
+    layer_module = target_layer(model, layer)
+    device = next(model.parameters()).device
+    x = torch.from_numpy(normalize_uint8(image[None])).to(device)
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    cam_class = METHODS[method]  # a class name, or a class (tests plug in failing ones)
+    cam_class = getattr(pytorch_grad_cam, cam_class) if isinstance(cam_class, str) else cam_class
+    targets = None if target_class is None else [ClassifierOutputTarget(int(target_class))]
+    heatmap = None
+    with model_lock(model):
+        was_training = model.training
+        try:
+            with torch.enable_grad(), cam_class(model=model, target_layers=[layer_module]) as cam:
+                heatmap = cam(input_tensor=x, targets=targets)[0]
+        finally:
+            model.zero_grad(set_to_none=True)
+            model.train(was_training)
+    if heatmap is None:  # pytorch-grad-cam's __exit__ swallows IndexError; do not return garbage
+        raise ExplainError(f"{method} failed on layer {layer}")
+    return np.nan_to_num(heatmap.astype(np.float32), nan=0.0)
+
+
+# ---------------------------------------------------------------- display
+
+def colorize(heatmap: np.ndarray, size: int) -> np.ndarray:
+    """(h, w) in [0, 1] -> (size, size, 3) uint8 jet colours, smoothly (bilinear) enlarged."""
+    import cv2
+    h = cv2.resize(np.clip(heatmap, 0, 1).astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+    return cv2.cvtColor(cv2.applyColorMap(np.uint8(np.rint(255 * h)), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, size: int = 256) -> np.ndarray:
+    """The image enlarged with nearest neighbour (the pixels the net saw), heatmap blended on top."""
+    import cv2
+    if not 0.0 <= opacity <= 1.0:
+        raise ExplainError(f"opacity must be in [0, 1], got {opacity}")
+    base = cv2.resize(image, (size, size), interpolation=cv2.INTER_NEAREST).astype(np.float32)
+    mixed = (1 - opacity) * base + opacity * colorize(heatmap, size).astype(np.float32)
+    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+
+
+def colorbar(height: int, width: int = 14) -> np.ndarray:
+    """(height, width, 3) uint8: the jet scale `colorize` uses, high evidence at the top."""
+    ramp = np.linspace(1.0, 0.0, height, dtype=np.float32)[:, None].repeat(width, 1)
+    import cv2
+    return cv2.cvtColor(cv2.applyColorMap(np.uint8(np.rint(255 * ramp)), cv2.COLORMAP_JET),
+                        cv2.COLOR_BGR2RGB)
+
+
+def with_colorbar(overlay_image: np.ndarray, width: int = 14, gap: int = 6, label_w: int = 36) -> np.ndarray:
+    """The overlay with the colour scale at its right, labelled "high" at the top, "low" below."""
+    import cv2
+    h, w = overlay_image.shape[:2]
+    out = np.full((h, w + gap + width + label_w, 3), 255, np.uint8)
+    out[:, :w] = overlay_image
+    out[:, w + gap:w + gap + width] = colorbar(h, width)
+    x = w + gap + width + 3
+    for text, y in (("high", 12), ("low", h - 4)):
+        cv2.putText(out, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (40, 40, 40), 1, cv2.LINE_AA)
+    return out
+
+
+def hooks_left(model: nn.Module) -> int:
+    """Forward/backward hooks still registered on any submodule (0 after every explain)."""
+    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+               + len(getattr(m, "_backward_pre_hooks", {})) for m in model.modules())

@@ -1,0 +1,116 @@
+"""Every sentence the app's tabs show that depends on a result: pure functions of the result,
+tested without a browser. Markdown is escaped where user-chosen or data-derived text goes in."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from ..data.cifar import CLASSES
+
+LOW_CONFIDENCE = 0.5  # below this top-1 probability the Classify tab flags the answer
+# At a block whose output goes straight into global average pooling and one linear layer, the
+# class score is linear in the activations: GradCAM's channel weights (mean gradient), XGradCAM's
+# (activation-weighted gradient) and HiResCAM's (gradient times activation, summed) all reduce
+# to the linear layer's row for the class, so their maps coincide up to scale.
+LINEAR_HEAD_LAYERS = {"C4"}
+SAME_AT_LINEAR_HEAD = {"GradCAM", "XGradCAM", "HiResCAM"}
+
+
+def md_escape(text: str) -> str:
+    """Text shown literally inside Markdown: `*.png` stays `*.png`, `<urlopen ...>` stays visible."""
+    return re.sub(r"([\\`*_\[\]<>|~])", r"\\\1", str(text))
+
+
+def banner(source: str, card: dict, warning: str | None, shipped: bool) -> str:
+    """One line above the tabs: which model this visitor's session uses, and its accuracy."""
+    if warning:
+        return f"⚠️ **{md_escape(warning)}**"
+    acc = (card.get("accuracy") or {}).get("test", {})
+    acc_text = f", test accuracy {acc['plain']:.1%}" if isinstance(acc.get("plain"), float) else ""
+    whose = "shipped model" if shipped else "your model (this browser session only)"
+    return f"Active model: **{whose}** `{source}`{acc_text}."
+
+
+def classify_note(probs: np.ndarray) -> str:
+    """What the prediction means: ten classes only, a 32x32 view; low confidence flagged."""
+    top = int(np.argmax(probs))
+    p = float(probs[top])
+    note = ("The network knows only the ten CIFAR-10 classes and sees a 32x32 centre crop of your "
+            "image (shown above the prediction), so any photo gets one of those ten labels.")
+    if p < LOW_CONFIDENCE:
+        return (f"⚠️ **Low confidence** ({CLASSES[top]} {p:.0%}): the image may show none of the ten "
+                f"classes, or too little survives at 32x32. " + note)
+    return note
+
+
+def explain_caption(probs: np.ndarray, method: str, layer: str, target: int | None,
+                    class_agnostic: bool) -> str:
+    predicted = int(probs.argmax())
+    index = predicted if target is None else target
+    if class_agnostic:
+        text = f"{method} shows the dominant activation pattern of {layer}; it ignores the class."
+    else:
+        why = "(the prediction)" if index == predicted else f"(*why not {CLASSES[index]}?*)"
+        text = (f"Evidence for **{CLASSES[index]}** ({probs[index]:.1%}) at `{layer}` {why}. "
+                f"Predicted: **{CLASSES[predicted]}** ({probs[predicted]:.1%}).")
+    if layer in LINEAR_HEAD_LAYERS and method in SAME_AT_LINEAR_HEAD:
+        text += (f"\n\nAt `{layer}` GradCAM, XGradCAM and HiResCAM give the same map: the layer feeds "
+                 "global average pooling and one linear layer, so all three weight each channel by "
+                 "that layer's weight for the class. Pick an earlier layer to see them differ.")
+    return text
+
+
+def gallery_caption(true: int, predicted: int, confidence: float) -> str:
+    """Short enough for a 96-pixel thumbnail: "cat→dog 97%"."""
+    return f"{CLASSES[true]}→{CLASSES[predicted]} {confidence:.0%}"
+
+
+def mistakes_note(data_note: str, accuracy: float, n: int, mistakes_total: int, matching: int,
+                  shown: int, filters: str = "", warning: str | None = None) -> str:
+    where = f" {filters}" if filters else ""
+    if matching == 0 and filters:
+        found = f"**No mistakes{where}.** Clear a filter to see others."
+    else:
+        found = f"{matching:,} mistakes{where}; showing {shown}."
+    text = (f"{data_note}\n\n**Accuracy {accuracy:.2%}** on {n:,} images "
+            f"({mistakes_total:,} mistakes in all). {found}")
+    return f"⚠️ {md_escape(warning)}\n\n{text}" if warning else text
+
+
+def filter_words(true_name: str | None, predicted_name: str | None) -> str:
+    parts = []
+    if true_name:
+        parts.append(f"of true class {true_name}")
+    if predicted_name:
+        parts.append(f"predicted as {predicted_name}")
+    return " ".join(parts)
+
+
+def slot_status(busy: bool, mine: bool, message: str | None = None, kind: str = "run",
+                left_s: float | None = None, limit: str | None = None) -> str:
+    """The one shared training slot, as every visitor sees it; `kind` is what holds it: a
+    training "run" or an A/B "experiment" (Experiments tab); `left_s`: seconds before the slot's
+    time limit stops it; `limit`: the policy in words."""
+    rule = f" ({limit})" if limit else ""
+    if not busy:
+        return f"🟢 **Training slot free.** One run at a time is shared by all visitors of this app{rule}."
+    work = "A/B experiment (Experiments tab)" if kind == "experiment" else "run"
+    owner = f"**your** {work}" if mine else f"{'an' if kind == 'experiment' else 'a'} {work} started by **another visitor**"
+    what = f" ({md_escape(message)})" if message else ""
+    tail = "" if mine else " Yours can start when it ends; only its owner can stop it."
+    left = f" It is stopped in at most {left_s / 60:.0f} min, the slot's limit." if left_s is not None else ""
+    return f"🟠 **Training slot busy** with {owner}{what}.{left}{tail}"
+
+
+def progress_text(state: str, message: str, fraction: float, total_steps: int, eta_s: float | None,
+                  device: str, data_note: str = "", bar_len: int = 24) -> str:
+    filled = int(round(fraction * bar_len))
+    eta = f", ETA {eta_s:.0f} s" if eta_s and state == "running" else ""
+    status = {"running": "⏳", "done": "✅", "stopped": "⏹️", "failed": "❌"}.get(state, "")
+    lines = [f"{status} **{md_escape(message)}**",
+             f"`{'█' * filled}{'░' * (bar_len - filled)}` {fraction:.0%} of "
+             f"{total_steps or '?'} steps{eta} · device: **{device or '...'}**"]
+    if data_note:
+        lines.append(f"_{md_escape(data_note)}_")
+    return "\n\n".join(lines)
