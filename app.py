@@ -72,6 +72,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             for fn, inputs, outputs in shared.refreshers:
                 event.success(fn, inputs, outputs, api_visibility="private")
     workload.share_one_budget(demo)  # at most HEAVY_LIMIT image or network handlers at once
+    workload.fair_queue(demo)  # a few waiting events per session and per address
     return uploads.refuse_downloads(demo)  # no file input makes the server fetch a web address
 
 

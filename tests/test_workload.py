@@ -28,3 +28,40 @@ def test_share_one_budget_leaves_only_the_declared_waiters_out():
     fns = list(demo.fns.values())
     assert len(left_out) == 1 and fns[1].concurrency_limit is None
     assert [(f.concurrency_id, f.concurrency_limit) for f in (fns[0], fns[2])] == [(workload.HEAVY_GROUP, 3)] * 2
+
+
+def test_one_session_or_address_cannot_fill_the_queue_over_raw_http():
+    import threading
+
+    import httpx
+    from synthetic import free_port
+
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(text):
+        entered.set()
+        release.wait(600)
+        return text
+
+    with gr.Blocks() as demo:
+        box = gr.Textbox()
+        box.submit(hold, box, box, api_name="hold", concurrency_limit=1)
+    workload.fair_queue(demo, per_session=3, per_client=5)
+    port = free_port()
+    demo.queue(max_size=64).launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+                                   quiet=True)
+    url = f"http://127.0.0.1:{port}/gradio_api/queue/join"
+
+    def join(session: str) -> int:
+        body = {"data": ["x"], "fn_index": 0, "session_hash": session, "event_data": None, "trigger_id": None}
+        return httpx.post(url, json=body, timeout=120).status_code
+
+    try:
+        assert join("a") == 200
+        assert entered.wait(600)  # that one runs; what follows waits behind it
+        assert [join("a") for _ in range(4)] == [200, 200, 200, 503]  # 3 waiting per session
+        assert join("b") == 200 and join("c") == 200  # others still get in ...
+        assert join("d") == 503  # ... until the address has 5 waiting
+    finally:
+        release.set()
+        demo.close()
