@@ -33,6 +33,22 @@ def pytest_unconfigure(config):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture
+def deterministic():
+    """For a test that trains and asserts what was learnt: one thread, deterministic kernels and
+    a seeded global RNG, so its result is the same on every run of one machine (another CPU's
+    floats still differ: such a test asserts a margin far wider than that, never a value)."""
+    threads, was = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(0)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was)
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def weights_path(tmp_path_factory):
     """An untrained default-preset checkpoint with a small model card."""
@@ -98,3 +114,10 @@ def app_client(weights_path, tmp_path_factory):
         yield Client(app.demo.local_url, verbose=False)
     finally:
         app.demo.close()
+
+
+@pytest.fixture(autouse=True)
+def fp32_on_every_cpu(monkeypatch):
+    """Training tests compute in fp32 everywhere: with bf16 on by default where the CPU has it,
+    their numbers would otherwise depend on which CPU runs them."""
+    monkeypatch.setattr("cifar_s9.train.precision.CPU_BF16_BY_DEFAULT", False)

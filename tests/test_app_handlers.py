@@ -19,6 +19,7 @@ from cifar_s9.ui.header import HeaderHandlers
 from cifar_s9.ui.mistakes import MistakesHandlers
 from cifar_s9.ui.model import ModelHandlers
 from cifar_s9.ui.train import TrainHandlers, render_progress, train_request
+from waiting import HANG_S
 
 CAT = "assets/examples/cat.jpg"
 S0 = Session()
@@ -177,17 +178,20 @@ def test_a_run_belongs_to_its_session(app):
 
 def test_only_the_owner_can_stop_a_running_run(app):
     import threading
-    gate = threading.Event()
+    gate = threading.Event()  # holds the run in its data loading until the stops are done
     real = tiny_data()
-    app.ctx.jobs.load_data = lambda: gate.wait(10) and real()
+    # (a fixed 10 s here let the run go on, with no data, on a busy machine: issue 23)
+    app.ctx.jobs.load_data = lambda: (gate.wait(HANG_S), real())[1]
     owner, other = Session(), Session()
     stream = app.train.start("default", 1, 0.05, 32, 32, owner, A)
-    first = next(stream)
-    owner = first[-1]
-    assert app.ctx.jobs.busy and "your" in first[4]
-    assert "another visitor" in app.train.stop(B) and "another visitor" in app.train.slot(B)
-    assert "Stopping" in app.train.stop(A)
-    gate.set()
+    try:
+        first = next(stream)
+        owner = first[-1]
+        assert app.ctx.jobs.busy and "your" in first[4]
+        assert "another visitor" in app.train.stop(B) and "another visitor" in app.train.slot(B)
+        assert "Stopping" in app.train.stop(A)
+    finally:
+        gate.set()
     *_, last = stream
     assert not app.ctx.jobs.busy and "nothing was saved" in last[0]
     with pytest.raises(gr.Error, match="no trained weights|0 epochs"):

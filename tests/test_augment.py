@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from waiting import HANG_S, SLOW_TEST_S
 
 from cifar_s9.data.augment import (NO_AUGMENT, AugmentConfig, InvalidAugmentConfig, build_pipeline,
                               normalize_uint8, pipeline_code, preview, validate)
@@ -230,6 +231,7 @@ def test_only_augment_imports_albumentations():
     assert pattern.search((PACKAGE / "data" / "augment.py").read_text())  # the grep does find imports
 
 
+@pytest.mark.timeout(SLOW_TEST_S)  # a fresh interpreter imports torch: slow on a busy machine
 def test_importing_the_augmentations_makes_no_network_call():
     import os
     import subprocess
@@ -242,7 +244,7 @@ def test_importing_the_augmentations_makes_no_network_call():
              "build_pipeline(AugmentConfig())\n")  # albumentations is imported on first use
     env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
     result = subprocess.run([sys.executable, "-c", probe], env=env, cwd=Path(__file__).parent.parent,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=HANG_S)
     assert result.returncode == 0, result.stderr
 
 
@@ -269,6 +271,7 @@ def test_sampled_parameters_hide_albumentations_internals(image):
     assert not {"matrix", "bbox_matrix"} & set(s.applied["Affine"])
 
 
+@pytest.mark.timeout(SLOW_TEST_S)
 def test_importing_the_config_does_not_import_albumentations():
     import subprocess
     import sys
@@ -276,5 +279,5 @@ def test_importing_the_config_does_not_import_albumentations():
              "heavy = {'albumentations', 'pytorch_grad_cam', 'cv2'} & set(sys.modules)\n"
              "sys.exit(3 if heavy else 0)\n")
     result = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).parent.parent,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=HANG_S)
     assert result.returncode == 0, result.stderr

@@ -89,19 +89,25 @@ def test_a_bank_for_other_images_is_refused(tmp_path):
         LogitBank.load(tmp_path / "junk")
 
 
+@pytest.mark.usefixtures("deterministic")
 def test_a_student_learns_from_the_bank_alone(tmp_path):
-    # Shuffled labels: only the bank knows the colour code (alpha 1, as in test_distill).
+    # Shuffled labels: only the bank knows the colour code (alpha 1, as in test_distill). Built
+    # for a wide margin on any CPU (issue 23): a residual student and temperature 1 learn the
+    # code (1.0 on 12 seeds measured; the plain stack at temperature 10 scored 0.2-0.5, and 0.3
+    # against a threshold of 0.3 on one CPU), the unaided network stays near chance (0.1-0.2).
     split = make_split(64, seed=0)
     wrong = Split(split.images, np.random.default_rng(3).permutation(split.labels), "shuffled")
     compute_bank([mean_colour_teacher], wrong.images, BankSpec(views=4)).save(tmp_path / "bank")
-    cfg = replace(TINY, epochs=30, lr=0.1, seed=1, distill_alpha=1.0, distill_temperature=10.0)
-    student = Trainer(tiny_config(), replace(cfg, logit_bank=str(tmp_path / "bank")), NO_AUGMENT, wrong)
+    cfg = replace(TINY, epochs=30, lr=0.1, seed=1, distill_alpha=1.0, distill_temperature=1.0)
+    student = Trainer(tiny_config(residual=True), replace(cfg, logit_bank=str(tmp_path / "bank")),
+                      NO_AUGMENT, wrong)
     student.fit()
-    alone = Trainer(tiny_config(), cfg, NO_AUGMENT, wrong)
+    alone = Trainer(tiny_config(residual=True), cfg, NO_AUGMENT, wrong)
     alone.fit()
-    test = make_split(40, seed=9)
+    test = make_split(200, seed=9)
     learnt, unaided = evaluate(student.model, test, "cpu").accuracy, evaluate(alone.model, test, "cpu").accuracy
-    assert learnt > 0.3 and unaided < 0.2, (learnt, unaided)
+    # chance is 0.1; the student knows most of the ten colours, and far more than the unaided net
+    assert learnt >= 0.7 and learnt - unaided >= 0.4, (learnt, unaided)
 
 
 def test_a_missing_bank_or_a_bank_beside_teachers_is_refused(tmp_path):

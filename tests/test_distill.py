@@ -62,9 +62,10 @@ def test_alpha_zero_is_the_label_loss():
 
 
 @pytest.fixture
-def trained_teacher(tiny_split, tmp_path):
+def trained_teacher(tiny_split, tmp_path, deterministic):
     """A tiny residual network that has learnt the colour code, saved as safetensors (the plain
-    stack learns it too slowly for a margin that holds on every CPU)."""
+    stack learns it too slowly for a margin that holds on every CPU; this one scored 0.9-1.0 on 9
+    seeds measured)."""
     trainer = Trainer(tiny_config(residual=True), replace(TINY, epochs=30, lr=0.1), NO_AUGMENT, tiny_split)
     trainer.fit()
     path = tmp_path / "teacher.safetensors"
@@ -85,20 +86,24 @@ def test_teacher_is_frozen_in_inference_mode(trained_teacher):
     torch.testing.assert_close(teacher.soft_targets(x[:1], 4.0), probs[:1])
 
 
+@pytest.mark.usefixtures("deterministic")
 def test_a_student_learns_from_the_teacher_alone(trained_teacher, tiny_split):
     # The student's labels are shuffled, so only the teacher knows the colour code: with
-    # alpha = 1 the student must learn it from the teacher; without a teacher it cannot.
+    # alpha = 1 the student must learn it from the teacher; without a teacher it cannot. A
+    # residual student, for a margin that holds on any CPU (issue 23): 0.9-1.0 on 9 seeds
+    # measured, where the plain stack scored 0.4-1.0 against a threshold of 0.3.
     rng = np.random.default_rng(3)
     wrong = Split(tiny_split.images, rng.permutation(tiny_split.labels), "shuffled")
-    test = make_split(40, seed=9)
+    test = make_split(200, seed=9)
     cfg = replace(TINY, epochs=30, lr=0.1, seed=1)
     distil = replace(cfg, teachers=(str(trained_teacher),), distill_alpha=1.0, distill_temperature=1.0)
-    student = Trainer(tiny_config(), distil, NO_AUGMENT, wrong)
+    student = Trainer(tiny_config(residual=True), distil, NO_AUGMENT, wrong)
     student.fit()
-    alone = Trainer(tiny_config(), cfg, NO_AUGMENT, wrong)
+    alone = Trainer(tiny_config(residual=True), cfg, NO_AUGMENT, wrong)
     alone.fit()
     learnt, unaided = evaluate(student.model, test, "cpu").accuracy, evaluate(alone.model, test, "cpu").accuracy
-    assert learnt > 0.3 and unaided < 0.2, (learnt, unaided)  # chance is 0.1
+    # chance is 0.1; the student knows most of the ten colours, and far more than the unaided net
+    assert learnt >= 0.7 and learnt - unaided >= 0.4, (learnt, unaided)
     teacher_state = load_weights(trained_teacher)[0].state_dict()
     for k, v in student.teacher.models[0].state_dict().items():  # training never touched the teacher
         assert torch.equal(v, teacher_state[k]), k

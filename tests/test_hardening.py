@@ -16,6 +16,7 @@ import torch
 
 from cifar_s9.records.checkpoint import load_weights
 from cifar_s9.app.jobs import SHIPPED_WEIGHTS, TrainingJobs, check_output_dir
+from waiting import HANG_S, SLOW_TEST_S
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +61,7 @@ def kill_mid_write(kind: str, path: Path, rounds: int = 2) -> None:
     for _ in range(rounds):
         proc = subprocess.Popen([sys.executable, "-c", script, kind, str(path)])
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + HANG_S  # a busy machine starts Python and torch late
             first = path.stat().st_mtime_ns if path.exists() else None
             while time.monotonic() < deadline:  # a new complete version, then a temp file being written
                 if path.exists() and path.stat().st_mtime_ns != first \
@@ -70,7 +71,7 @@ def kill_mid_write(kind: str, path: Path, rounds: int = 2) -> None:
             else:
                 pytest.fail("the writer never got going")
             proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
+            proc.wait(timeout=HANG_S)
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -93,6 +94,7 @@ def yield_check(kind: str, path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(SLOW_TEST_S)
 @pytest.mark.parametrize("kind, name", [("weights", "model.safetensors"), ("npz", "cache.npz")])
 def test_sigkill_mid_write_leaves_the_previous_file_intact(tmp_path, kind, name):
     kill_mid_write(kind, tmp_path / name)

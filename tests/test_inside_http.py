@@ -11,13 +11,14 @@ import httpx
 import numpy as np
 import pytest
 import torch
+from waiting import HANG_S, SLOW_TEST_S
 
 from cifar_s9.data.transforms import normalize_uint8
 from cifar_s9.records.checkpoint import load_weights
 from cifar_s9.analysis.gradcam import target_layer
 from cifar_s9.data.images import load_rgb32
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(SLOW_TEST_S)]  # waits are for the answer (issue 23)
 CAT = "assets/examples/cat.jpg"
 ENDPOINTS = ("feature_maps", "receptive_field", "occlusion", "explain_all")
 
@@ -51,7 +52,7 @@ class Raw:
     """One visitor speaking Gradio's queue protocol by hand."""
 
     def __init__(self, url: str):
-        self.http = httpx.Client(base_url=url, timeout=120)
+        self.http = httpx.Client(base_url=url, timeout=HANG_S)
         config = self.http.get("/config").json()
         self.fn_index = {d.get("api_name"): d["id"] for d in config["dependencies"] if d.get("api_name")}
         upload = self.http.post("/gradio_api/upload", files={"files": ("cat.jpg", open(CAT, "rb"), "image/jpeg")})

@@ -10,6 +10,10 @@ from cifar_s9.data.cifar import Split
 from cifar_s9.data.app_data import TrainingData
 from cifar_s9.app.jobs import DONE, FAILED, STOPPED, Busy, NotOwner, TrainingJobs, TrainRequest
 from cifar_s9.train.trainer import TrainConfig
+from waiting import HANG_S, SLOW_TEST_S
+
+# runs train for real: on a busy machine they take longer, so waits are for the thread itself
+pytestmark = pytest.mark.timeout(SLOW_TEST_S)
 
 
 def tiny_data() -> TrainingData:
@@ -28,9 +32,22 @@ OWNER, STRANGER = "session-a", "session-b"
 
 
 def finish(job):
-    job.thread.join(timeout=120)
-    assert not job.thread.is_alive()
+    job.thread.join(timeout=HANG_S)
+    assert not job.thread.is_alive(), f"the run did not end in {HANG_S:.0f} s"
     return job.snapshot()
+
+
+@pytest.fixture
+def gate():
+    """Holds a run in its data loading until the test opens it (a signal, not a time): opened at
+    teardown too, so a failed test never leaves a run waiting."""
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def gated(gate):
+    return lambda: (gate.wait(HANG_S), tiny_data())[1]
 
 
 def test_a_run_trains_saves_and_releases_the_slot(tmp_path):
@@ -47,9 +64,8 @@ def test_a_run_trains_saves_and_releases_the_slot(tmp_path):
     assert not jobs.busy
 
 
-def test_second_start_is_busy_then_allowed(tmp_path):
-    gate = threading.Event()
-    jobs = TrainingJobs(tmp_path, lambda: (gate.wait(30), tiny_data())[1])
+def test_second_start_is_busy_then_allowed(tmp_path, gate):
+    jobs = TrainingJobs(tmp_path, gated(gate))
     job = jobs.start(REQUEST, OWNER)
     with pytest.raises(Busy, match="already in progress"):
         jobs.start(REQUEST, OWNER)
@@ -72,9 +88,8 @@ def test_a_crash_releases_the_slot(tmp_path):
     assert snap.state == FAILED and "batch size" in snap.error and not jobs.busy
 
 
-def test_a_run_stopped_before_its_first_epoch_saves_nothing(tmp_path):
-    gate = threading.Event()
-    jobs = TrainingJobs(tmp_path, lambda: (gate.wait(30), tiny_data())[1])
+def test_a_run_stopped_before_its_first_epoch_saves_nothing(tmp_path, gate):
+    jobs = TrainingJobs(tmp_path, gated(gate))
     job = jobs.start(REQUEST, OWNER)
     assert jobs.stop(OWNER)
     gate.set()
@@ -112,9 +127,8 @@ def test_wait_wakes_on_updates(tmp_path):
 
 # ---------------------------------------------------------------- owners (issue 13)
 
-def test_only_the_session_that_started_a_run_can_stop_it(tmp_path):
-    gate = threading.Event()
-    jobs = TrainingJobs(tmp_path, lambda: (gate.wait(30), tiny_data())[1])
+def test_only_the_session_that_started_a_run_can_stop_it(tmp_path, gate):
+    jobs = TrainingJobs(tmp_path, gated(gate))
     job = jobs.start(REQUEST, OWNER)
     with pytest.raises(NotOwner, match="another visitor"):
         jobs.stop(STRANGER)

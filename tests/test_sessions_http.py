@@ -11,11 +11,12 @@ import httpx
 import numpy as np
 import pytest
 from synthetic import free_port
+from waiting import HANG_S, SLOW_TEST_S, wait_until
 
 from cifar_s9.data.app_data import TrainingData
 from cifar_s9.data.cifar import Split
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(SLOW_TEST_S)]  # waits are for events (issue 23)
 CAT = "assets/examples/cat.jpg"
 
 
@@ -31,7 +32,7 @@ def server(weights_path, tmp_path_factory):
     gate.set()
 
     def tiny():  # a few seconds of training on noise; the gate holds a run "in progress"
-        gate.wait(30)
+        gate.wait(HANG_S)  # a signal: the test opens it (and always does, in a finally)
         return TrainingData(Split(imgs[:32], labels[:32], "tr"), Split(imgs[32:], labels[32:], "te"), "tiny", True)
     ctx.jobs.load_data = tiny
     options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
@@ -59,7 +60,8 @@ class Visitor:
 
     def upload(self, path: str) -> dict:
         with open(path, "rb") as f:
-            r = httpx.post(f"{self.base}/gradio_api/upload", files={"files": (path.split("/")[-1], f)}, timeout=30)
+            r = httpx.post(f"{self.base}/gradio_api/upload", files={"files": (path.split("/")[-1], f)},
+                           timeout=HANG_S)
         r.raise_for_status()
         return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": "cat.jpg"}
 
@@ -67,11 +69,11 @@ class Visitor:
         """Queue event `fn`; its messages arrive on this session's one SSE stream."""
         r = httpx.post(f"{self.base}/gradio_api/queue/join",
                        json={"data": data, "fn_index": fn, "session_hash": self.hash, "event_data": None},
-                       timeout=30)
+                       timeout=HANG_S)
         r.raise_for_status()
         return r.json()["event_id"]
 
-    def call(self, fn: int, data: list, timeout: float = 120) -> tuple[bool, list | str]:
+    def call(self, fn: int, data: list, timeout: float = HANG_S) -> tuple[bool, list | str]:
         """(success, output data or error message) of the last message of event `fn`."""
         event_id = self.join(fn, data)
         with httpx.stream("GET", f"{self.base}/gradio_api/queue/data", params={"session_hash": self.hash},
@@ -136,11 +138,7 @@ def test_two_sessions_see_their_own_model(server):
     gate.clear()
     try:
         a.join(start, ["default", 1, 0.05, 32, 100, None])
-        for _ in range(100):
-            if app.CTX.jobs.busy:
-                break
-            threading.Event().wait(0.1)
-        assert app.CTX.jobs.busy
+        wait_until(lambda: app.CTX.jobs.busy, "A's run never took the slot")
         ok, out = b.call(stop, [])
         assert ok and "another visitor" in out[0]
         assert not app.CTX.jobs.current.stop_event.is_set()  # B's request changed nothing
@@ -148,7 +146,7 @@ def test_two_sessions_see_their_own_model(server):
         assert ok and "Stopping" in out[0] and app.CTX.jobs.current.stop_event.is_set()
     finally:
         gate.set()
-    app.CTX.jobs.current.thread.join(60)
+    app.CTX.jobs.current.thread.join(HANG_S)
     assert not app.CTX.jobs.busy and "nothing was saved" in app.CTX.jobs.current.snapshot().message
 
 

@@ -51,13 +51,15 @@ def test_normalisation_uses_the_dataset_statistics():
     torch.testing.assert_close(x[0, :, 0, 0], -torch.tensor(MEAN) / torch.tensor(STD))
 
 
+@pytest.mark.usefixtures("deterministic")
 def test_a_teacher_learns_and_round_trips(tmp_path):
-    torch.set_num_threads(1)
+    # 10 epochs, for a margin no CPU's floats come near (issue 23): 0.87-1.0 on 6 seeds measured;
+    # after 3 epochs it was 0.65-0.83 against a threshold of 0.5
     train, val = make_split(512, seed=0), make_split(100, seed=5)
-    cfg = TeacherConfig(widths=(16, 32, 32), epochs=3, batch_size=64, lr=2.0, seed=1)
+    cfg = TeacherConfig(widths=(16, 32, 32), epochs=10, batch_size=64, lr=2.0, seed=1)
     model, history = train_teacher(cfg, train, val, log=lambda row: None)
-    assert [h["epoch"] for h in history] == [1, 2, 3]
-    assert history[-1]["val_acc"] > 0.5, history  # chance is 0.1
+    assert [h["epoch"] for h in history] == list(range(1, 11))
+    assert history[-1]["val_acc"] > 0.6, history  # chance is 0.1
     path = tmp_path / "t.safetensors"
     save_teacher(model, cfg, path, {"note": "test"})
     loaded, loaded_cfg, card = load_teacher(path)

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from waiting import HANG_S, SLOW_TEST_S
 
 from cifar_s9 import cli
 from cifar_s9.experiments import tracker
@@ -24,9 +25,10 @@ def _event(epoch: int, loss: float, acc: float | None) -> EpochEvent:
 def _python(code: str, trackio_dir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "TRACKIO_DIR": str(trackio_dir), "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=HANG_S)
 
 
+@pytest.mark.timeout(SLOW_TEST_S)  # two fresh interpreters import torch: slow on a busy machine
 def test_runs_and_checkpoints_survive_a_restart_and_no_network_is_touched(tmp_path):
     # process 1 writes a run and its checkpoint with every socket blocked and a Hugging Face
     # token and Space id in the environment: the tracker must stay local and never connect

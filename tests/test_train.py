@@ -23,19 +23,21 @@ TINY = TrainConfig(epochs=2, batch_size=16, lr=0.05, label_smoothing=0.0, device
 
 
 
+@pytest.mark.usefixtures("deterministic")
 def test_loss_falls_when_overfitting_colours(tiny_split):
-    # the class is the image's colour: a few epochs of a tiny residual network are enough to
-    # learn it (the plain 12-conv stack learns it too, but too slowly for a margin that holds on
-    # every CPU: 0.70 of the first loss after 6 epochs on one machine, 0.55 on another)
-    cfg = replace(TINY, epochs=6, lr=0.1)
-    trainer = Trainer(tiny_config(residual=True), cfg, NO_AUGMENT, tiny_split, test_split=make_split(20, seed=5))
+    # the class is the image's colour: a tiny residual network learns it (the plain 12-conv stack
+    # learns it too, but too slowly for a margin that holds on every CPU). 15 epochs, for margins
+    # far wider than one CPU's floats move them (issue 23; 8 seeds measured: the last loss 0.04-0.23
+    # of the first, test accuracy 0.8-1.0; after 6 epochs test accuracy was 0.4-0.9 against 0.3)
+    cfg = replace(TINY, epochs=15, lr=0.1)
+    trainer = Trainer(tiny_config(residual=True), cfg, NO_AUGMENT, tiny_split, test_split=make_split(200, seed=5))
     history = trainer.fit()
     losses = [h["train_loss"] for h in history]
-    assert len(history) == 6 and trainer.epoch == 6
-    assert losses[-1] < 0.7 * losses[0]
-    assert history[-1]["train_acc"] > history[0]["train_acc"]
+    assert len(history) == 15 and trainer.epoch == 15
+    assert losses[-1] < 0.5 * losses[0], losses  # the loss at least halves
+    assert history[-1]["train_acc"] > history[0]["train_acc"] + 0.3, history
     assert history[-1]["test_acc"] is not None and 0.0 <= history[-1]["test_acc"] <= 1.0
-    assert history[-1]["test_acc"] > 0.3  # well above the 0.1 of guessing
+    assert history[-1]["test_acc"] > 0.6, history  # six times the 0.1 of guessing
 
 
 def test_events_are_emitted_in_order(tiny_split):

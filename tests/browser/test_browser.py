@@ -14,8 +14,10 @@ import re
 import pytest
 from browsing import ARTIFACTS
 from synthetic import free_port
+from waiting import HANG_MS, SLOW_TEST_S, wait_until
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+# waits are on the page's (or the server's) state, under a deadline only a hang reaches (issue 23)
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
 
 TABS = ["Classify", "Augmentation lab", "Train", "Experiments", "Mistakes", "Model"]
 
@@ -41,7 +43,7 @@ def server(weights_path, tmp_path_factory):
 def open_page(browser, url: str, width: int = 1400, height: int = 1000):
     context = browser.new_context(viewport={"width": width, "height": height})
     page = context.new_page()
-    page.set_default_timeout(90_000)
+    page.set_default_timeout(HANG_MS)
     page.goto(url)
     page.locator("#banner").get_by_text("Active model").wait_for()
     return page
@@ -66,6 +68,19 @@ def classify_example(page, name: str = "cat") -> str:
     return page.locator("#prediction .output-class").inner_text().strip()
 
 
+def pending_events() -> set[str]:
+    """The events the app has been sent and not yet fully answered, of every session (Gradio's
+    queue: an event id leaves `pending_event_ids_session` once its last message went out; those
+    of a page closed before its answer stay there for good)."""
+    import app
+    return {i for ids in list(app.demo._queue.pending_event_ids_session.values()) for i in ids}
+
+
+def answered_since(before: set[str]):
+    """A condition: every event sent since `before` was taken has had its answer sent."""
+    return lambda: not (pending_events() - before)
+
+
 def banner(page) -> str:
     return page.locator("#banner").inner_text()
 
@@ -81,7 +96,7 @@ def test_two_visitors_each_keep_their_model(server, browser):
     classify_example(a)
     open_tab(a, "Train")
     a.get_by_role("button", name="Start").click()
-    a.locator("#train_progress").get_by_text(re.compile("finished 2 epochs")).wait_for(timeout=300_000)
+    a.locator("#train_progress").get_by_text(re.compile("finished 2 epochs")).wait_for()
     a.get_by_role("button", name="Use this model in my session").click()
     a.locator("#banner").get_by_text("your model").wait_for()
     shot(a, "a-train-activated")
@@ -114,18 +129,25 @@ def test_one_bad_input_one_message(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     bad = ARTIFACTS / "corrupt.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 20)
+    before = pending_events()
     page.locator("#input_image input[type=file]").set_input_files(str(bad))
     page.locator(".toast-body").first.wait_for()
-    page.wait_for_timeout(2000)  # any further toast would have arrived by now
+    # every event the upload set off has been answered (however busy the machine), and a moment
+    # for the page to draw a toast from an answer already sent: only then is one toast the count
+    wait_until(answered_since(before), "the upload's events were never all answered")
+    page.wait_for_timeout(2000)
     assert page.locator(".toast-body").count() == 1
     text = page.locator(".toast-body").first.inner_text()
     assert "image" in text.lower() and "/tmp" not in text and "Traceback" not in text
     open_tab(page, "Augmentation lab")
     page.locator("#aug_status").get_by_text("Settings valid").wait_for()
     seed = page.get_by_label("seed", exact=True)
+    before = pending_events()
     seed.fill("-3")
     seed.press("Enter")
     page.locator("#aug_status").get_by_text("seed must be", exact=False).wait_for()
+    wait_until(answered_since(before), "the seed's events were never all answered")
+    page.wait_for_timeout(1000)
     assert page.locator(".toast-body").count() <= 1  # the status line says it; no new toast
     page.context.close()
 

@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from browsing import ARTIFACTS, ROOT
 from synthetic import free_port
+from waiting import HANG_MS, SLOW_TEST_S
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+# waits are on the page's state, under a deadline only a hang reaches (issue 23)
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
 
 CAT = ROOT / "assets" / "examples" / "cat.jpg"
 
@@ -68,7 +70,7 @@ def src(page, selector: str) -> str:
 
 def wait_new_src(page, selector: str, old: str) -> None:
     page.wait_for_function("([s, old]) => { const e = document.querySelector(s); return e && e.src !== old; }",
-                           arg=[selector, old], timeout=90_000)
+                           arg=[selector, old], timeout=HANG_MS)
     page.wait_for_function("s => document.querySelector(s).complete", arg=selector)
 
 
@@ -80,7 +82,7 @@ def wait_words(page, pattern: str, old: str | None = None) -> str:
     """Wait until the words match `pattern` (and differ from `old`, the text before a click)."""
     try:
         page.wait_for_function("([p, old]) => { const t = document.querySelector('#inside_words').innerText;"
-                               " return t !== old && new RegExp(p).test(t); }", arg=[pattern, old], timeout=90_000)
+                               " return t !== old && new RegExp(p).test(t); }", arg=[pattern, old], timeout=HANG_MS)
     except Exception:
         shot(page, "inside-failure")
         raise AssertionError(f"waited for {pattern!r}; the page says {words(page)!r}") from None
@@ -90,7 +92,7 @@ def wait_words(page, pattern: str, old: str | None = None) -> str:
 @pytest.mark.parametrize("width, height", [(1400, 1000), (390, 844)])
 def test_inside_views(browser, server, width, height):
     page = browser.new_page(viewport={"width": width, "height": height})
-    page.set_default_timeout(90_000)
+    page.set_default_timeout(HANG_MS)
     page.goto(server)
     page.get_by_text("cifar_s9 lab").first.wait_for()
     # the current image, chosen in Classify
@@ -100,7 +102,7 @@ def test_inside_views(browser, server, width, height):
     open_tab(page, "Inside")
 
     # feature maps: C2's 64 channels; the top channel's centre unit is described
-    page.wait_for_function("document.querySelectorAll('#inside_channels img').length >= 64", timeout=90_000)
+    page.wait_for_function("document.querySelectorAll('#inside_channels img').length >= 64", timeout=HANG_MS)
     first = wait_words(page, r"Channel #\d+\. This C2 unit at row 8, column 8 sees 21x21 pixels")
     # click the fourth channel: it opens, with its centre unit
     before = src(page, "#inside_channel img")
@@ -125,21 +127,21 @@ def test_inside_views(browser, server, width, height):
     page.locator("#inside_layer input").click()
     page.get_by_role("option", name="C4", exact=True).click()
     wait_words(page, r"This C4 unit at row 2, column 2 sees 81x81 pixels, more than the 32x32 image")
-    page.wait_for_function("document.querySelectorAll('#inside_channels img').length >= 192", timeout=90_000)
+    page.wait_for_function("document.querySelectorAll('#inside_channels img').length >= 192", timeout=HANG_MS)
     wait_new_src(page, "#inside_field img", before)
     shot(page, f"inside-field-{width}", "inside_maps_view")
 
     # occlusion, integrated gradients and Grad-CAM, with their agreement
     open_tab(page, "Occlusion & gradients")
     for key in ("occlusion", "gradients", "gradcam"):
-        page.locator(f"#inside_attr_{key} img").wait_for(timeout=90_000)
+        page.locator(f"#inside_attr_{key} img").wait_for(timeout=HANG_MS)
     page.locator("#inside_agreement").get_by_text("Spearman", exact=False).wait_for()
     assert re.search(r"occlusion vs Grad-CAM: [+-]\d\.\d\d", page.locator("#inside_agreement").inner_text())
     shot(page, f"inside-occlusion-{width}", "inside_occlusion_view")
 
     # why not this class: ten Grad-CAMs in one 2x5 picture, the predicted class framed
     open_tab(page, "Why not this class?")
-    page.locator("#inside_why img").wait_for(timeout=90_000)
+    page.locator("#inside_why img").wait_for(timeout=HANG_MS)
     page.locator("#inside_why_note").get_by_text("framed in red", exact=False).wait_for()
     shot(page, f"inside-why-{width}", "inside_why_view")
     page.close()
