@@ -98,8 +98,9 @@ def test_limits_by_path():
 def test_launch_kwargs_install_the_middleware_and_the_file_cap():
     kwargs = http_limits.launch_kwargs()
     assert kwargs["max_file_size"] == http_limits.MAX_UPLOAD_BYTES == 20 * 2**20
-    surface, mw = kwargs["app_kwargs"]["middleware"]
+    surface, mw, quota = kwargs["app_kwargs"]["middleware"]
     assert surface.cls is http_limits.PublicSurface and mw.cls is BodyLimit
+    assert quota.cls is http_limits.UploadQuota
 
 
 def surface_client():
@@ -122,3 +123,55 @@ def test_every_response_says_nosniff_and_monitoring_is_hidden():
         r = client.get(path)
         assert r.status_code == 404 and "dashboard" not in r.text, path
         assert r.headers["x-content-type-options"] == "nosniff"
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def quota_app(ledger):
+    app, calls = make_app(upload=10_000)
+    app.add_middleware(http_limits.UploadQuota, ledger=ledger)
+    return app, calls
+
+
+def test_an_address_over_its_upload_quota_is_refused_and_others_are_not():
+    clock = Clock()
+    ledger = http_limits.UploadLedger(max_bytes=10_000, max_files=100, window_s=600, clock=clock)
+    app, calls = quota_app(ledger)
+    client = TestClient(app)
+    attacker, victim = {"x-forwarded-for": "10.0.0.1"}, {"x-forwarded-for": "10.0.0.2"}
+    for _ in range(2):
+        assert client.post("/gradio_api/upload", content=b"u" * 4000, headers=attacker).status_code == 200
+    refused = client.post("/gradio_api/upload", content=b"u" * 4000, headers=attacker)
+    assert refused.status_code == 429 and "Upload quota" in refused.text
+    assert calls.count("upload") == 2  # refused before the body reached the app
+    assert client.post("/gradio_api/upload", content=b"u" * 4000, headers=victim).status_code == 200
+    clock.t = 601  # the window has passed
+    assert client.post("/gradio_api/upload", content=b"u" * 4000, headers=attacker).status_code == 200
+
+
+def test_a_streamed_upload_is_charged_what_it_sent_and_files_are_counted():
+    clock = Clock()
+    ledger = http_limits.UploadLedger(max_bytes=10_000, max_files=3, window_s=600, clock=clock)
+    client = TestClient(quota_app(ledger)[0])
+    who = {"x-forwarded-for": "10.0.0.3"}
+    sent = client.post("/gradio_api/upload", content=iter([b"s" * 3000] * 3), headers=who)
+    assert sent.status_code == 200 and sent.json() == {"n": 9000}
+    assert ledger.refusal("10.0.0.3", 2000) is not None  # 9,000 charged although none was declared
+    assert client.post("/gradio_api/upload", content=b"x", headers=who).status_code == 200
+    assert client.post("/gradio_api/upload", content=b"x", headers=who).status_code == 200
+    assert "3 files" in client.post("/gradio_api/upload", content=b"x", headers=who).text
+    assert client.post("/gradio_api/queue/join", json={"data": []}, headers=who).status_code == 200
+
+
+def test_the_ledger_forgets_the_oldest_address_past_its_bound():
+    ledger = http_limits.UploadLedger(max_bytes=10, max_files=10, window_s=600, max_addresses=2)
+    ledger.charge("a", 10)
+    ledger.charge("b", 10)
+    ledger.charge("c", 10)
+    assert ledger.refusal("a", 1) is None and ledger.refusal("c", 1) is not None

@@ -12,14 +12,21 @@ late for Starlette):
 
     demo.queue(**QUEUE).launch(**launch_options(), **http_limits.launch_kwargs())
 
-`launch_kwargs` also sets Gradio's own per-file `max_file_size` to the same upload cap.
+`launch_kwargs` also sets Gradio's own per-file `max_file_size` to the same upload cap, and
+installs `UploadQuota` (bytes and files per address per window, so one client's uploads cannot
+make the size-capped upload folder drop other visitors' files) and `PublicSurface`.
 """
 from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict, deque
 
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
 from ..data.images import MAX_BYTES
+from .workload import address_from
 
 MAX_JSON_BYTES = 2**20           # 1 MB: the app's API calls carry settings and file references, not files
 MAX_UPLOAD_BYTES = MAX_BYTES     # 20 MB: the image limit; checkpoints are never uploaded
@@ -129,6 +136,86 @@ class PublicSurface:
         await self.app(scope, receive, send_with_headers)
 
 
+# What one address may upload per window: five maximal images in ten minutes. The upload folder
+# is pruned oldest first at 500 MB (cleanup.UPLOAD_CAPS), so one client alone can no longer
+# flood it to evict other visitors' files; it takes five addresses at their full quota.
+UPLOAD_QUOTA = dict(max_bytes=5 * MAX_UPLOAD_BYTES, max_files=60, window_s=600.0)
+TRACKED_ADDRESSES = 10_000       # the oldest address is forgotten past this many (bounded memory)
+
+
+class UploadLedger:
+    """Bytes and uploads per address over a sliding window; thread-safe, bounded in size."""
+
+    def __init__(self, max_bytes: int, max_files: int, window_s: float, clock=time.monotonic,
+                 max_addresses: int = TRACKED_ADDRESSES):
+        self.max_bytes, self.max_files, self.window_s = max_bytes, max_files, window_s
+        self.clock, self.max_addresses = clock, max_addresses
+        self._seen: OrderedDict[str, deque] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _recent(self, address: str) -> deque:
+        entries = self._seen.setdefault(address, deque())
+        self._seen.move_to_end(address)
+        while len(self._seen) > self.max_addresses:
+            self._seen.popitem(last=False)
+        horizon = self.clock() - self.window_s
+        while entries and entries[0][0] < horizon:
+            entries.popleft()
+        return entries
+
+    def refusal(self, address: str, declared: int) -> str | None:
+        """Why an upload of `declared` more bytes from `address` is refused, or None."""
+        with self._lock:
+            entries = self._recent(address)
+            used = sum(n for _, n in entries)
+            minutes = round(self.window_s / 60)
+            if len(entries) >= self.max_files:
+                return f"Upload quota reached: {self.max_files} files per {minutes} minutes per address"
+            if used + declared > self.max_bytes:
+                return (f"Upload quota reached: {self.max_bytes // 2**20} MB per {minutes} minutes per "
+                        "address; try again later")
+            return None
+
+    def charge(self, address: str, n: int) -> None:
+        with self._lock:
+            self._recent(address).append((self.clock(), n))
+
+
+class UploadQuota:
+    """ASGI middleware: each address's uploads are charged to an `UploadLedger`; past its quota an
+    upload is answered 429 before its body is read (a streamed one is charged what it sent)."""
+
+    def __init__(self, app, ledger: UploadLedger | None = None):
+        self.app, self.ledger = app, ledger or UploadLedger(**UPLOAD_QUOTA)
+
+    async def __call__(self, scope, receive, send):
+        if (scope["type"] != "http" or scope.get("method", "GET") in UNLIMITED_METHODS
+                or not scope.get("path", "").rstrip("/").endswith(UPLOAD_PATHS)):
+            return await self.app(scope, receive, send)
+        address = address_from(_header(scope, b"x-forwarded-for"), (scope.get("client") or (None,))[0])
+        declared = max(_content_length(scope) or 0, 0)
+        refused = self.ledger.refusal(address, declared)
+        if refused:
+            return await _answer(send, 429, refused)
+        received = 0
+
+        async def counted_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+            return message
+
+        try:
+            await self.app(scope, counted_receive, send)
+        finally:
+            self.ledger.charge(address, max(received, declared))
+
+
+def _header(scope, name: bytes) -> str:
+    return next((v.decode("latin-1") for k, v in scope.get("headers", []) if k.lower() == name), "")
+
+
 def middleware(json_bytes: int = MAX_JSON_BYTES, upload_bytes: int = MAX_UPLOAD_BYTES) -> Middleware:
     return Middleware(BodyLimit, default=json_bytes, upload=upload_bytes + MULTIPART_SLACK)
 
@@ -136,4 +223,5 @@ def middleware(json_bytes: int = MAX_JSON_BYTES, upload_bytes: int = MAX_UPLOAD_
 def launch_kwargs(json_bytes: int = MAX_JSON_BYTES, upload_bytes: int = MAX_UPLOAD_BYTES) -> dict:
     """Keyword arguments for `demo.launch(...)`: the body caps and Gradio's per-file upload cap."""
     return {"max_file_size": upload_bytes,
-            "app_kwargs": {"middleware": [Middleware(PublicSurface), middleware(json_bytes, upload_bytes)]}}
+            "app_kwargs": {"middleware": [Middleware(PublicSurface), middleware(json_bytes, upload_bytes),
+                                           Middleware(UploadQuota)]}}

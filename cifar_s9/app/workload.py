@@ -36,10 +36,14 @@ def client_address(request) -> str:
     """The visitor's address: the last X-Forwarded-For hop (the one the Space's own proxy
     appended; earlier hops are whatever the client wrote), else the socket's peer."""
     forwarded = request.headers.get("x-forwarded-for", "") if request is not None else ""
+    return address_from(forwarded, getattr(getattr(request, "client", None), "host", None))
+
+
+def address_from(forwarded: str, peer: str | None) -> str:
+    """`client_address` from an X-Forwarded-For value and the socket's peer host."""
     if forwarded.strip():
         return forwarded.split(",")[-1].strip()
-    client = getattr(request, "client", None)
-    return getattr(client, "host", None) or "unknown"
+    return peer or "unknown"
 
 
 def fair_queue(demo, per_session: int = PER_SESSION_WAITING, per_client: int = PER_CLIENT_WAITING):
