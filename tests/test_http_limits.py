@@ -98,7 +98,7 @@ def test_limits_by_path():
 def test_launch_kwargs_install_the_middleware_and_the_file_cap():
     kwargs = http_limits.launch_kwargs()
     assert kwargs["max_file_size"] == http_limits.MAX_UPLOAD_BYTES == 20 * 2**20
-    surface, mw, quota = kwargs["app_kwargs"]["middleware"]
+    surface, mw, quota, _ = kwargs["app_kwargs"]["middleware"]
     assert surface.cls is http_limits.PublicSurface and mw.cls is BodyLimit
     assert quota.cls is http_limits.UploadQuota
 
@@ -175,3 +175,29 @@ def test_the_ledger_forgets_the_oldest_address_past_its_bound():
     ledger.charge("b", 10)
     ledger.charge("c", 10)
     assert ledger.refusal("a", 1) is None and ledger.refusal("c", 1) is not None
+
+
+def test_an_unknown_session_polling_the_queue_writes_no_traceback_over_raw_http(caplog):
+    """A launched Gradio app: `queue/data` for a session with nothing queued used to log a 5.8 KB
+    traceback per request; now it gets Gradio's own 'session not found' event and the log stays
+    quiet, while a real call still streams."""
+    import logging
+
+    import gradio as gr
+    import requests
+    from gradio_client import Client
+
+    with gr.Blocks() as demo:
+        box = gr.Textbox()
+        box.submit(lambda text: text.upper(), box, box, api_name="shout")
+    demo.queue().launch(prevent_thread_lock=True, server_name="127.0.0.1", **http_limits.launch_kwargs())
+    try:
+        with caplog.at_level(logging.ERROR):
+            for _ in range(3):
+                r = requests.get(demo.local_url + "gradio_api/queue/data",
+                                 params={"session_hash": "no-such-session"}, timeout=60)
+                assert r.status_code == 200 and '"session_not_found":true' in r.text
+        assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR]
+        assert Client(demo.local_url, verbose=False).predict("hi", api_name="/shout") == "HI"
+    finally:
+        demo.close()
