@@ -72,7 +72,7 @@ def curves_figure(curves: dict[str, dict], title: str = "") -> go.Figure:
 def result_curves(result: ExperimentResult) -> dict[str, dict]:
     return {f"{r.arm} (seed {r.seed})": {"epoch": [h["epoch"] for h in r.history],
                                          "train_loss": [h["train_loss"] for h in r.history],
-                                         "val_acc": [h["test_acc"] for h in r.history]}
+                                         "val_acc": [h["eval_acc"] for h in r.history]}
             for r in result.runs}
 
 

@@ -191,7 +191,7 @@ class Job:
                 return dict(state=STOPPED, weights=None, eta_s=0.0,
                             message="stopped before the first epoch ended; nothing was saved")
             last = trainer.history[-1] if trainer.history else {}
-            acc = {"plain": last["test_acc"]} if last.get("test_acc") is not None else None
+            acc = {"plain": last["eval_acc"]} if last.get("eval_acc") is not None else None
             card = model_card(trainer, data.train.source, req.preset, test=test, test_acc=acc,
                               source="cifar_s9 app", demo_only=data.demo_only, stopped_early=stopped,
                               steps_per_epoch=steps_per_epoch)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..data.augment import AugmentConfig
-from .trainer import TrainConfig
+from .config import TrainConfig
 
 
 @dataclass(frozen=True)
