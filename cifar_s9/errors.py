@@ -40,5 +40,5 @@ def whole_number(value, name: str, lo: int | None = None, hi: int | None = None,
         raise error(f"{name} must be a whole number{span}, got {value!r}")
     n = int(x)
     if (lo is not None and n < lo) or (hi is not None and n > hi):
-        raise error(f"{name} must be{span or ' in range'}, got {n}")
+        raise error(f"{name} must be a whole number{span or ' in range'}, got {n}")
     return n

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..data.transforms import normalize_uint8
+from ..errors import UserError
 
 # method name -> pytorch-grad-cam class name; the library (and OpenCV) load on the first explain,
 # not when the app starts
@@ -39,7 +40,7 @@ DEFAULT_METHOD = "GradCAM"
 DEFAULT_LAYER = "C4"  # the last block: the standard Grad-CAM choice, coarsest but most semantic
 
 
-class ExplainError(ValueError):
+class ExplainError(UserError):
     pass
 
 

@@ -28,6 +28,7 @@ from ..records.provenance import device_name
 from ..train.recipes import LAB_TRAIN, get_recipe
 from ..train.config import TrainConfig, validate_train_config
 from ..train.trainer import Trainer
+from ..errors import UserError
 
 MAX_ARMS, MAX_REPEATS = 4, 5
 SHORT_EPOCHS = 15   # below this many epochs, say that short runs favour weak augmentation
@@ -77,7 +78,7 @@ class ExperimentConfig:
         if not 1 <= self.repeats <= MAX_REPEATS:
             problems.append(f"repeats must be in [1, {MAX_REPEATS}], got {self.repeats}")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise UserError("; ".join(problems))
         for arm in self.arms:
             get_config(arm.preset)
             validate(arm.aug)

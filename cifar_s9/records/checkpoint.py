@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save_file
 
 from ..atomic import temp_path, write_atomic, write_json_atomic
 from ..model.net import ModelConfig, Net
+from ..errors import UserError
 
 CARD_HASH = "weights_sha256"  # the card field that pairs it with its weights file
 
@@ -36,7 +37,7 @@ CARD_HASH = "weights_sha256"  # the card field that pairs it with its weights fi
 MAX_CONFIG_CHARS = 16_384  # the model config JSON in a checkpoint's metadata
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     pass
 
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.cifar import MEAN, STD, Split
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ def train_teacher(cfg: TeacherConfig, train: Split, val: Split | None = None,
     if resume is not None:
         state = load_resume(resume)
         if TeacherConfig.from_dict(state["config"]) != cfg:
-            raise ValueError(f"{Path(resume).name} was written by a teacher with another config")
+            raise UserError(f"{Path(resume).name} was written by a teacher with another config")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         lookahead.ema = {k: v.to(device) for k, v in state["lookahead"].items()}
@@ -285,7 +286,7 @@ def load_teacher(path: Path) -> tuple[TeacherNet, TeacherConfig, dict]:
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
     if meta.get("kind") != "airbench-teacher":
-        raise ValueError(f"{Path(path).name} is not an airbench teacher checkpoint")
+        raise UserError(f"{Path(path).name} is not an airbench teacher checkpoint")
     cfg = TeacherConfig.from_dict(json.loads(meta["teacher_config"]))
     model = TeacherNet(cfg.widths, cfg.batchnorm_momentum)
     model.load_state_dict(load_file(str(path)))

@@ -20,6 +20,7 @@ import torch
 
 from ..atomic import write_json_atomic
 from ..data.cifar import save_npz_atomic
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -94,17 +95,17 @@ class LogitBank:
             info = json.loads((folder / "bank.json").read_text())
             spec = BankSpec(**info["spec"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{folder.name}: not a logit bank ({exc.__class__.__name__})") from None
+            raise UserError(f"{folder.name}: not a logit bank ({exc.__class__.__name__})") from None
         parts = []
         for first in range(0, spec.views, info["views_per_shard"]):
             with np.load(folder / f"views{first:03d}.npz", allow_pickle=False) as z:
                 parts.append(z["logits"])
         logits = np.concatenate(parts, axis=1)
         if logits.shape != (info["n"], spec.views, 10):
-            raise ValueError(f"{folder.name}: logits of shape {logits.shape}, expected "
+            raise UserError(f"{folder.name}: logits of shape {logits.shape}, expected "
                              f"({info['n']}, {spec.views}, 10)")
         if expected_images is not None and info.get("images_sha256") != images_digest(expected_images):
-            raise ValueError(f"{folder.name} was computed for other training images (another "
+            raise UserError(f"{folder.name} was computed for other training images (another "
                              "validation split or data folder): recompute it for these")
         meta = {k: v for k, v in info.items() if k not in ("spec", "n", "views_per_shard")}
         return cls(logits, spec, meta)
