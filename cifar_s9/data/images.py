@@ -240,8 +240,9 @@ def load_rgb32(source, max_pixels: int = MAX_PIXELS, fit: Fit = "crop", size: in
 
 
 def upscale(image: np.ndarray, size: int = 256) -> np.ndarray:
-    """Nearest-neighbour enlargement for display: every network pixel becomes a visible block."""
-    factor = max(1, size // image.shape[0])
+    """Nearest-neighbour enlargement for display by the whole factor that fits in `size` (at
+    least 1): every network pixel (or unit of a map) becomes a visible block."""
+    factor = max(1, size // max(image.shape[:2]))
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 

@@ -20,6 +20,7 @@ import torch
 
 from ..atomic import write_json_atomic
 from ..data.cifar import save_npz_atomic
+from ..data.transforms import shifted_crops
 from ..errors import UserError
 
 
@@ -54,13 +55,9 @@ def apply_views(images: np.ndarray, views: Views, translate: int) -> np.ndarray:
     flipped where `views.flip`: output[i, y, x] = padded[i, y + t + dy, x + t + dx]."""
     t = translate
     padded = np.pad(images, ((0, 0), (t, t), (t, t), (0, 0)), mode="reflect")
-    size = images.shape[1]
-    out = np.empty_like(images)
-    for sy in range(-t, t + 1):
-        for sx in range(-t, t + 1):
-            mask = (views.dy == sy) & (views.dx == sx)
-            if mask.any():
-                out[mask] = padded[mask, t + sy:t + sy + size, t + sx:t + sx + size]
+    crops = shifted_crops(torch.from_numpy(padded).permute(0, 3, 1, 2), torch.from_numpy(views.dy),
+                          torch.from_numpy(views.dx), t)
+    out = np.ascontiguousarray(crops.permute(0, 2, 3, 1).numpy())
     out[views.flip] = out[views.flip, :, ::-1]
     return out
 

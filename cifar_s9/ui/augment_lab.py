@@ -13,8 +13,7 @@ from dataclasses import fields
 import gradio as gr
 import numpy as np
 
-from ..data.augment import GROUPS, AugmentConfig, InvalidAugmentConfig, min_max_pairs, pipeline_code, validate
-from ..data.images import ImageInputError
+from ..data.augment import GROUPS, AugmentConfig, min_max_pairs, pipeline_code, validate
 from ..app.lab import AUG_FIELDS, augment_grid, clamp_pairs
 from ..app.session import Session
 from ..app.uinput import MAX_SEED, MAX_VIEWS, coerce_augment, whole_number
