@@ -27,15 +27,15 @@ import torch.nn.functional as F
 from ..analysis.evaluate import predict_logits
 from ..data.augment import AugmentConfig, validate
 from ..data.cifar import Split
-from ..errors import UserError
 from ..model.net import ModelConfig, Net
-from ..records.checkpoint import load_resume, load_weights, save_resume
+from ..records.checkpoint import load_weights, save_resume
 from ..teacher.bank import LogitBank
 from .budget import BudgetPlanner, Plan
 from .config import LIMITS, TrainConfig, validate_train_config
 from .distill import Teacher
 from .ema import make_ema
-from .events import Callback, EpochEvent, EvalSplit, StepEvent, upgrade_history
+from . import resume as resume_file
+from .events import Callback, EpochEvent, EvalSplit, StepEvent
 from .loader import AugmentedBatches, BankBatches, batch_stream
 from .losses import distillation_loss, soft_cross_entropy
 from .mixup import mix_batch, mixup_lambda
@@ -302,58 +302,14 @@ class Trainer:
             save_resume(checkpoint, self.resume_state())
         self.callback(event)
 
-    # ------------------------------------------------------------------ resume
+    # ------------------------------------------------------------------ resume (resume.py)
     def resume_state(self) -> dict:
-        return {"model": self.model.state_dict(),
-                "ema": self.ema.state_dict() if self.ema is not None else None,
-                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                "epoch": self.epoch, "history": self.history, "wall_time_s": self.wall_time_s,
-                "model_config": self.model_config.to_dict(), "train_config": self.cfg.to_dict(),
-                "aug_config": self.aug_config.to_dict(), "eval_split": self.eval_split}
+        return resume_file.state_of(self)
 
     @classmethod
     def resume(cls, path: Path, train_split: Split, eval_data: Split | None = None,
                callback: Callback | None = None, eval_split: EvalSplit | None = None,
                **overrides) -> "Trainer":
-        """Rebuild a trainer from a checkpoint written by `fit(checkpoint=...)` and continue it.
-        `overrides` are TrainConfig fields (a new `epochs` keeps the curve's shape from the steps
-        done); a budgeted run continues its saved plan. `eval_split`: what `eval_data` is, by
-        default what the checkpoint recorded (files from before it was recorded: the validation
-        split when the run held one back, as the CLI did, else the test set)."""
-        state = load_resume(path)
-        saved_cfg = state["train_config"]
-        recorded = state.get("eval_split") or ("validation" if saved_cfg.get("val_per_class") else "test")
-        train_cfg = TrainConfig.from_dict({**saved_cfg, "time_budget_s": None, **overrides})
-        trainer = cls(ModelConfig.from_dict(state["model_config"]), train_cfg,
-                      AugmentConfig.from_dict(state["aug_config"]), train_split, eval_data, callback,
-                      eval_split=eval_split or recorded)
-        trainer.model.load_state_dict(state["model"])
-        if trainer.ema is not None and state["ema"] is not None:
-            trainer.ema.load_state_dict(state["ema"])
-        trainer.optimizer.load_state_dict(state["optimizer"])
-        trainer._restore_schedule(state["scheduler"], state["epoch"], overrides.get("epochs"), path)
-        trainer.epoch, trainer.wall_time_s = state["epoch"], state["wall_time_s"]
-        trainer.history = upgrade_history(state["history"], recorded)
-        return trainer
-
-    def _restore_schedule(self, saved: dict, epochs_done: int, new_epochs: int | None, path: Path) -> None:
-        """The saved schedule, at its step; a new epoch count re-paces it from there."""
-        nb = self.batches.batches_per_epoch
-
-        def refuse_if_past(steps_done: int, total: int) -> None:
-            if steps_done > total:
-                raise UserError(f"{Path(path).name} has already trained {epochs_done} epochs; "
-                                f"cannot resume with epochs={self.cfg.epochs}")
-
-        if ReplannableOneCycle.owns(saved):  # a time-budgeted run: its plan, in steps
-            self.scheduler = self._replannable(1)
-            self.scheduler.load_state_dict(saved)
-            if new_epochs is not None:  # a new length: the same curve at a new pace
-                refuse_if_past(self.steps_done, self.cfg.epochs * nb)
-                self.scheduler.replan(self.cfg.epochs * nb)
-        elif saved["total_steps"] == self.total_steps:
-            self.scheduler.load_state_dict(saved)
-        else:  # a new --epochs: the one-cycle schedule for the new length, at the steps already done
-            refuse_if_past(epochs_done * nb, self.total_steps)
-            self.scheduler = self._make_scheduler(epochs_done * nb)
-        self.plan = Plan(self.scheduler.total_steps, nb)
+        """Rebuild a trainer from a checkpoint written by `fit(checkpoint=...)` and continue it
+        (resume.py says how; `overrides` are TrainConfig fields)."""
+        return resume_file.resume(cls, path, train_split, eval_data, callback, eval_split, **overrides)
