@@ -35,7 +35,7 @@ from .config import LIMITS, TrainConfig, validate_train_config
 from .distill import Teacher
 from .ema import make_ema
 from . import resume as resume_file
-from .events import Callback, EpochEvent, EvalSplit, StepEvent
+from .events import EVAL_SPLITS, Callback, EpochEvent, EvalSplit, StepEvent
 from .loader import AugmentedBatches, BankBatches, batch_stream
 from .losses import distillation_loss, soft_cross_entropy
 from .mixup import mix_batch, mixup_lambda
@@ -62,6 +62,8 @@ class Trainer:
         the process-wide torch state to the caller: no `set_num_threads`, and the seeding for
         init and dropout happens on a forked RNG that is restored afterwards. `clock` times the
         budget (tests pass a fake one)."""
+        if eval_split not in EVAL_SPLITS:
+            raise ValueError(f"eval_split must be one of {EVAL_SPLITS}, got {eval_split!r}")
         self.model_config, self.aug_config = model_config, validate(aug_config)
         self.cfg = validate_train_config(train_config)
         self.device = resolve_device(self.cfg.device)
