@@ -33,7 +33,8 @@ from cifar_s9.train.loader import batch_stream  # noqa: E402
 from cifar_s9.model.net import get_config  # noqa: E402
 from cifar_s9.records.provenance import run_info  # noqa: E402
 from cifar_s9.train.recipes import get_recipe  # noqa: E402
-from cifar_s9.train.trainer import EpochEvent, Trainer  # noqa: E402
+from cifar_s9.train.events import EpochEvent  # noqa: E402
+from cifar_s9.train.trainer import Trainer  # noqa: E402
 
 TARGET = 0.85
 TARGET_EPOCHS = 8
@@ -55,7 +56,7 @@ def seed_throughput(recipe, cfg, train_split, steps: int = 8) -> float:
 
 
 def first_epoch_reaching(history: list[dict], target: float) -> int | None:
-    return next((h["epoch"] for h in history if h["test_acc"] is not None and h["test_acc"] >= target), None)
+    return next((h["epoch"] for h in history if h["eval_acc"] is not None and h["eval_acc"] >= target), None)
 
 
 def main() -> int:
@@ -85,7 +86,7 @@ def main() -> int:
                 tta_by_epoch[event.epoch] = evaluate(trainer.eval_model, test_split, "cpu", tta=True).accuracy
                 tta = f" flip-TTA {tta_by_epoch[event.epoch]:.4f}"
             print(f"epoch {event.epoch}/{event.epochs} loss {event.train_loss:.3f} acc {event.train_acc:.3f} "
-                  f"test {event.test_acc:.4f}{tta} lr {event.lr:.4f} {event.images_per_s:.0f} img/s "
+                  f"test {event.eval_acc:.4f}{tta} lr {event.lr:.4f} {event.images_per_s:.0f} img/s "
                   f"{event.epoch_time_s:.0f}s", flush=True)
 
     start = time.perf_counter()
@@ -107,7 +108,7 @@ def main() -> int:
     n_train = len(trainer.train_split)
     epoch_85 = first_epoch_reaching(history, TARGET)
     epoch_85_tta = next((e for e, acc in sorted(tta_by_epoch.items()) if acc >= TARGET), None)
-    final = history[-1]["test_acc"]
+    final = history[-1]["eval_acc"]
     seed_ips = seed_throughput(recipe, cfg, train_split)
     save_weights(trainer.eval_model, Path(args.out),
                  {"recipe": "fast", "epochs": trainer.epoch, "wall_time_s": round(wall, 1),

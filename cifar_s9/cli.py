@@ -58,7 +58,7 @@ def add_train_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per TrainConfig field, typed from its annotation: a new setting needs no CLI code.
     Every flag defaults to None, meaning "the recipe's value"."""
     import typing
-    from .train.trainer import TrainConfig
+    from .train.config import TrainConfig
 
     hints = typing.get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
@@ -77,7 +77,7 @@ def add_train_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _train_config(args, recipe):
-    from .train.trainer import TrainConfig
+    from .train.config import TrainConfig
 
     overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
                  if getattr(args, f.name, None) is not None}
@@ -95,15 +95,15 @@ class ProgressPrinter:
         from tqdm import tqdm
         self.bar = tqdm(total=total_steps, initial=done_steps, unit="step", dynamic_ncols=True,
                         file=sys.stderr)
-        self.bar.write(f"{'epoch':>5} {'train_loss':>10} {'train_acc':>9} {'test_loss':>9} "
-                       f"{'test_acc':>8} {'lr':>8} {'img/s':>7} {'time_s':>7}")
+        self.bar.write(f"{'epoch':>5} {'train_loss':>10} {'train_acc':>9} {'eval_loss':>9} "
+                       f"{'eval_acc':>8} {'lr':>8} {'img/s':>7} {'time_s':>7}")
 
     def __call__(self, event) -> None:
-        from .train.trainer import EpochEvent
+        from .train.events import EpochEvent
         if isinstance(event, EpochEvent):
             fmt = lambda v, f: format(v, f) if v is not None else "-"  # noqa: E731
             self.bar.write(f"{event.epoch:>5} {event.train_loss:>10.4f} {event.train_acc:>9.4f} "
-                           f"{fmt(event.test_loss, '>9.4f'):>9} {fmt(event.test_acc, '>8.4f'):>8} "
+                           f"{fmt(event.eval_loss, '>9.4f'):>9} {fmt(event.eval_acc, '>8.4f'):>8} "
                            f"{event.lr:>8.4f} {event.images_per_s:>7.0f} {event.epoch_time_s:>7.1f}")
         else:
             if self.bar.total != event.total_steps:  # a time budget re-planned the run
@@ -119,7 +119,8 @@ class ProgressPrinter:
 def cmd_train(args) -> int:
     from .analysis.evaluate import evaluate
     from .model.net import get_config
-    from .train.trainer import Trainer, TrainConfig
+    from .train.config import TrainConfig
+    from .train.trainer import Trainer
 
     recipe = get_recipe(args.recipe)
     out = Path(args.out or f"runs/{args.recipe}/model.safetensors")
@@ -131,22 +132,24 @@ def cmd_train(args) -> int:
         validation = ValidationSpec(cfg.val_per_class, cfg.val_seed)
         val_digest = indices_digest(validation_indices(train_split.labels, validation))
         train_split, test_split = carve_validation(train_split, validation)
+        scored = "validation"
     else:
         validation = None
         test_split = None if args.no_test else load_split("test", args.data_dir)
+        scored = "test"
     if args.resume:
-        trainer = Trainer.resume(Path(args.resume), train_split, test_split,
+        trainer = Trainer.resume(Path(args.resume), train_split, test_split, eval_split=scored,
                                  **{k: v for k, v in {"epochs": args.epochs, "device": args.device,
                                                       "workers": args.workers}.items() if v is not None})
     else:
         trainer = Trainer(get_config(args.preset or recipe.preset), cfg, recipe.aug, train_split,
-                          test_split)
+                          test_split, eval_split=scored)
     printer = ProgressPrinter(trainer.total_steps, trainer.epoch * trainer.batches.batches_per_epoch)
     logger = None if args.no_track else track_trainer(  # the run tracker (runs/tracker, trackio)
         trainer, f"cli-{args.recipe}", "cli", out, recipe=args.recipe, preset=args.preset or recipe.preset)
     trainer.callback = chain(printer, logger)
     print(f"training {trainer.model.num_params():,} parameters on {trainer.device}, "
-          f"{len(trainer.train_split)} images, {trainer.cfg.epochs} epochs; resume file {resume_path}",
+          f"{len(trainer.train_split)} images, {trainer.epochs} epochs; resume file {resume_path}",
           file=sys.stderr)
     stop = threading.Event()
     try:
@@ -158,7 +161,7 @@ def cmd_train(args) -> int:
         print(f"\nstopped; continue with --resume {resume_path}", file=sys.stderr)
         return 130
     printer.close()
-    if trainer.epoch < trainer.cfg.epochs:
+    if trainer.epoch < trainer.epochs:
         if logger is not None:
             logger.finish(state="stopped")
         return 0

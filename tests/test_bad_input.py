@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import pickle
 import struct
 import zlib
@@ -247,19 +246,19 @@ BAD_AUGMENT = [
     ({"fill": -1}, 3, 0, r"fill must be a grey level"),
     ({"jpeg_quality_min": 0}, 3, 0, r"jpeg_quality_min must be in \[1, 100\]"),
     ({"border_mode": "bogus"}, 3, 0, r"border_mode must be one of"),
-    ({"flip_p": NAN}, 3, 0, r"flip_p must be a number"),                                # NaN field
-    ({"fill": NAN}, 3, 0, r"fill must be a whole number"),
-    ({"holes_max": NAN}, 3, 0, r"holes_max must be a whole number"),
-    ({"shift_limit": INF}, 3, 0, r"shift_limit must be a number"),
+    ({"flip_p": NAN}, 3, 0, r"flip_p must be a finite number"),                                # NaN field
+    ({"fill": NAN}, 3, 0, r"fill must be a finite number"),
+    ({"holes_max": NAN}, 3, 0, r"holes_max must be a finite number"),
+    ({"shift_limit": INF}, 3, 0, r"shift_limit must be a finite number"),
     ({"holes_max": 2.5}, 3, 0, r"holes_max must be a whole number"),
     ({"flip_p": "lots"}, 3, 0, r"flip_p must be a number"),
-    ({}, 0, 0, r"augmented versions must be in \[1, 64\]"),
-    ({}, 65, 0, r"augmented versions must be in \[1, 64\]"),
+    ({}, 0, 0, r"augmented versions must be a whole number in \[1, 64\]"),
+    ({}, 65, 0, r"augmented versions must be a whole number in \[1, 64\]"),
     ({}, NAN, 0, r"augmented versions must be a finite number"),
     ({}, INF, 0, r"augmented versions must be a finite number"),
-    ({}, 3, -1, r"seed must be in \[0, 4294967295\]"),
+    ({}, 3, -1, r"seed must be a whole number in \[0, 4294967295\]"),
     ({}, 3, NAN, r"seed must be a finite number"),
-    ({}, 3, 1e30, r"seed must be in \[0, 4294967295\]"),
+    ({}, 3, 1e30, r"seed must be a whole number in \[0, 4294967295\]"),
 ]
 
 

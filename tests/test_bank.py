@@ -15,7 +15,8 @@ from cifar_s9.teacher.bank import (BankSpec, LogitBank, Views, apply_views, comp
 from cifar_s9.data.cifar import Split
 from cifar_s9.analysis.evaluate import evaluate
 from cifar_s9.train.loader import BankBatches
-from cifar_s9.train.trainer import InvalidTrainConfig, TrainConfig, Trainer
+from cifar_s9.train.config import InvalidTrainConfig, TrainConfig
+from cifar_s9.train.trainer import Trainer
 
 TINY = TrainConfig(epochs=1, batch_size=16, lr=0.05, threads=1, log_every=1)
 

@@ -15,7 +15,10 @@ from synthetic import Recorder, make_split, tiny_config
 
 import cifar_s9.train.trainer as train_module
 from cifar_s9.data.augment import NO_AUGMENT
-from cifar_s9.train.trainer import EpochEvent, StepEvent, TrainConfig, Trainer, steps_within_budget
+from cifar_s9.train.budget import steps_within_budget
+from cifar_s9.train.config import TrainConfig
+from cifar_s9.train.events import EpochEvent, StepEvent
+from cifar_s9.train.trainer import Trainer
 
 BUDGETED = TrainConfig(epochs=1, batch_size=8, lr=0.05, label_smoothing=0.0, device="cpu",
                        threads=1, workers=0, log_every=1, time_budget_s=60.0)
@@ -47,9 +50,9 @@ def clock(monkeypatch):
 
 
 
-def budgeted(tiny_split, clock, callback=None, test_split=None, **changes) -> Trainer:
+def budgeted(tiny_split, clock, callback=None, eval_data=None, **changes) -> Trainer:
     return Trainer(tiny_config(), replace(BUDGETED, **changes), NO_AUGMENT, tiny_split,
-                   test_split=test_split, callback=callback, clock=clock)
+                   eval_data=eval_data, callback=callback, clock=clock)
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -83,11 +86,12 @@ def test_a_slow_first_epoch_then_fast_ones_fills_the_budget(tiny_split, clock):
     clock.cost = lambda n: 1.0 if n <= CALIBRATION_STEPS + 8 else 0.25
     rec = Recorder()
     trainer = budgeted(tiny_split, clock, callback=rec)
-    assert trainer.total_steps == 37 and trainer.cfg.epochs == 5
+    assert trainer.total_steps == 37 and trainer.epochs == 5
     history = trainer.fit()
     assert trainer.total_steps == 124 and trainer.steps_done == 124
     assert clock.now == pytest.approx(60.0)  # >= 95% of the budget, no overrun
-    assert [h["epoch"] for h in history] == list(range(1, 17)) and trainer.cfg.epochs == 16
+    assert [h["epoch"] for h in history] == list(range(1, 17)) and trainer.epochs == 16
+    assert trainer.cfg == replace(BUDGETED)  # the plan is run state: the settings never change
     assert [h["epochs"] for h in history][:4] == [5, 8, 16, 16]
     assert len(rec.of(StepEvent)) == 124  # one per step: the partial last epoch has 4
     # the learning rate rose to its peak once, then only fell, to the schedule's final value
@@ -130,11 +134,11 @@ def test_evaluations_are_planned_for(tiny_split, clock, monkeypatch):
         return real_predict(*args, **kwargs)
 
     monkeypatch.setattr(train_module, "predict_logits", predict)
-    trainer = budgeted(tiny_split, clock, test_split=make_split(20, seed=5))
+    trainer = budgeted(tiny_split, clock, eval_data=make_split(20, seed=5))
     assert trainer.total_steps == 48
     history = trainer.fit()
     assert trainer.total_steps == 48 and len(history) == 6
-    assert all(h["test_acc"] is not None for h in history)
+    assert all(h["eval_acc"] is not None and h["eval_split"] == "test" for h in history)
     assert clock.now == pytest.approx(59.5) and clock.now / 60.0 >= 0.95
 
 
@@ -173,7 +177,7 @@ def test_a_budgeted_run_resumes_bit_for_bit(tiny_split, clock, tmp_path):
     assert first.epoch == 3 and first.steps_done == 24
     torch.manual_seed(4321)
     resumed = Trainer.resume(tmp_path / "r.pt", tiny_split)
-    assert resumed.total_steps == 77 and resumed.cfg.epochs == 10 and resumed.steps_done == 24
+    assert resumed.total_steps == 77 and resumed.epochs == 10 and resumed.steps_done == 24
     assert resumed.scheduler.get_last_lr() == first.scheduler.get_last_lr()
     resumed.fit()
     assert resumed.steps_done == 77 and len(resumed.history) == 10
@@ -186,7 +190,7 @@ def test_a_budgeted_checkpoint_resumed_with_more_epochs_stretches_the_rest(tiny_
     trainer.fit(checkpoint=tmp_path / "r.pt")
     lr_at_end = trainer.scheduler.get_last_lr()[0]
     resumed = Trainer.resume(tmp_path / "r.pt", tiny_split)
-    assert resumed.total_steps == 5 and resumed.cfg.epochs == 1
+    assert resumed.total_steps == 5 and resumed.epochs == 1
     resumed.fit()
     assert resumed.steps_done == 5  # nothing left
     # a checkpoint in the middle of the annealing, stretched to 3 epochs: no jump in the rate

@@ -247,7 +247,7 @@ from cifar_s9.model.net import ALL_PRESETS, get_config  # noqa: E402
 
 
 @pytest.mark.parametrize("preset", sorted(ALL_PRESETS))
-def test_param_count_by_arithmetic_matches_the_built_network(preset):
+def test_param_count_matches_the_built_network(preset):
     config = get_config(preset)
     assert param_count(config) == Net(config).num_params()
 
@@ -297,6 +297,10 @@ def block(*convs, residual=False) -> dict:
     (declared(num_classes=100), APP_LIMITS, "num_classes=100; 10 is required"),
     (get_config("wide").to_dict(), APP_LIMITS, "7,827,786 parameters; fewer than 200,000"),
     ([1, 2], ArchitectureLimits(), "not a JSON object"),
+    # the count comes from building the network (on the meta device): a residual block whose
+    # branch changes the shape cannot be built, so it is refused before any file is read
+    (declared(blocks=[block(conv(), conv(out_channels=16), conv(), residual=True)] * 4), ArchitectureLimits(),
+     "unreadable model config: a residual block needs"),
 ])
 def test_declared_architecture_out_of_bounds_is_refused(raw, limits, message):
     with pytest.raises(CheckpointError, match=message):

@@ -179,7 +179,7 @@ def test_train_distils_and_fine_tunes_from_weights(capsys, dataset_dir, tmp_path
 
 def test_progress_bar_follows_a_replanned_total(capsys):
     from cifar_s9.cli import ProgressPrinter
-    from cifar_s9.train.trainer import StepEvent
+    from cifar_s9.train.events import StepEvent
 
     printer = ProgressPrinter(total_steps=100, done_steps=0)
     printer(StepEvent(epoch=1, step=10, total_steps=100, loss=1.0, lr=0.1, images_per_s=1.0, eta_s=1.0))
@@ -201,7 +201,8 @@ def test_train_with_a_validation_split_never_reads_the_test_set(capsys, dataset_
     assert card["train_data"]["n"] == 30  # 4 per class, 1 held back
     assert card["validation"]["per_class"] == 1 and card["validation"]["n"] == 10
     assert set(card["accuracy"]) == {"validation"}
-    assert card["history"][0]["test_acc"] is not None  # the per-epoch figure is the validation one
+    assert card["history"][0]["eval_acc"] is not None  # the per-epoch figure is the validation one
+    assert card["history"][0]["eval_split"] == "validation"
 
 
 # ---------------------------------------------------------------- evaluate --ensemble

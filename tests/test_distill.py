@@ -18,7 +18,8 @@ from cifar_s9.train.distill import Teacher
 from cifar_s9.analysis.evaluate import evaluate
 from cifar_s9.train.losses import distillation_loss, ensemble_soft_targets, soft_cross_entropy
 from cifar_s9.model.net import build_model
-from cifar_s9.train.trainer import InvalidTrainConfig, TrainConfig, Trainer
+from cifar_s9.train.config import InvalidTrainConfig, TrainConfig
+from cifar_s9.train.trainer import Trainer
 
 TINY = TrainConfig(epochs=2, batch_size=16, lr=0.05, label_smoothing=0.0, device="cpu",
                    threads=1, workers=0, log_every=1)

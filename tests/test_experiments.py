@@ -14,7 +14,7 @@ from cifar_s9.experiments.runner import (SAMPLE_WARNING, Arm, ArmRun, Experiment
                                   experiment_data, no_dropout_question, recipe_default_question,
                                   run_experiment)
 from cifar_s9.train.recipes import LAB_TRAIN, get_recipe
-from cifar_s9.train.trainer import EpochEvent
+from cifar_s9.train.events import EpochEvent
 
 TINY_TRAIN = replace(LAB_TRAIN, batch_size=16, threads=1, log_every=1000)
 
@@ -63,7 +63,7 @@ def test_two_arms_train_on_the_same_images_and_are_scored_on_the_same_images():
                                                       ("no Coarse Dropout", 1), ("current settings", 1)]
     assert all(r.correct.shape == (40,) and r.epochs == 1 and len(r.history) == 1 for r in result.runs)
     # curves score the first curve_images (here all 40) after each epoch; the final score all of them
-    assert all(r.accuracy.value == pytest.approx(r.history[-1]["test_acc"]) for r in result.runs)
+    assert all(r.accuracy.value == pytest.approx(r.history[-1]["eval_acc"]) for r in result.runs)
     assert len(events) == 4 and finished == result.runs
     rows = result.table()
     assert [r["arm"] for r in rows] == ["no Coarse Dropout", "current settings"]
@@ -98,7 +98,7 @@ def test_arms_are_recorded_in_the_tracker_with_checkpoints():
     result = run_experiment(tiny(epochs=1, curve_images=10), make_split(64), make_split(20, seed=1))
     names = [r.run_name for r in result.runs]
     # the curve scored 10 images after each epoch; the final score covers all 20
-    assert all(r.correct.shape == (20,) and (10 * r.history[-1]["test_acc"]) % 1 < 1e-6 for r in result.runs)
+    assert all(r.correct.shape == (20,) and (10 * r.history[-1]["eval_acc"]) % 1 < 1e-6 for r in result.runs)
     listed = {r.name: r for r in tracker.list_runs()}
     for run in result.runs:
         rec = listed[run.run_name]

@@ -2,7 +2,7 @@
 
     ui/  ->  app/  ->  experiments/  ->  train/ teacher/ analysis/ records/  ->  data/ model/  ->  base
 
-base is the package's own `paths` and `atomic` (and `cifar_s9/__init__`). Modules of one layer may
+base is the package's own `paths`, `atomic` and `errors` (and `cifar_s9/__init__`). Modules of one layer may
 import each other (train's loader reads teacher's bank, records' finalize runs analysis' evaluate);
 data/ and model/ are independent of each other. On top sit the entry points nothing in the package
 imports: `cli`, `__main__` and the documented aliases (`cifar_s9.checkpoint`, `.evaluate`,
@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "cifar_s9"
 
 RANK = {"base": 0, "data": 1, "model": 1, "train": 2, "teacher": 2, "analysis": 2, "records": 2,
         "experiments": 3, "app": 4, "ui": 5, "entry": 6}
-BASE = {"", "paths", "atomic"}
+BASE = {"", "paths", "atomic", "errors"}
 ENTRY = {"cli", "__main__", "checkpoint", "evaluate", "gradcam", "images"}  # the last four: aliases
 INDEPENDENT = {("data", "model"), ("model", "data")}
 # packages whose __init__ lends a few documented names lazily (`cifar_s9.model.build_model`, ...)

@@ -12,7 +12,9 @@ from synthetic import make_split, tiny_config
 from cifar_s9.data.augment import NO_AUGMENT, AugmentConfig, build_pipeline
 from cifar_s9.train.precision import use_bf16
 from cifar_s9.train.recipes import LONG_TRAIN
-from cifar_s9.train.trainer import InvalidTrainConfig, TrainConfig, Trainer, validate_train_config
+from cifar_s9.train.config import InvalidTrainConfig, TrainConfig, validate_train_config
+from cifar_s9.train.mixup import mixup_lambda
+from cifar_s9.train.trainer import Trainer
 
 TINY = TrainConfig(epochs=2, batch_size=16, lr=0.05, label_smoothing=0.0, device="cpu",
                    threads=1, workers=0, log_every=1)
@@ -22,26 +24,23 @@ def trainer(cfg: TrainConfig, aug: AugmentConfig = NO_AUGMENT) -> Trainer:
     return Trainer(tiny_config(residual=True), cfg, aug, make_split(64), owns_process=False)
 
 
-def lambdas_at(t: Trainer, epoch: int, n: int = 200) -> np.ndarray:
-    t.epoch = epoch
-    return np.array([t._mixup_lambda() for _ in range(n)], dtype=float)
+def lambdas_at(cfg: TrainConfig, epoch: int, n: int = 200) -> np.ndarray:
+    return np.array([mixup_lambda(cfg, epoch) for _ in range(n)], dtype=float)
 
 
 def test_ramped_mixup_starts_off_and_grows_to_its_maximum():
-    t = trainer(replace(TINY, mixup_max=0.5, mixup_ramp_epochs=10))
-    assert t._mixup_lambda() is None  # epoch 0: the ramp is at 0, no mixing at all
-    half = lambdas_at(t, 5)  # the partner's weight is drawn from U(0, 0.25)
+    cfg = replace(TINY, mixup_max=0.5, mixup_ramp_epochs=10)
+    assert mixup_lambda(cfg, 0) is None  # epoch 0: the ramp is at 0, no mixing at all
+    half = lambdas_at(cfg, 5)  # the partner's weight is drawn from U(0, 0.25)
     assert half.min() >= 0.75 and half.max() <= 1.0 and half.min() < 0.80
-    full = lambdas_at(t, 40)  # past the ramp: U(0, 0.5), so the image itself always dominates
+    full = lambdas_at(cfg, 40)  # past the ramp: U(0, 0.5), so the image itself always dominates
     assert full.min() >= 0.5 and full.min() < 0.55
 
 
 def test_mixup_without_a_ramp_is_constant_and_plain_runs_draw_nothing():
-    t = trainer(replace(TINY, mixup_max=0.2))
-    assert lambdas_at(t, 0).min() >= 0.8
-    plain = trainer(TINY)
+    assert lambdas_at(replace(TINY, mixup_max=0.2), 0).min() >= 0.8
     state = torch.get_rng_state()
-    assert plain._mixup_lambda() is None
+    assert mixup_lambda(TINY, 0) is None
     assert torch.equal(state, torch.get_rng_state())  # the dropout stream of old runs is kept
 
 

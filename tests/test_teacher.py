@@ -10,7 +10,8 @@ from synthetic import make_split
 from cifar_s9.teacher.bank import Views, apply_views
 from cifar_s9.data.cifar import MEAN, STD
 from cifar_s9.teacher.airbench import (TeacherConfig, TeacherNet, _lr_factor, accuracy, load_teacher,
-                              save_teacher, shift_batch, teacher_logits, to_normalized, train_teacher)
+                              save_teacher, teacher_logits, to_normalized, train_teacher)
+from cifar_s9.data.transforms import shifted_crops
 
 
 def test_whitening_makes_the_patch_covariance_the_identity():
@@ -41,7 +42,7 @@ def test_teacher_shifts_match_the_bank_views():
     bank_view = apply_views(images, Views(np.zeros(12, bool), dy, dx), translate=2)
     x = to_normalized(images)
     padded = torch.nn.functional.pad(x, (2,) * 4, "reflect")
-    shifted = shift_batch(padded, torch.from_numpy(dy), torch.from_numpy(dx), 2)
+    shifted = shifted_crops(padded, torch.from_numpy(dy), torch.from_numpy(dx), 2)
     torch.testing.assert_close(shifted, to_normalized(bank_view))
 
 

@@ -13,13 +13,13 @@ from waiting import HANG_S, SLOW_TEST_S
 
 from cifar_s9 import cli
 from cifar_s9.experiments import tracker
-from cifar_s9.train.trainer import EpochEvent, StepEvent
+from cifar_s9.train.events import EpochEvent
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _event(epoch: int, loss: float, acc: float | None) -> EpochEvent:
-    return EpochEvent(epoch, 3, loss, 0.5, 1.0, acc, 0.01, 100.0, 1.0, 0.0)
+    return EpochEvent(epoch, 3, loss, 0.5, 1.0, acc, 0.01, 100.0, 1.0, 0.0, "validation")
 
 
 def _python(code: str, trackio_dir: Path) -> subprocess.CompletedProcess:
@@ -43,14 +43,14 @@ def test_runs_and_checkpoints_survive_a_restart_and_no_network_is_touched(tmp_pa
         socket.socket.connect = refuse
         socket.create_connection = refuse
         from cifar_s9.experiments import tracker
-        from cifar_s9.train.trainer import EpochEvent, StepEvent
+        from cifar_s9.train.events import EpochEvent, StepEvent
         ckpt = tracker.checkpoint_path("run-one")
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         ckpt.write_bytes(b"weights")
         log = tracker.RunLogger("run-one", {"arm": "dropout", "preset": "default"}, group="g", checkpoint=ckpt)
         log(StepEvent(1, 1, 6, 2.0, 0.1, 10.0, 5.0))           # steps are not kept
         for e, (loss, acc) in enumerate([(2.0, 0.3), (1.5, 0.45), (1.2, 0.5)], start=1):
-            log(EpochEvent(e, 3, loss, 0.4, 1.0, acc, 0.01, 100.0, 1.0, 0.0))
+            log(EpochEvent(e, 3, loss, 0.4, 1.0, acc, 0.01, 100.0, 1.0, 0.0, "validation"))
         log.finish({"accuracy": 0.5, "epochs": 3})
         print("ATTEMPTS", len(attempts))
     """, tmp_path)
@@ -96,6 +96,18 @@ def test_in_process_round_trip_and_overlay():
     assert "arm 1" in tracker.describe(listed[names[1]]) and "50.0%" in tracker.describe(listed[names[1]])
     with pytest.raises(KeyError):
         tracker.run_curves("no such run")
+
+
+def test_each_score_is_logged_under_the_split_it_was_measured_on():
+    # a test-set score logged as val/acc would read as a validation one (issue 24.4)
+    name = tracker.run_name("splits")
+    log = tracker.RunLogger(name, {"arm": "a"})
+    log(EpochEvent(1, 2, 2.0, 0.5, 1.9, 0.3, 0.01, 100.0, 1.0, 0.0, "test"))
+    log(EpochEvent(2, 2, 1.5, 0.6, 1.4, 0.4, 0.01, 100.0, 1.0, 0.0, "test"))
+    log.finish()
+    curves = tracker.run_curves(name)
+    assert curves["test_acc"] == pytest.approx([0.3, 0.4]) and curves["val_acc"] == [None, None]
+    assert curves["test_loss"] == pytest.approx([1.9, 1.4])
 
 
 def test_run_names_are_unique_and_safe():

@@ -13,8 +13,10 @@ from synthetic import Recorder, make_split, tiny_config
 
 from cifar_s9.data.augment import NO_AUGMENT, AugmentConfig
 from cifar_s9.train.loader import AugmentedBatches, batch_stream, epoch_permutation
-from cifar_s9.train.trainer import (EpochEvent, InvalidTrainConfig, StepEvent, TrainConfig, Trainer,
-                            ema_with_warmup, validate_train_config)
+from cifar_s9.train.config import InvalidTrainConfig, TrainConfig, validate_train_config
+from cifar_s9.train.ema import ema_with_warmup
+from cifar_s9.train.events import EpochEvent, StepEvent
+from cifar_s9.train.trainer import Trainer
 from cifar_s9.train.losses import soft_cross_entropy
 
 # 64 images, batches of 16: 4 steps an epoch; one thread so the machine's other work goes on.
@@ -30,14 +32,14 @@ def test_loss_falls_when_overfitting_colours(tiny_split):
     # far wider than one CPU's floats move them (issue 23; 8 seeds measured: the last loss 0.04-0.23
     # of the first, test accuracy 0.8-1.0; after 6 epochs test accuracy was 0.4-0.9 against 0.3)
     cfg = replace(TINY, epochs=15, lr=0.1)
-    trainer = Trainer(tiny_config(residual=True), cfg, NO_AUGMENT, tiny_split, test_split=make_split(200, seed=5))
+    trainer = Trainer(tiny_config(residual=True), cfg, NO_AUGMENT, tiny_split, eval_data=make_split(200, seed=5))
     history = trainer.fit()
     losses = [h["train_loss"] for h in history]
     assert len(history) == 15 and trainer.epoch == 15
     assert losses[-1] < 0.5 * losses[0], losses  # the loss at least halves
     assert history[-1]["train_acc"] > history[0]["train_acc"] + 0.3, history
-    assert history[-1]["test_acc"] is not None and 0.0 <= history[-1]["test_acc"] <= 1.0
-    assert history[-1]["test_acc"] > 0.6, history  # six times the 0.1 of guessing
+    assert history[-1]["eval_acc"] is not None and 0.0 <= history[-1]["eval_acc"] <= 1.0
+    assert history[-1]["eval_acc"] > 0.6, history  # six times the 0.1 of guessing
 
 
 def test_events_are_emitted_in_order(tiny_split):
@@ -52,7 +54,8 @@ def test_events_are_emitted_in_order(tiny_split):
                for s in steps)
     assert steps[-1].eta_s == pytest.approx(0.0, abs=1e-9)
     assert [(e.epoch, e.epochs) for e in epochs] == [(1, 2), (2, 2)]
-    assert epochs[0].test_acc is None and epochs[0].test_loss is None  # no test split given
+    assert epochs[0].eval_acc is None and epochs[0].eval_loss is None  # nothing to score given
+    assert epochs[0].eval_split is None
     # the epoch event comes after that epoch's step events
     assert rec.events.index(epochs[0]) > rec.events.index(steps[1])
     assert rec.events.index(epochs[0]) < rec.events.index(steps[2])
@@ -248,7 +251,7 @@ def test_each_epoch_visits_every_image_once(tiny_split):
 
 
 def test_mix_batch_mixes_images_and_targets_and_keeps_the_dominant_label():
-    from cifar_s9.train.trainer import mix_batch
+    from cifar_s9.train.mixup import mix_batch
 
     x = torch.tensor([0.0, 10.0, 20.0]).view(3, 1, 1, 1)
     targets = torch.eye(3)

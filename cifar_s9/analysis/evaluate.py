@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..data.transforms import normalize_uint8
+from ..data.transforms import normalize_uint8, shifted_crops
 from ..data.cifar import CLASSES, Split
 
 
@@ -30,13 +30,11 @@ def predict_logits(model: torch.nn.Module, images: np.ndarray, device: torch.dev
         x = torch.from_numpy(normalize_uint8(images[start:start + batch_size])).to(device)
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            logits = _flip_pair(model, x) if tta else model(x).float()
+            forward = lambda v: model(v).float()  # noqa: E731
             if tta == "flip-shift":
-                padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
-                size = x.shape[-1]
-                shifted = [padded[:, :, 0:size, 0:size], padded[:, :, 2:size + 2, 2:size + 2]]
-                logits = logits / 2 + sum(_flip_pair(model, v.contiguous(memory_format=torch.channels_last))
-                                          for v in shifted) / 4
+                logits = flip_shift_logits(forward, x, torch.channels_last)
+            else:
+                logits = flip_pair(forward, x) if tta else forward(x)
         outputs.append(logits.cpu())
         if progress is not None:
             progress(min(start + batch_size, len(images)), len(images))
@@ -44,8 +42,21 @@ def predict_logits(model: torch.nn.Module, images: np.ndarray, device: torch.dev
     return torch.cat(outputs) if outputs else torch.empty(0, model.config.num_classes)
 
 
-def _flip_pair(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return (model(x).float() + model(torch.flip(x, dims=[3])).float()) / 2
+def flip_pair(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """The mean of the logits of a (N, C, H, W) batch and of its mirror image."""
+    return (forward(x) + forward(torch.flip(x, dims=[3]))) / 2
+
+
+def flip_shift_logits(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                      memory_format: torch.memory_format | None = None) -> torch.Tensor:
+    """airbench's six-view test-time augmentation of a normalised (N, C, H, W) batch: the flip
+    pair weighted 1/2, and the flip pairs of the batch shifted one pixel diagonally either way
+    (mirrored border) 1/4 each. `memory_format`: the layout the shifted views are copied to."""
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")
+    shifted = [shifted_crops(padded, d, d, 1) for d in (-1, 1)]
+    if memory_format is not None:
+        shifted = [v.contiguous(memory_format=memory_format) for v in shifted]
+    return flip_pair(forward, x) / 2 + sum(flip_pair(forward, v) for v in shifted) / 4
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.images import upscale
 from ..data.transforms import normalize_uint8
+from .pictures import blend, colour
+from ..errors import UserError
 
 # method name -> pytorch-grad-cam class name; the library (and OpenCV) load on the first explain,
 # not when the app starts
@@ -39,7 +42,7 @@ DEFAULT_METHOD = "GradCAM"
 DEFAULT_LAYER = "C4"  # the last block: the standard Grad-CAM choice, coarsest but most semantic
 
 
-class ExplainError(ValueError):
+class ExplainError(UserError):
     pass
 
 
@@ -125,25 +128,21 @@ def colorize(heatmap: np.ndarray, size: int) -> np.ndarray:
     """(h, w) in [0, 1] -> (size, size, 3) uint8 jet colours, smoothly (bilinear) enlarged."""
     import cv2
     h = cv2.resize(np.clip(heatmap, 0, 1).astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
-    return cv2.cvtColor(cv2.applyColorMap(np.uint8(np.rint(255 * h)), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    return colour(h, "jet")
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, size: int = 256) -> np.ndarray:
-    """The image enlarged with nearest neighbour (the pixels the net saw), heatmap blended on top."""
-    import cv2
+    """The image enlarged with nearest neighbour (the pixels the net saw; `size` rounds down to a
+    whole multiple of the image's side), the heatmap blended on top."""
     if not 0.0 <= opacity <= 1.0:
         raise ExplainError(f"opacity must be in [0, 1], got {opacity}")
-    base = cv2.resize(image, (size, size), interpolation=cv2.INTER_NEAREST).astype(np.float32)
-    mixed = (1 - opacity) * base + opacity * colorize(heatmap, size).astype(np.float32)
-    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+    base = upscale(image, size)
+    return blend(base, colorize(heatmap, base.shape[0]), opacity)
 
 
 def colorbar(height: int, width: int = 14) -> np.ndarray:
     """(height, width, 3) uint8: the jet scale `colorize` uses, high evidence at the top."""
-    ramp = np.linspace(1.0, 0.0, height, dtype=np.float32)[:, None].repeat(width, 1)
-    import cv2
-    return cv2.cvtColor(cv2.applyColorMap(np.uint8(np.rint(255 * ramp)), cv2.COLORMAP_JET),
-                        cv2.COLOR_BGR2RGB)
+    return colour(np.linspace(1.0, 0.0, height, dtype=np.float32)[:, None].repeat(width, 1), "jet")
 
 
 def with_colorbar(overlay_image: np.ndarray, width: int = 14, gap: int = 6, label_w: int = 36) -> np.ndarray:

@@ -10,22 +10,26 @@ from plotly.subplots import make_subplots
 from ..data.cifar import CLASSES
 from ..records.provenance import stage_starts
 from ..model.rules import MIN_RECEPTIVE_FIELD
+from ..train.events import upgrade_history
 
 LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40))
 
 
 def training_curves(epochs: Sequence[dict], steps: Sequence[tuple[int, float]] = (),
                     title: str = "") -> go.Figure:
-    """Loss and accuracy per epoch (train and test), and the loss per logged step."""
+    """Loss and accuracy per epoch (train, and the validation or test split each epoch was scored
+    on; histories of any age), and the loss per logged step."""
+    epochs = upgrade_history(list(epochs), None)
+    split = next((e["eval_split"] for e in epochs if e["eval_split"]), "test")
     cols = 3 if steps else 2  # a model card has no per-step losses
     # short titles (the x axes say "epoch" and "step"): three columns share a phone's 390 px
     fig = make_subplots(rows=1, cols=cols, subplot_titles=("loss", "accuracy", "step loss")[:cols])
     x = [e["epoch"] for e in epochs]
     # a fine-tuned model's card has stages (its loss may be another loss): no line across them
-    starts = stage_starts(list(epochs))
-    for key, name, col, dash in (("train_loss", "train loss", 1, None), ("test_loss", "test loss", 1, "dot"),
+    starts = stage_starts(epochs)
+    for key, name, col, dash in (("train_loss", "train loss", 1, None), ("eval_loss", f"{split} loss", 1, "dot"),
                                  ("train_acc", "train accuracy", 2, None),
-                                 ("test_acc", "test accuracy", 2, "dot")):
+                                 ("eval_acc", f"{split} accuracy", 2, "dot")):
         pts = [(xi, e.get(key)) for xi, e in zip(x, epochs) if e.get(key) is not None]
         if pts:
             pts = sorted(pts + [(start - 0.5, None) for start in starts])

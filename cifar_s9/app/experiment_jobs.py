@@ -17,6 +17,7 @@ from .jobs import APP_LIMITS, Busy, NotOwner, TrainingJobs
 from ..experiments.tracker import owner_tag
 from ..train.trainer import EpochEvent, StepEvent
 from ..experiments.zerogpu import run_in_slot  # @spaces.GPU; a plain call off ZeroGPU
+from ..errors import UserError
 
 RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
 # one experiment holds the slot every visitor shares: keep its total bounded
@@ -43,14 +44,14 @@ def check_app_budget(config: ExperimentConfig) -> ExperimentConfig:
     config = config.validated()
     runs = len(config.arms) * config.repeats
     if config.minutes is not None and runs * config.minutes > MAX_TOTAL_MINUTES:
-        raise ValueError(f"{runs} runs of {config.minutes:g} minutes exceed the app's {MAX_TOTAL_MINUTES} "
+        raise UserError(f"{runs} runs of {config.minutes:g} minutes exceed the app's {MAX_TOTAL_MINUTES} "
                          "minutes per experiment; shorten the budget or use fewer arms or seeds")
     if config.epochs is not None and runs * config.epochs > MAX_TOTAL_EPOCHS:
-        raise ValueError(f"{runs} runs of {config.epochs} epochs exceed the app's {MAX_TOTAL_EPOCHS} "
+        raise UserError(f"{runs} runs of {config.epochs} epochs exceed the app's {MAX_TOTAL_EPOCHS} "
                          "epochs per experiment")
     lo, hi = APP_LIMITS["subset"]
     if config.subset is not None and not lo <= config.subset <= hi:
-        raise ValueError(f"subset must be in [{lo}, {hi}] in the app, got {config.subset}")
+        raise UserError(f"subset must be in [{lo}, {hi}] in the app, got {config.subset}")
     return config
 
 
@@ -150,7 +151,7 @@ class Experiments:
 
     def start(self, config: ExperimentConfig, owner: str) -> ExperimentJob:
         if not isinstance(owner, str) or not owner:
-            raise ValueError("an experiment needs an owner (the visitor's session)")
+            raise UserError("an experiment needs an owner (the visitor's session)")
         config = check_app_budget(config)  # invalid settings: ValueError before taking the slot
         box: list[ExperimentJob] = []
         if not self.jobs.acquire_slot(owner, stop=lambda reason: box and box[0].stop(reason)):

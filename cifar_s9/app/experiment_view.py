@@ -14,6 +14,7 @@ from .experiment_jobs import ExperimentSnapshot
 from ..experiments.runner import QUESTIONS, ExperimentConfig, ExperimentResult
 from ..analysis.plots import LAYOUT
 from .uinput import coerce_augment, number, whole_number
+from ..errors import UserError
 
 QUESTION_LABELS = {"no-dropout": "current settings vs no Coarse Dropout",
                    "recipe-default": "current settings vs the full recipe's default"}
@@ -29,12 +30,12 @@ def _escape(text: str) -> str:
 def config_from_ui(question, current_aug, budget_mode, budget, subset, seed, repeats) -> ExperimentConfig:
     """UI values -> ExperimentConfig; ValueError naming the field for anything out of place."""
     if question not in QUESTIONS:
-        raise ValueError(f"question must be one of {sorted(QUESTIONS)}, got {_escape(question)!r}")
+        raise UserError(f"question must be one of {sorted(QUESTIONS)}, got {_escape(question)!r}")
     if current_aug is not None and not isinstance(current_aug, dict):
-        raise ValueError("the current augmentation settings must be a JSON object")
+        raise UserError("the current augmentation settings must be a JSON object")
     aug = coerce_augment(current_aug or {}) if current_aug else AugmentConfig()
     if budget_mode not in BUDGET_MODES:
-        raise ValueError(f"budget must be in {BUDGET_MODES}, got {_escape(budget_mode)!r}")
+        raise UserError(f"budget must be in {BUDGET_MODES}, got {_escape(budget_mode)!r}")
     if budget_mode == "minutes":
         minutes, epochs = number(budget, "minutes per arm"), None
     else:
@@ -72,7 +73,7 @@ def curves_figure(curves: dict[str, dict], title: str = "") -> go.Figure:
 def result_curves(result: ExperimentResult) -> dict[str, dict]:
     return {f"{r.arm} (seed {r.seed})": {"epoch": [h["epoch"] for h in r.history],
                                          "train_loss": [h["train_loss"] for h in r.history],
-                                         "val_acc": [h["test_acc"] for h in r.history]}
+                                         "val_acc": [h["eval_acc"] for h in r.history]}
             for r in result.runs}
 
 
@@ -143,7 +144,7 @@ def overlay_figure(session: str | None, name_a: str, name_b: str) -> go.Figure:
     visible = {r.name for r in tracker.visible_runs(session)}
     for name in (name_a, name_b):
         if not isinstance(name, str) or name not in visible:
-            raise ValueError("choose two runs from the list of past runs")
+            raise UserError("choose two runs from the list of past runs")
     curves = tracker.overlay(name_a, name_b)
     return curves_figure({name: {"epoch": c["epoch"], "train_loss": c["train_loss"], "val_acc": c["val_acc"]}
                           for name, c in curves.items()}, "two past runs")

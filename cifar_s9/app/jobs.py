@@ -33,6 +33,7 @@ from ..paths import WEIGHTS_DIR
 from ..records.provenance import device_name
 from ..experiments.tracker import chain, final_metrics, owner_tag, track_trainer
 from ..train.trainer import EpochEvent, StepEvent, Trainer, TrainConfig, resolve_device, validate_train_config
+from ..errors import UserError
 
 RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
 SHIPPED_WEIGHTS = WEIGHTS_DIR  # the released checkpoints: no app run may write here
@@ -61,7 +62,7 @@ class Busy(RuntimeError):
     pass
 
 
-class NotOwner(PermissionError):
+class NotOwner(UserError, PermissionError):
     """The run belongs to another visitor's session."""
 
 
@@ -81,10 +82,10 @@ class TrainRequest:
         for name, (lo, hi) in APP_LIMITS.items():
             value = getattr(self.train, name)
             if value is not None and not lo <= value <= hi:
-                raise ValueError(f"{name} must be in [{lo}, {hi}] in the app, got {value}")
+                raise UserError(f"{name} must be in [{lo}, {hi}] in the app, got {value}")
         validate(self.aug)
         if self.eval_images < 1:
-            raise ValueError(f"eval_images must be positive, got {self.eval_images}")
+            raise UserError(f"eval_images must be positive, got {self.eval_images}")
         return self
 
 
@@ -191,7 +192,7 @@ class Job:
                 return dict(state=STOPPED, weights=None, eta_s=0.0,
                             message="stopped before the first epoch ended; nothing was saved")
             last = trainer.history[-1] if trainer.history else {}
-            acc = {"plain": last["test_acc"]} if last.get("test_acc") is not None else None
+            acc = {"plain": last["eval_acc"]} if last.get("eval_acc") is not None else None
             card = model_card(trainer, data.train.source, req.preset, test=test, test_acc=acc,
                               source="cifar_s9 app", demo_only=data.demo_only, stopped_early=stopped,
                               steps_per_epoch=steps_per_epoch)
@@ -270,7 +271,7 @@ class TrainingJobs:
     def start(self, request: TrainRequest, owner: str) -> Job:
         """Start `request` for `owner` (the app passes `gr.Request.session_hash`)."""
         if not isinstance(owner, str) or not owner:
-            raise ValueError("a training run needs an owner (the visitor's session)")
+            raise UserError("a training run needs an owner (the visitor's session)")
         request = request.validated()  # invalid settings: ValueError before taking the slot
         job_box: list[Job] = []
         if not self.acquire_slot(owner, "run", stop=lambda reason: job_box and job_box[0].stop(reason)):
@@ -318,18 +319,18 @@ class TrainingJobs:
         with self._guard:
             job = self._runs.get(run_id) if isinstance(run_id, str) else None
         if job is None:
-            raise ValueError("no such training run in this app; train a model first")
+            raise UserError("no such training run in this app; train a model first")
         if job.owner != owner:
             raise NotOwner("that training run belongs to another visitor")
         snap = job.snapshot()
         if not snap.finished:
-            raise ValueError("the run is still training; activate it when it has finished")
+            raise UserError("the run is still training; activate it when it has finished")
         weights = Path(snap.weights) if snap.weights else None
         if weights is None or not weights.is_file():
-            raise ValueError("that run saved no trained weights (it ended before its first epoch, "
+            raise UserError("that run saved no trained weights (it ended before its first epoch, "
                              "failed, or was cleaned up)")
         if not read_card(weights).get("epochs", 0) >= 1:
-            raise ValueError("that run trained for 0 epochs; there is nothing to activate")
+            raise UserError("that run trained for 0 epochs; there is nothing to activate")
         return weights
 
     def prune(self) -> list[Path]:

@@ -25,6 +25,7 @@ from ..data.cifar import CLASSES, Split, save_npz_atomic
 from ..analysis.evaluate import Evaluation, predict_logits, summarize
 from ..analysis.gradcam import model_lock
 from ..model.net import Net, build_model
+from ..errors import UserError
 
 SHIPPED = "shipped"
 
@@ -196,9 +197,9 @@ def class_index(name: str | int | None) -> int | None:
     elif str(name).lower() in CLASSES:
         index = CLASSES.index(str(name).lower())
     else:
-        raise ValueError(f"unknown class {name!r}; choose one of {', '.join(CLASSES)}")
+        raise UserError(f"unknown class {name!r}; choose one of {', '.join(CLASSES)}")
     if not 0 <= index < len(CLASSES):
-        raise ValueError(f"class index must be in [0, {len(CLASSES)}), got {index}")
+        raise UserError(f"class index must be in [0, {len(CLASSES)}), got {index}")
     return index
 
 

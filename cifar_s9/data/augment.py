@@ -13,6 +13,7 @@ import numpy as np
 
 from .cifar import MEAN, STD
 from .transforms import normalize_uint8  # noqa: F401  (re-exported: it lived here)
+from ..errors import UserError
 
 # albumentations and OpenCV are imported where first used (`_albumentations()`): the app builds
 # its controls from AugmentConfig at start-up without paying for them.
@@ -23,7 +24,7 @@ BORDER_MODES = tuple(BORDER_NAMES)
 IMAGE_SIZE = 32
 
 
-class InvalidAugmentConfig(ValueError):
+class InvalidAugmentConfig(UserError):
     pass
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_atomic
+from ..errors import UserError
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 MEAN = (0.4914, 0.4822, 0.4465)  # CIFAR-10 training-set channel statistics
@@ -62,7 +63,7 @@ def validation_indices(labels: np.ndarray, spec: ValidationSpec) -> np.ndarray:
     for c in range(int(labels.max()) + 1 if len(labels) else 0):
         members = np.flatnonzero(labels == c)
         if len(members) <= spec.per_class:
-            raise ValueError(f"class {c} has {len(members)} training images; cannot hold back "
+            raise UserError(f"class {c} has {len(members)} training images; cannot hold back "
                              f"{spec.per_class} for validation")
         chosen.append(rng.choice(members, spec.per_class, replace=False))
     return np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)

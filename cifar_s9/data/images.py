@@ -25,6 +25,8 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..errors import UserError
+
 SIZE = 32
 MAX_PIXELS = 40_000_000  # 40 megapixels: any photo a phone takes, far below a bomb's size
 MAX_BYTES = 20 * 2**20   # 20 MB: a phone photo is 3-12 MB; a 27 MB BMP is refused unread
@@ -35,7 +37,7 @@ Fit = Literal["crop", "stretch", "pad"]
 WHITE = (255, 255, 255)
 
 
-class ImageInputError(ValueError):
+class ImageInputError(UserError):
     """The input cannot be used as an image; the message is meant for the user."""
 
 
@@ -238,8 +240,9 @@ def load_rgb32(source, max_pixels: int = MAX_PIXELS, fit: Fit = "crop", size: in
 
 
 def upscale(image: np.ndarray, size: int = 256) -> np.ndarray:
-    """Nearest-neighbour enlargement for display: every network pixel becomes a visible block."""
-    factor = max(1, size // image.shape[0])
+    """Nearest-neighbour enlargement for display by the whole factor that fits in `size` (at
+    least 1): every network pixel (or unit of a map) becomes a visible block."""
+    factor = max(1, size // max(image.shape[:2]))
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 

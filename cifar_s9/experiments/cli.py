@@ -7,7 +7,6 @@ its result (table, verdicts, curves, per-image correctness) as JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -91,10 +90,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_progress(message, run, event) -> None:
-    from ..train.trainer import EpochEvent, StepEvent
+    from ..train.events import EpochEvent, StepEvent
 
     if isinstance(event, EpochEvent):
-        acc = f"{100 * event.test_acc:.1f}%" if event.test_acc is not None else "-"
+        acc = f"{100 * event.eval_acc:.1f}%" if event.eval_acc is not None else "-"
         print(f"  {message}: epoch {event.epoch}/{event.epochs} loss {event.train_loss:.3f} val {acc} "
               f"{event.images_per_s:.0f} img/s {event.epoch_time_s:.1f} s", flush=True)
     elif not isinstance(event, StepEvent):

@@ -26,7 +26,9 @@ from ..analysis.evaluate import predict_logits
 from ..model.net import get_config
 from ..records.provenance import device_name
 from ..train.recipes import LAB_TRAIN, get_recipe
-from ..train.trainer import TrainConfig, Trainer, validate_train_config
+from ..train.config import TrainConfig, validate_train_config
+from ..train.trainer import Trainer
+from ..errors import UserError
 
 MAX_ARMS, MAX_REPEATS = 4, 5
 SHORT_EPOCHS = 15   # below this many epochs, say that short runs favour weak augmentation
@@ -76,7 +78,7 @@ class ExperimentConfig:
         if not 1 <= self.repeats <= MAX_REPEATS:
             problems.append(f"repeats must be in [1, {MAX_REPEATS}], got {self.repeats}")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise UserError("; ".join(problems))
         for arm in self.arms:
             get_config(arm.preset)
             validate(arm.aug)
@@ -250,7 +252,7 @@ def plan_epochs(config: ExperimentConfig, train: Split, evaluation: Split, owns_
     arm = config.arms[0]
     probe = Trainer(get_config(arm.preset), config.run_config(config.seed, 1, config.minutes * 60),
                     arm.aug, train, evaluation.subset(config.curve_images, seed=0), owns_process=owns_process)
-    return probe.cfg.epochs
+    return probe.epochs
 
 
 def run_experiment(config: ExperimentConfig, train: Split, evaluation: Split, *,
@@ -295,7 +297,9 @@ def _train_arm(config: ExperimentConfig, arm: Arm, seed: int, epochs: int, train
     cfg = config.run_config(seed, epochs)
     curve = evaluation.subset(config.curve_images, seed=0)  # the same images for every arm
     # owns_process=False inside the app: the server's threads and RNG stay the server's
-    trainer = Trainer(get_config(arm.preset), cfg, arm.aug, train, curve, owns_process=owns_process)
+    # the bundled sample (no CIFAR-10 here) scores on its test images; real data on the validation split
+    trainer = Trainer(get_config(arm.preset), cfg, arm.aug, train, curve, owns_process=owns_process,
+                      eval_split="test" if meaningless else "validation")
     logger = name = weights = None
     if group is not None:
         name = _tracker_name(f"{arm.name}-s{seed}")
@@ -313,7 +317,7 @@ def _train_arm(config: ExperimentConfig, arm: Arm, seed: int, epochs: int, train
         if logger is not None:
             logger.finish(state="failed")
         raise
-    state = "done" if trainer.epoch >= trainer.cfg.epochs else "stopped"
+    state = "done" if trainer.epoch >= trainer.epochs else "stopped"
     wall = time.perf_counter() - start
     correct = correctness(trainer.eval_model, evaluation, trainer.device)
     speed = float(np.median([h["images_per_s"] for h in trainer.history])) if trainer.history else 0.0

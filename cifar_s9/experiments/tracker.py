@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from .. import paths
-from ..train.trainer import EpochEvent, StepEvent
+from ..train.events import EpochEvent, StepEvent
 
 DEFAULT_DIR = paths.TRACKER_DIR  # git-ignored, like all of runs/
 PROJECT = "cifar_s9"
@@ -113,8 +113,10 @@ class RunLogger:
         if not isinstance(event, EpochEvent):
             return  # per-step losses stay in the app's live view; the tracker keeps epochs
         self.last_epoch = event.epoch
+        # the split's own name: a test-set score logged as val/acc would read as a validation one
+        scored = "val" if event.eval_split == "validation" else "test"
         metrics = {"train/loss": event.train_loss, "train/acc": event.train_acc,
-                   "val/loss": event.test_loss, "val/acc": event.test_acc, "lr": event.lr,
+                   f"{scored}/loss": event.eval_loss, f"{scored}/acc": event.eval_acc, "lr": event.lr,
                    "images_per_s": event.images_per_s, "epoch_time_s": event.epoch_time_s}
         try:
             self.run.log({k: float(v) for k, v in metrics.items() if v is not None}, step=event.epoch)
@@ -139,11 +141,12 @@ class RunLogger:
 
 def track_trainer(trainer, label: str, source: str, checkpoint: str | Path | None, **extra) -> RunLogger:
     """A RunLogger for a constructed Trainer: its recipe, augmentation and data go in the config."""
-    test = trainer.test_split
+    test = trainer.eval_data
     config = {"source": source, **extra, "train": trainer.cfg.to_dict(), "aug": trainer.aug_config.to_dict(),
               "n_train": len(trainer.train_split), "train_data": trainer.train_split.source,
               "eval_data": test.source if test is not None else None,
-              "n_eval": len(test) if test is not None else 0, "device": str(trainer.device)}
+              "n_eval": len(test) if test is not None else 0, "eval_split": trainer.eval_split,
+              "device": str(trainer.device)}
     return RunLogger(run_name(label), config, group=source,
                      checkpoint=Path(checkpoint).resolve() if checkpoint else None)
 
@@ -220,14 +223,15 @@ def list_runs(limit: int | None = None) -> list[RunRecord]:
 
 
 def run_curves(name: str) -> dict[str, list]:
-    """{"epoch": [...], "train_loss": [...], "val_acc": [...], ...} of one run (None where a
-    metric was not logged that epoch)."""
+    """{"epoch": [...], "train_loss": [...], "val_acc": [...], "test_acc": [...], ...} of one run
+    (None where a metric was not logged that epoch: a run scored on the test set has no val_acc)."""
     if not _project_exists() or name not in _storage().get_runs(PROJECT):
         raise KeyError(f"no run named {name!r} in the tracker")
     rows = [r for r in _storage().get_logs(PROJECT, name)
             if not any(k.startswith("final/") for k in r)]
     keys = {"train/loss": "train_loss", "train/acc": "train_acc", "val/loss": "val_loss",
-            "val/acc": "val_acc", "lr": "lr", "images_per_s": "images_per_s"}
+            "val/acc": "val_acc", "test/loss": "test_loss", "test/acc": "test_acc", "lr": "lr",
+            "images_per_s": "images_per_s"}
     curves: dict[str, list] = {"epoch": [int(r["step"]) for r in rows]}
     for src, dst in keys.items():
         curves[dst] = [r.get(src) for r in rows]

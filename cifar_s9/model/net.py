@@ -10,12 +10,13 @@ vector).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from .layers import ConvKind, ConvUnit, Order
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def get_config(preset: str) -> ModelConfig:
     try:
         return ALL_PRESETS[preset]()
     except KeyError:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {list(ALL_PRESETS)}") from None
+        raise UserError(f"unknown preset {preset!r}; choose one of {list(ALL_PRESETS)}") from None
 
 
 def build_model(preset_or_config: str | ModelConfig = "default") -> Net:

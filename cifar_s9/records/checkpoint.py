@@ -5,8 +5,8 @@ Nothing here unpickles: safetensors holds raw tensors, and the resume file is re
 
 Loading checks, cheapest first, so a hostile file costs milliseconds: the file size; the
 architecture the metadata declares (`check_declared`: 4 blocks of 3 convs, channel caps, the
-parameter count computed arithmetically, input channels and classes), before any module or
-tensor exists; the tensor names and shapes from the safetensors header; and the card's
+parameter count of the network built on the meta device, input channels and classes), before any
+tensor is allocated; the tensor names and shapes from the safetensors header; and the card's
 `weights_sha256`, which pairs a card with the exact weights it was written for. Only then are
 the tensors read.
 
@@ -19,16 +19,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..atomic import temp_path, write_atomic, write_json_atomic
-from ..model.net import ModelConfig, Net
+from ..model.layers import ConvKind, Order
+from ..model.net import BlockSpec, ConvSpec, ModelConfig, Net
+from ..errors import UserError
 
 CARD_HASH = "weights_sha256"  # the card field that pairs it with its weights file
 
@@ -36,7 +38,7 @@ CARD_HASH = "weights_sha256"  # the card field that pairs it with its weights fi
 MAX_CONFIG_CHARS = 16_384  # the model config JSON in a checkpoint's metadata
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     pass
 
 
@@ -62,21 +64,19 @@ class ArchitectureLimits:
 APP_LIMITS = ArchitectureLimits(max_channels=512, params_below=200_000, max_file_bytes=2 * 2**20,
                                 in_channels=3, num_classes=10)
 
-_KINDS = ("standard", "separable")
-_ORDERS = ("conv-bn-act", "conv-act-bn")
+# what a declared config may name: the fields and choices of ModelConfig itself
+_CONFIG_KEYS = {f.name for f in fields(ModelConfig)}
+_BLOCK_KEYS = {f.name for f in fields(BlockSpec)}
+_CONV_KEYS = {f.name for f in fields(ConvSpec)}
+_KINDS, _ORDERS = get_args(ConvKind), get_args(Order)
 
 
 def param_count(config: ModelConfig) -> int:
-    """Parameters of `Net(config)`, by arithmetic: convs have no bias (BatchNorm follows), each
-    BatchNorm has a weight and a bias, the head is a 1x1 conv with bias."""
-    c, total = config.in_channels, 0
-    for block in config.blocks:
-        for conv in block.convs:
-            out, area = conv.out_channels, conv.kernel * conv.kernel
-            total += c * out * area if conv.kind == "standard" else c * area + c * out  # depthwise + pointwise
-            total += 2 * out
-            c = out
-    return total + c * config.num_classes + config.num_classes
+    """Parameters of `Net(config)`, counted on a network built on the meta device: shapes only,
+    nothing allocated, so a hostile declaration costs microseconds and the count can never
+    disagree with the network."""
+    with torch.device("meta"):
+        return Net(config).num_params()
 
 
 def _whole(value, name: str, lo: int, hi: int) -> int:
@@ -97,13 +97,13 @@ def _keys(d, allowed: set[str], what: str) -> dict:
 def check_declared(raw: object, limits: ArchitectureLimits = ArchitectureLimits()) -> ModelConfig:
     """The model config JSON from a checkpoint's metadata -> a ModelConfig within `limits`, or a
     CheckpointError saying what is out of bounds. Pure and cheap: nothing is built."""
-    d = _keys(raw, {"blocks", "order", "dropout", "in_channels", "num_classes"}, "model config")
+    d = _keys(raw, _CONFIG_KEYS, "model config")
     blocks = d.get("blocks")
     if not isinstance(blocks, (list, tuple)) or len(blocks) != limits.blocks:
         n = len(blocks) if isinstance(blocks, (list, tuple)) else type(blocks).__name__
         raise CheckpointError(f"the checkpoint declares {n} blocks; exactly {limits.blocks} are allowed")
     for i, block in enumerate(blocks, 1):
-        _keys(block, {"convs", "residual"}, f"block C{i}")
+        _keys(block, _BLOCK_KEYS, f"block C{i}")
         convs = block.get("convs")
         if not isinstance(convs, (list, tuple)) or len(convs) != limits.convs_per_block:
             n = len(convs) if isinstance(convs, (list, tuple)) else type(convs).__name__
@@ -111,7 +111,7 @@ def check_declared(raw: object, limits: ArchitectureLimits = ArchitectureLimits(
         if not isinstance(block.get("residual", False), bool):
             raise CheckpointError(f"block C{i}: residual must be true or false")
         for j, conv in enumerate(convs, 1):
-            _keys(conv, {"out_channels", "kind", "stride", "dilation", "kernel"}, f"conv {j} of C{i}")
+            _keys(conv, _CONV_KEYS, f"conv {j} of C{i}")
             _whole(conv.get("out_channels"), f"out_channels of C{i} conv {j}", 1, limits.max_channels)
             if conv.get("kind", "standard") not in _KINDS:
                 raise CheckpointError(f"C{i} conv {j}: kind must be one of {_KINDS}")
@@ -135,7 +135,10 @@ def check_declared(raw: object, limits: ArchitectureLimits = ArchitectureLimits(
         config = ModelConfig.from_dict(d)
     except (TypeError, KeyError, ValueError) as exc:
         raise CheckpointError(f"unreadable model config: {exc}") from exc
-    params = param_count(config)
+    try:
+        params = param_count(config)
+    except (TypeError, ValueError, AttributeError) as exc:  # e.g. a residual block that changes shape
+        raise CheckpointError(f"unreadable model config: {exc}") from exc
     if params >= limits.params_below:
         raise CheckpointError(f"the checkpoint declares a network of {params:,} parameters; "
                               f"fewer than {limits.params_below:,} are allowed here")

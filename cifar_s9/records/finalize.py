@@ -18,6 +18,7 @@ from . import provenance
 from .provenance import chain_cards, stage_starts
 from ..model.receptive_field import model_receptive_field
 from ..model.rules import rules_summary
+from ..train.events import upgrade_history
 
 # What the shipped networks were trained on; a card from `train` only knows the folder's path.
 JPEG_TRAIN_DATA = "offline JPEG copy of CIFAR-10 (quality 75), 46,000 training images (4,000 held back)"
@@ -72,9 +73,11 @@ def plot_curves(history: list[dict], path: Path, title: str,
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    history = upgrade_history(history, None)
+    split = next((h["eval_split"] for h in history if h["eval_split"]), "test")
     starts = stage_starts(history)
 
-    def series(key: str) -> tuple[list[float], list[float]]:  # test values exist every eval_every epochs
+    def series(key: str) -> tuple[list[float], list[float]]:  # scored values exist every eval_every epochs
         points = [(h["epoch"], h[key]) for h in history if h.get(key) is not None]
         points += [(start - 0.5, float("nan")) for start in starts]  # no line across stages
         points.sort()
@@ -82,9 +85,9 @@ def plot_curves(history: list[dict], path: Path, title: str,
 
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
     ax_loss.plot(*series("train_loss"), label="train (augmented, smoothed)")
-    ax_loss.plot(*series("test_loss"), label="test")
+    ax_loss.plot(*series("eval_loss"), label=split)
     ax_acc.plot(*series("train_acc"), label=train_acc_label)
-    ax_acc.plot(*series("test_acc"), label="test (EMA weights)")
+    ax_acc.plot(*series("eval_acc"), label=f"{split} (EMA weights)")
     for epoch in starts:  # a fine-tune's loss is another loss (distillation): mark where it starts
         for ax in (ax_loss, ax_acc):
             ax.axvline(epoch - 0.5, color="grey", linestyle=":", linewidth=1)

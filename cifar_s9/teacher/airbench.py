@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..analysis.evaluate import flip_shift_logits
 from ..data.cifar import MEAN, STD, Split
+from ..data.transforms import shifted_crops
+from ..train.whiten import patch_covariance, whitening_filters
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -99,16 +103,13 @@ class TeacherNet(nn.Module):
 
     @torch.no_grad()
     def init_whitening(self, images: torch.Tensor, eps: float = 5e-4) -> None:
-        """Set the first conv to the eigenvectors of the 2x2 patch covariance, scaled to unit
-        variance, in +/- pairs (so GELU keeps both signs)."""
-        c, (h, w) = images.shape[1], self.whiten.weight.shape[2:]
-        patches = images.unfold(2, h, 1).unfold(3, w, 1).transpose(1, 3).reshape(-1, c, h, w).float()
-        flat = patches.view(len(patches), -1)
-        eigenvalues, eigenvectors = torch.linalg.eigh(flat.T @ flat / len(flat), UPLO="U")
-        eigenvalues = eigenvalues.flip(0).view(-1, 1, 1, 1)
-        eigenvectors = eigenvectors.T.reshape(c * h * w, c, h, w).flip(0)
-        scaled = eigenvectors / torch.sqrt(eigenvalues + eps)
-        self.whiten.weight.data[:] = torch.cat((scaled, -scaled))
+        """Set the first conv to the principal directions of the 2x2 patches' second moment, each
+        scaled to unit variance, in +/- pairs (so GELU keeps both signs): train/whiten.py's
+        filters, on all 12 directions."""
+        out_channels, c, k, _ = self.whiten.weight.shape
+        cov = patch_covariance(images.float(), k, centred=False)
+        filters = whitening_filters(cov, out_channels, eps)
+        self.whiten.weight.data[:] = filters.reshape(out_channels, c, k, k).to(self.whiten.weight.dtype)
 
 
 # ---------------------------------------------------------------- data on tensors
@@ -119,20 +120,6 @@ def to_normalized(images: np.ndarray) -> torch.Tensor:
     return ((x - mean) / std).contiguous()
 
 
-def shift_batch(padded: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, pad: int) -> torch.Tensor:
-    """Crop each image of a reflect-padded batch at offset (pad + dy, pad + dx): an integer
-    translation by (-dy, -dx) whose revealed border is a mirror of the image."""
-    size = padded.shape[-1] - 2 * pad
-    out = torch.empty(padded.shape[0], padded.shape[1], size, size, dtype=padded.dtype,
-                      device=padded.device)
-    for sy in range(-pad, pad + 1):
-        for sx in range(-pad, pad + 1):
-            mask = (dy == sy) & (dx == sx)
-            if mask.any():
-                out[mask] = padded[mask, :, pad + sy:pad + sy + size, pad + sx:pad + sx + size]
-    return out
-
-
 # ---------------------------------------------------------------- inference
 @torch.no_grad()
 def teacher_logits(model: nn.Module, x: torch.Tensor, tta: bool = True, batch_size: int = 1000) -> torch.Tensor:
@@ -141,14 +128,7 @@ def teacher_logits(model: nn.Module, x: torch.Tensor, tta: bool = True, batch_si
     model.eval()
     out = []
     for chunk in x.split(batch_size):
-        def mirror(v):
-            return 0.5 * model(v) + 0.5 * model(v.flip(-1))
-        if not tta:
-            out.append(model(chunk))
-            continue
-        padded = F.pad(chunk, (1,) * 4, "reflect")
-        shifted = (mirror(padded[:, :, 0:32, 0:32]) + mirror(padded[:, :, 2:34, 2:34])) / 2
-        out.append(0.5 * mirror(chunk) + 0.5 * shifted)
+        out.append(flip_shift_logits(model, chunk) if tta else model(chunk))
     return torch.cat(out)
 
 
@@ -211,7 +191,7 @@ def train_teacher(cfg: TeacherConfig, train: Split, val: Split | None = None,
     if resume is not None:
         state = load_resume(resume)
         if TeacherConfig.from_dict(state["config"]) != cfg:
-            raise ValueError(f"{Path(resume).name} was written by a teacher with another config")
+            raise UserError(f"{Path(resume).name} was written by a teacher with another config")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         lookahead.ema = {k: v.to(device) for k, v in state["lookahead"].items()}
@@ -222,7 +202,7 @@ def train_teacher(cfg: TeacherConfig, train: Split, val: Split | None = None,
         model.train()
         dy, dx = (torch.randint(-cfg.translate, cfg.translate + 1, (len(images),), generator=gen).to(device)
                   for _ in range(2))
-        epoch_x = shift_batch(padded, dy, dx, cfg.translate)
+        epoch_x = shifted_crops(padded, dy, dx, cfg.translate)
         if epoch % 2 == 1:  # every other epoch sees every image mirrored: more diverse than coin flips
             epoch_x = epoch_x.flip(-1)
         order = torch.randperm(len(images), generator=gen).to(device)
@@ -285,7 +265,7 @@ def load_teacher(path: Path) -> tuple[TeacherNet, TeacherConfig, dict]:
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
     if meta.get("kind") != "airbench-teacher":
-        raise ValueError(f"{Path(path).name} is not an airbench teacher checkpoint")
+        raise UserError(f"{Path(path).name} is not an airbench teacher checkpoint")
     cfg = TeacherConfig.from_dict(json.loads(meta["teacher_config"]))
     model = TeacherNet(cfg.widths, cfg.batchnorm_momentum)
     model.load_state_dict(load_file(str(path)))

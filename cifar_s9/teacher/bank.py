@@ -20,6 +20,8 @@ import torch
 
 from ..atomic import write_json_atomic
 from ..data.cifar import save_npz_atomic
+from ..data.transforms import shifted_crops
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -53,13 +55,9 @@ def apply_views(images: np.ndarray, views: Views, translate: int) -> np.ndarray:
     flipped where `views.flip`: output[i, y, x] = padded[i, y + t + dy, x + t + dx]."""
     t = translate
     padded = np.pad(images, ((0, 0), (t, t), (t, t), (0, 0)), mode="reflect")
-    size = images.shape[1]
-    out = np.empty_like(images)
-    for sy in range(-t, t + 1):
-        for sx in range(-t, t + 1):
-            mask = (views.dy == sy) & (views.dx == sx)
-            if mask.any():
-                out[mask] = padded[mask, t + sy:t + sy + size, t + sx:t + sx + size]
+    crops = shifted_crops(torch.from_numpy(padded).permute(0, 3, 1, 2), torch.from_numpy(views.dy),
+                          torch.from_numpy(views.dx), t)
+    out = np.ascontiguousarray(crops.permute(0, 2, 3, 1).numpy())
     out[views.flip] = out[views.flip, :, ::-1]
     return out
 
@@ -94,17 +92,17 @@ class LogitBank:
             info = json.loads((folder / "bank.json").read_text())
             spec = BankSpec(**info["spec"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"{folder.name}: not a logit bank ({exc.__class__.__name__})") from None
+            raise UserError(f"{folder.name}: not a logit bank ({exc.__class__.__name__})") from None
         parts = []
         for first in range(0, spec.views, info["views_per_shard"]):
             with np.load(folder / f"views{first:03d}.npz", allow_pickle=False) as z:
                 parts.append(z["logits"])
         logits = np.concatenate(parts, axis=1)
         if logits.shape != (info["n"], spec.views, 10):
-            raise ValueError(f"{folder.name}: logits of shape {logits.shape}, expected "
+            raise UserError(f"{folder.name}: logits of shape {logits.shape}, expected "
                              f"({info['n']}, {spec.views}, 10)")
         if expected_images is not None and info.get("images_sha256") != images_digest(expected_images):
-            raise ValueError(f"{folder.name} was computed for other training images (another "
+            raise UserError(f"{folder.name} was computed for other training images (another "
                              "validation split or data folder): recompute it for these")
         meta = {k: v for k, v in info.items() if k not in ("spec", "n", "views_per_shard")}
         return cls(logits, spec, meta)

@@ -1,8 +1,8 @@
-"""Training: the Trainer and TrainConfig (trainer), batch streams, schedules, losses, distillation, recipes.
+"""Training: config, events, budget (the run's length), trainer; batch streams, schedules, losses, EMA, mixup, recipes.
 May import data/, model/, and its peers records/, analysis/, teacher/; never experiments/, app/ or ui/.
 """
 # `cifar_s9.train.Trainer` (with `TrainConfig`) is documented (docs/usage.md): loaded on first use.
-_DOCUMENTED = {"Trainer": "trainer", "TrainConfig": "trainer"}
+_DOCUMENTED = {"Trainer": "trainer", "TrainConfig": "config"}
 
 
 def __getattr__(name):

@@ -1,4 +1,5 @@
-"""Which floating-point precision a run computes in: bf16 autocast where the hardware has it."""
+"""Where and in which floating-point precision a run computes: the device, and bf16 autocast
+where the hardware has it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,3 +34,11 @@ def use_bf16(device: torch.device, precision: str) -> bool:
     if device.type == "cuda":
         return True
     return device.type == "cpu" and CPU_BF16_BY_DEFAULT and cpu_has_bf16()
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was requested but no CUDA GPU is available")
+    return torch.device(name)

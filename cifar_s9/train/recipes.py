@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..data.augment import AugmentConfig
-from .trainer import TrainConfig
+from .config import TrainConfig
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
@@ -94,4 +95,4 @@ def get_recipe(name: str) -> Recipe:
     try:
         return RECIPES[name]
     except KeyError:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}") from None
+        raise UserError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}") from None

@@ -16,6 +16,7 @@ schedule bit-for-bit.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -106,3 +107,20 @@ class ReplannableOneCycle:
     @staticmethod
     def owns(state: dict) -> bool:
         return state.get("kind") == "replannable_one_cycle"
+
+
+def one_cycle_lr(optimizer: torch.optim.Optimizer, max_lr: float, total_steps: int, pct_start: float,
+                 final_div_factor: float, cycle_momentum: bool,
+                 steps_done: int = 0) -> torch.optim.lr_scheduler.OneCycleLR:
+    """torch's OneCycleLR for a fixed-length run, moved on to `steps_done` (a resume with a new
+    length lands at the same step of the new curve)."""
+    if pct_start * total_steps == 1.0:  # OneCycleLR divides by zero on a 1-step warm-up
+        pct_start = 1.5 / total_steps
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=max_lr, total_steps=total_steps, pct_start=pct_start, div_factor=10.0,
+        final_div_factor=final_div_factor, cycle_momentum=cycle_momentum)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "scheduler.step() before optimizer.step()"
+        for _ in range(steps_done):
+            scheduler.step()
+    return scheduler

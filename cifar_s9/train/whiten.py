@@ -16,21 +16,30 @@ from torch import nn
 from ..data.transforms import normalize_uint8
 
 
-def patch_covariance(images: np.ndarray, kernel_size: int = 3, chunk: int = 256) -> torch.Tensor:
-    """(D, D) covariance of every kernel_size x kernel_size patch of (N, H, W, 3) uint8 images,
-    normalised as the network sees them; D = 3 * k * k in Conv2d's weight order (c, y, x).
-    Accumulated over chunks of images, so memory stays small whatever N."""
-    d = 3 * kernel_size * kernel_size
-    total, outer, count = torch.zeros(d, dtype=torch.float64), torch.zeros(d, d, dtype=torch.float64), 0
+def patch_covariance(images: np.ndarray | torch.Tensor, kernel_size: int = 3, chunk: int = 256,
+                     centred: bool = True) -> torch.Tensor:
+    """(D, D) covariance of every kernel_size x kernel_size patch of `images`: (N, H, W, 3) uint8,
+    normalised here as the network sees them, or (N, C, H, W) floats already normalised.
+    D = C * k * k in Conv2d's weight order (c, y, x). `centred=False`: the second moment about
+    zero instead (airbench's, on normalised images whose mean is near 0). Accumulated in float64
+    over chunks of images, so memory stays small whatever N."""
+    raw = isinstance(images, np.ndarray)
+    d = (3 if raw else images.shape[1]) * kernel_size * kernel_size
+    device = "cpu" if raw else images.device  # a teacher whitens on its GPU
+    total = torch.zeros(d, dtype=torch.float64, device=device)
+    outer, count = torch.zeros(d, d, dtype=torch.float64, device=device), 0
     for start in range(0, len(images), chunk):
-        x = torch.from_numpy(normalize_uint8(images[start:start + chunk])).double()  # (n, 3, H, W)
-        patches = x.unfold(2, kernel_size, 1).unfold(3, kernel_size, 1)  # (n, 3, H', W', k, k)
+        x = images[start:start + chunk]
+        x = (torch.from_numpy(normalize_uint8(x)) if raw else x).double()  # (n, C, H, W)
+        patches = x.unfold(2, kernel_size, 1).unfold(3, kernel_size, 1)  # (n, C, H', W', k, k)
         patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, d)
         total += patches.sum(0)
         outer += patches.T @ patches
         count += len(patches)
     if count < 2:
         raise ValueError("need at least two patches to estimate a covariance")
+    if not centred:
+        return outer / count
     mean = total / count
     return (outer - count * torch.outer(mean, mean)) / (count - 1)
 

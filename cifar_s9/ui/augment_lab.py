@@ -13,12 +13,12 @@ from dataclasses import fields
 import gradio as gr
 import numpy as np
 
-from ..data.augment import GROUPS, AugmentConfig, InvalidAugmentConfig, min_max_pairs, pipeline_code, validate
-from ..data.images import ImageInputError
+from ..data.augment import GROUPS, AugmentConfig, min_max_pairs, pipeline_code, validate
 from ..app.lab import AUG_FIELDS, augment_grid, clamp_pairs
 from ..app.session import Session
 from ..app.uinput import MAX_SEED, MAX_VIEWS, coerce_augment, whole_number
 from .common import AppContext, Shared, image_input, to_rgb32, user_errors
+from ..errors import UserError
 
 
 def augment_config(*values) -> AugmentConfig:
@@ -72,7 +72,7 @@ def lab_update(image, *values_n_seed_session):
         if image is None:
             return gr.skip(), "Choose an image (here or on the Classify tab).", None, code, session.with_aug(cfg)
         grid, applied = augment_grid(to_rgb32(image), cfg, n, seed)
-    except (InvalidAugmentConfig, ImageInputError, ValueError) as exc:
+    except UserError as exc:  # InvalidAugmentConfig, ImageInputError, a bad number
         return gr.skip(), f"⚠️ **Cannot show this:** {exc}", None, gr.skip(), session
     status = f"✅ Settings valid; showing {n} draws with seed {seed}."
     if moved:
@@ -94,7 +94,7 @@ def clamp_partner(changed: str):
 def reroll(seed) -> int:
     try:
         seed = whole_number(seed, "seed", 0, MAX_SEED)
-    except ValueError:
+    except UserError:
         seed = 0
     return int(np.random.default_rng(seed + 1).integers(0, 2**31 - 1))
 

@@ -3,6 +3,7 @@ adapter and the guarded image input. Read `cifar_s9/ui/__init__.py` first."""
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +14,10 @@ import numpy as np
 from ..data import images
 from ..app import redact, uploads
 from ..data.app_data import EvalData, load_test_data
-from ..data.augment import InvalidAugmentConfig
-from ..records.checkpoint import CheckpointError
-from ..analysis.gradcam import ExplainError
 from ..app.jobs import TrainingJobs
 from ..app.serving import ActiveModel, EvaluationCache, ModelCache
 from ..app.session import Session
+from ..errors import UserError
 
 
 @dataclass
@@ -73,20 +72,27 @@ class Shared:
     model_events: list = field(default_factory=list)
 
 
-USER_ERRORS = (ValueError, IndexError, PermissionError, CheckpointError, InvalidAugmentConfig, ExplainError)
+log = logging.getLogger("cifar_s9.app")
+SERVER_FAULT = ("Something went wrong on the server (it has been logged). Try again, or with other "
+                "input; the app goes on serving.")
 
 
 def user_errors(fn):
-    """Input problems (ValueError and subclasses) reach the user as one readable gr.Error, with
-    no traceback in the server log (they are the visitor's mistake, not the server's)."""
+    """The app's one error boundary. A `UserError` (a bad image, setting or number: the
+    visitor's to fix) reaches the visitor as one readable gr.Error and stays out of the log.
+    Anything else is the server's fault: it goes to the log with its traceback, and the visitor
+    sees only `SERVER_FAULT`, never its message, a server path or a traceback."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except gr.Error:
             raise
-        except USER_ERRORS as exc:
+        except UserError as exc:
             raise gr.Error(redact.scrub(exc), title="Cannot do that", print_exception=False) from None
+        except Exception:
+            log.exception("handler %s failed", getattr(fn, "__qualname__", fn))
+            raise gr.Error(SERVER_FAULT, title="Server error", print_exception=False) from None
     return wrapper
 
 
@@ -105,7 +111,7 @@ def uploaded_file(path) -> Path:
     try:
         return uploads.confine(path, [uploads.upload_folder()])
     except images.ImageInputError:
-        raise ValueError("upload the file first (other server files are never read)") from None
+        raise UserError("upload the file first (other server files are never read)") from None
 
 
 def owner(request: gr.Request | None) -> str:

@@ -19,6 +19,7 @@ from ..experiments.runner import LAB_TRAIN, experiment_data
 from ..app.jobs import Busy, NotOwner
 from ..app.session import Session
 from .common import AppContext, Shared, owner, user_errors
+from ..errors import UserError
 
 POLL_S = 2.0
 
@@ -87,7 +88,7 @@ class ExperimentHandlers:
         try:
             return view.overlay_figure(owner(request), name_a, name_b)
         except KeyError as exc:
-            raise ValueError(str(exc)) from None
+            raise UserError(str(exc)) from None
 
 
 def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:

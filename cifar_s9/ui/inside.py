@@ -17,6 +17,7 @@ from ..analysis.inside import attribution, features, fields, render, why_not
 from ..app.serving import class_index
 from ..app.session import Session
 from .common import AppContext, Shared, image_input, to_rgb32, user_errors
+from ..errors import UserError
 
 PREDICTED = "predicted"
 MAP_LAYER = "C2"          # the first layer shown: 64 channels at 16x16, edges and colours
@@ -40,7 +41,7 @@ class InsideHandlers:
         """(model, 32x32 RGB image): the image sent, else the session's current image."""
         source = image if image is not None else (session.image if session is not None else None)
         if source is None:
-            raise ValueError("No image: choose one in the Classify tab (or send one to the API).")
+            raise UserError("No image: choose one in the Classify tab (or send one to the API).")
         return self.ctx.model(session).model, to_rgb32(source)
 
     # ------------------------------------------------------------ named API endpoints
@@ -115,7 +116,7 @@ class InsideHandlers:
     def pick_channel(self, layer: str, scale: str, order: list, session: Session, evt: gr.SelectData):
         index = evt.index if isinstance(evt.index, int) and not isinstance(evt.index, bool) else -1
         if session.image is None or not order or not 0 <= index < len(order):
-            raise ValueError("select one of the channels shown")
+            raise UserError("select one of the channels shown")
         model, rgb = self._inputs(None, session)
         fm = features.feature_maps(model, rgb, layer)
         channel = fm.channel(order[index])
@@ -125,7 +126,7 @@ class InsideHandlers:
     @user_errors
     def pick_unit(self, layer: str, scale: str, channel, session: Session, evt: gr.SelectData):
         if session.image is None or channel is None:
-            raise ValueError("choose an image and a channel first")
+            raise UserError("choose an image and a channel first")
         model, rgb = self._inputs(None, session)
         fm = features.feature_maps(model, rgb, layer)
         h, w = fm.shape[1:]

@@ -12,6 +12,7 @@ from ..analysis.evaluate import mistakes
 from ..app.serving import class_index
 from ..app.session import Session
 from .common import AppContext, Shared, user_errors
+from ..errors import UserError
 
 SORTS = {"most confident first": "confidence_desc", "least confident first": "confidence_asc"}
 
@@ -49,7 +50,7 @@ class MistakesHandlers:
     def cams(self, indices: list[int], session: Session, evt: gr.SelectData,
              method: str = gradcam.DEFAULT_METHOD):
         if not indices or not isinstance(evt.index, int) or not 0 <= evt.index < len(indices):
-            raise IndexError("select one of the images shown")
+            raise UserError("select one of the images shown")
         index = indices[evt.index]
         data, active, ev = self.evaluation(session)
         rgb = data.split.images[index]

@@ -10,6 +10,7 @@ from ..records.checkpoint import CheckpointError
 from ..model.rules import check_rules
 from ..app.session import Session
 from .common import AppContext, Shared, uploaded_file, user_errors
+from ..errors import UserError
 
 
 def passes_rules(model) -> None:
@@ -38,11 +39,11 @@ class ModelHandlers:
         """An uploaded checkpoint becomes this session's model: only a file Gradio stored in its
         upload folder, only if it loads, classifies 32x32 images and passes the rules."""
         if not file:
-            raise ValueError("upload a .safetensors checkpoint first")
+            raise UserError("upload a .safetensors checkpoint first")
         path = uploaded_file(getattr(file, "path", file))
         name = path.name
         if not name.endswith(".safetensors"):
-            raise ValueError("only .safetensors checkpoints can be used")
+            raise UserError("only .safetensors checkpoints can be used")
         choice = self.ctx.models.add(path, f"upload {name}", check=passes_rules)
         session = session.with_model(choice)
         active = self.ctx.model(session)

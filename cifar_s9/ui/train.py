@@ -17,6 +17,7 @@ from ..app.session import Session
 from ..train.trainer import TrainConfig
 from ..app.uinput import number, whole_number
 from .common import AppContext, Shared, owner, user_errors
+from ..errors import UserError
 
 
 def train_request(preset: str, epochs, lr, batch_size, subset, aug) -> TrainRequest:
@@ -65,7 +66,7 @@ class TrainHandlers:
             yield f"🚦 **Busy.** {texts.md_escape(str(exc))}", gr.skip(), gr.skip(), gr.skip(), \
                 self.slot(request), session
             return
-        except ValueError as exc:
+        except UserError as exc:
             raise gr.Error(f"Invalid training settings: {exc}", print_exception=False) from None
         session = session.with_run(job.run_id)
         seen = -1
@@ -98,7 +99,7 @@ class TrainHandlers:
         (weights and card together), never from a path a client sent; `trained_weights` refuses
         other sessions' runs, unfinished runs and 0-epoch runs."""
         if session.run is None:
-            raise ValueError("train a model first: this session has no finished run to activate")
+            raise UserError("train a model first: this session has no finished run to activate")
         weights = self.ctx.jobs.trained_weights(session.run, owner(request))
         choice = self.ctx.models.add(weights, f"run {session.run}")
         session = session.with_model(choice)

@@ -8,7 +8,7 @@
     render.py       numpy pictures for the UI: colour maps, enlargement, boxes, shading
 
 Layers are named as in `cifar_s9.analysis.gradcam`: "C1".."C4" (block outputs) and "C1.conv1".."C4.conv3".
-Every function raises `InsideError` (a ValueError) with a readable message for bad input.
+Every function raises `InsideError` (a `UserError`) with a readable message for bad input.
 """
 from .probe import InsideError
 

@@ -13,11 +13,12 @@ from torch import nn
 
 from ...data.transforms import normalize_uint8
 from ..gradcam import ExplainError, model_lock, target_layer
+from ...errors import UserError, whole_number
 
 IMAGE_SIZE = 32
 
 
-class InsideError(ValueError):
+class InsideError(UserError):
     pass
 
 
@@ -102,12 +103,4 @@ def forward_with(model: nn.Module, x: torch.Tensor, layer: str) -> tuple[torch.T
 
 def whole(value, name: str, lo: int, hi: int) -> int:
     """A whole number in [lo, hi] from a UI or JSON value; anything else is an InsideError."""
-    if isinstance(value, bool) or value is None:
-        raise InsideError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r}")
-    try:
-        x = float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise InsideError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r}") from None
-    if not np.isfinite(x) or not x.is_integer() or not lo <= x <= hi:
-        raise InsideError(f"{name} must be a whole number in [{lo}, {hi}], got {value!r}")
-    return int(x)
+    return whole_number(value, name, lo, hi, error=InsideError)

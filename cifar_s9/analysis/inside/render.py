@@ -1,5 +1,6 @@
-"""Pictures for the Inside views as (H, W, 3) uint8 arrays: colour maps, nearest-neighbour
-enlargement (one network pixel or unit = one visible block), rectangles and shading.
+"""Pictures for the Inside views as (H, W, 3) uint8 arrays: rectangles, shading and labels, with
+the app's one colour map and blend (`analysis.pictures`) and its one nearest-neighbour
+enlargement (`data.images.upscale`: one network pixel or unit = one visible block).
 
 Activations use viridis, attributions jet (as Grad-CAM does elsewhere in the app), so the two
 kinds of map are not confused.
@@ -11,7 +12,9 @@ import functools
 import cv2
 import numpy as np
 
-COLORMAPS = {"viridis": cv2.COLORMAP_VIRIDIS, "jet": cv2.COLORMAP_JET}
+from ...data.images import upscale as enlarge  # noqa: F401  (one nearest-neighbour enlargement)
+from ..pictures import blend, colour  # noqa: F401  (one colour map and blend, Grad-CAM's too)
+
 BOX = (255, 48, 48)        # the theoretical receptive field
 SQUARE = (255, 255, 255)   # where most of the gradient sits
 PADDING = (150, 150, 150)  # zero padding: the part of a receptive field outside the image
@@ -24,26 +27,6 @@ def unit_range(a: np.ndarray, lo: float, hi: float) -> np.ndarray:
     if not hi > lo:
         return np.zeros_like(a)
     return np.clip((a - lo) / (hi - lo), 0.0, 1.0)
-
-
-def colour(a01: np.ndarray, cmap: str = "viridis") -> np.ndarray:
-    """(h, w) values in [0, 1] -> (h, w, 3) uint8 RGB."""
-    u8 = np.uint8(np.rint(255 * np.clip(a01, 0, 1)))
-    return _lut(cmap)[u8]
-
-
-@functools.lru_cache(maxsize=4)
-def _lut(cmap: str) -> np.ndarray:
-    """OpenCV's colour map as a (256, 3) RGB table: indexing it costs microseconds, where
-    `applyColorMap` costs most of a millisecond per call even on a 4x4 map."""
-    ramp = np.arange(256, dtype=np.uint8)[:, None]
-    return cv2.cvtColor(cv2.applyColorMap(ramp, COLORMAPS[cmap]), cv2.COLOR_BGR2RGB)[:, 0]
-
-
-def enlarge(image: np.ndarray, size: int) -> np.ndarray:
-    """Nearest-neighbour enlargement by the whole factor that fits in `size` (at least 1)."""
-    factor = max(1, size // max(image.shape[:2]))
-    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
 def rectangle(image: np.ndarray, top: int, left: int, bottom: int, right: int,
@@ -90,8 +73,3 @@ def _glyph(char: str, size: int) -> np.ndarray:
     image = Image.new("L", (width, size + 2), 255)
     ImageDraw.Draw(image).text((0, 0), char, fill=0, font=font)
     return np.asarray(image)
-
-
-def blend(image: np.ndarray, heat_rgb: np.ndarray, opacity: float) -> np.ndarray:
-    mixed = (1 - opacity) * image.astype(np.float32) + opacity * heat_rgb.astype(np.float32)
-    return np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
