@@ -96,7 +96,7 @@ def run_cell(grid: DropoutGrid, cell: Cell, train: Split, evaluation: Split, out
         trainer.callback = callback
     start = time.perf_counter()
     trainer.fit(stop or threading.Event(), checkpoint=resume)
-    if trainer.epoch < trainer.cfg.epochs:
+    if trainer.epoch < trainer.epochs:
         return None
     correct = predict_logits(trainer.eval_model, evaluation.images, trainer.device).argmax(1).numpy() \
         == evaluation.labels
@@ -195,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_epoch(event) -> None:
-    if getattr(event, "kind", None) == "epoch" or type(event).__name__ == "EpochEvent":
+    from ..train.events import EpochEvent
+
+    if isinstance(event, EpochEvent):
         print(json.dumps({k: v for k, v in asdict(event).items() if not isinstance(v, (list, dict))}),
               flush=True)
 
