@@ -3,19 +3,20 @@
 Arms use this visitor's Augmentation lab settings (`session.aug`). The arms run one after another
 in the app's single training slot (the Train tab's); only the visitor who started an experiment
 sees its curves and result and can stop it, and "Past runs" lists only their runs and the command
-line's. The computations live in `experiment_view` and `experiment_jobs` (tested there).
+line's. The computations live in `experiment_view` and `experiment_jobs` (tested there); the
+manager is the app's (`ctx.experiments`, in the training slot `ctx.jobs`). The start hands the
+page the experiment's run token (kept in the browser: a reloaded page re-attaches, and its
+heartbeat keeps the experiment alive; see ui/train.py).
 Endpoints: /experiment_start, /experiment_status, /experiment_stop, /runs, /runs_overlay.
 """
 from __future__ import annotations
-
-import threading
 
 import gradio as gr
 
 from ..app import experiment_view as view
 from ..app import redact
 from ..app.experiment_jobs import Experiments
-from ..experiments.runner import LAB_TRAIN, experiment_data
+from ..experiments.runner import LAB_TRAIN
 from ..app.jobs import Busy, NotOwner
 from ..app.session import Session
 from .common import AppContext, Shared, owner, user_errors
@@ -26,17 +27,9 @@ POLL_S = 2.0
 class ExperimentHandlers:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
-        self._lock = threading.Lock()
-        self._experiments: Experiments | None = None
 
     def manager(self) -> Experiments:
-        """The experiments of this app, bound to its training slot (rebound if the app is
-        reconfigured with another slot)."""
-        with self._lock:
-            if self._experiments is None or self._experiments.jobs is not self.ctx.jobs:
-                data_dir = self.ctx.data_dir
-                self._experiments = Experiments(self.ctx.jobs, lambda: experiment_data(data_dir))
-            return self._experiments
+        return self.ctx.experiments
 
     @user_errors
     def start(self, question, budget_mode, budget, subset, seed, repeats, session: Session,
@@ -68,6 +61,12 @@ class ExperimentHandlers:
         curves = view.result_curves(snap.result) if snap.result is not None else snap.curves
         return (status, view.queue_rows(snap), view.curves_figure(curves), view.result_rows(snap.result),
                 redact.scrub(view.result_markdown(snap.result)), version)
+
+    def token(self, request: gr.Request = None):
+        """The run token of the experiment this session just started, for its browser to keep;
+        nothing for any other session (a token is only ever handed to an owner)."""
+        job = self.manager().mine(owner(request))
+        return job.token if job is not None and not job.snapshot().finished else gr.skip()
 
     def stop(self, request: gr.Request = None) -> str:
         try:
@@ -127,7 +126,8 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     seen = gr.State(None)  # the experiment version this session last drew
 
     start.click(h.start, [question, budget_mode, budget, subset, seed, repeats, shared.session], [status],
-                api_name="experiment_start", concurrency_limit=1)
+                api_name="experiment_start", concurrency_limit=1
+                ).success(h.token, None, [shared.run_token], api_visibility="private", concurrency_limit=None)
     timer.tick(h.status, [seen], [status, queue, curves, table, words, seen], api_name="experiment_status",
                show_progress="hidden")
     stop.click(h.stop, None, [status], api_name="experiment_stop")
