@@ -62,6 +62,14 @@ class ExperimentHandlers:
         return (status, view.queue_rows(snap), view.curves_figure(curves), view.result_rows(snap.result),
                 redact.scrub(view.result_markdown(snap.result)), version)
 
+    def current(self, session: Session) -> str:
+        """What "current settings" holds for this visitor (their lab's augmentation)."""
+        return view.settings_summary(session.aug if isinstance(session, Session) else Session().aug)
+
+    def plan(self, budget_mode, budget, repeats) -> str:
+        """The total asked for, before Run, against the shared slot's time limit."""
+        return view.plan_text(budget_mode, budget, repeats, limit_s=self.ctx.jobs.policy.max_hold_s)
+
     def token(self, request: gr.Request = None):
         """The run token of the experiment this session just started, for its browser to keep;
         nothing for any other session (a token is only ever handed to an owner)."""
@@ -98,12 +106,14 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     with gr.Row():
         question = gr.Radio([(label, key) for key, label in view.QUESTION_LABELS.items()],
                             value="no-dropout", label="question")
+    current = gr.Markdown(elem_id="exp_current")
     with gr.Row():
         budget_mode = gr.Radio(list(view.BUDGET_MODES), value="minutes", label="budget per arm in")
         budget = gr.Number(3, label="minutes (or epochs) per arm", minimum=0.1, maximum=200)
         subset = gr.Number(LAB_TRAIN.subset, label="training images", precision=0, minimum=1)
         seed = gr.Number(0, label="seed", precision=0, minimum=0)
         repeats = gr.Slider(1, 5, 1, step=1, label="seeds per arm")
+    plan = gr.Markdown(elem_id="exp_plan")
     with gr.Row():
         start = gr.Button("Run the A/B", variant="primary")
         stop = gr.Button("Stop my experiment", variant="stop")
@@ -127,9 +137,13 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
 
     start.click(h.start, [question, budget_mode, budget, subset, seed, repeats, shared.session], [status],
                 api_name="experiment_start", concurrency_limit=1
-                ).success(h.token, None, [shared.run_token], api_visibility="private", concurrency_limit=None)
+                ).success(h.token, None, [shared.run_token], api_visibility="private")
     timer.tick(h.status, [seen], [status, queue, curves, table, words, seen], api_name="experiment_status",
                show_progress="hidden")
     stop.click(h.stop, None, [status], api_name="experiment_stop")
-    gr.on([refresh.click, tab.select], h.runs, None, [runs_table, run_a, run_b], api_name="runs")
+    # the result's words change when an experiment ends: its arms are new past runs
+    gr.on([refresh.click, tab.select, words.change], h.runs, None, [runs_table, run_a, run_b], api_name="runs")
+    tab.select(h.current, [shared.session], [current], api_visibility="private")
+    gr.on([tab.select, budget_mode.change, budget.change, repeats.change], h.plan, [budget_mode, budget, repeats],
+          [plan], api_visibility="private", show_progress="hidden")
     overlay_btn.click(h.overlay, [run_a, run_b], [overlay], api_name="runs_overlay")
