@@ -112,6 +112,21 @@ def test_a_run_whose_owner_sends_no_heartbeat_is_stopped_after_the_grace(tmp_pat
     assert not jobs.heartbeat(job.token)  # a finished run's token keeps nothing alive
 
 
+def test_a_request_from_an_owner_session_is_a_sign_of_life_and_only_for_its_own_job(tmp_path, gate):
+    clock = Clock()
+    jobs = TrainingJobs(tmp_path, gated(gate), policy=MOVED_BY_HAND, clock=clock)
+    job = jobs.start(LONG, OWNER)
+    clock.now += 50
+    for stranger in (STRANGER, "", None, 7):
+        assert not jobs.seen(stranger)
+    assert job.seen_at == 1000.0
+    assert jobs.seen(OWNER) and job.seen_at == 1050.0  # e.g. an API client polling its status
+    clock.now += 50
+    assert jobs.check() is None
+    gate.set()
+    finish(job)
+
+
 def test_the_watchdog_stops_a_run_with_no_page_on_its_own(tmp_path):
     jobs = TrainingJobs(tmp_path, tiny_data, policy=SlotPolicy(owner_grace_s=0.3, check_every_s=0.05))
     job = jobs.start(LONG, OWNER)

@@ -316,6 +316,15 @@ class TrainingSlot:
         holder.seen_at = self.clock()
         return True
 
+    def seen(self, owner) -> bool:
+        """A request from one of the holder's owner sessions (an API client polling its own
+        experiment's status): a sign of life for that job only; anyone else's changes nothing."""
+        holder = self.holder()
+        if holder is None or not holder.owned_by(owner):
+            return False
+        holder.seen_at = self.clock()
+        return True
+
     def stop(self, owner: str, kind: str | None = None) -> bool:
         """Ask the holder (of `kind`, if given) to stop; False when nothing of this owner's is
         running; NotOwner when it belongs to another session (which is told nothing about it)."""

@@ -46,9 +46,11 @@ class ExperimentHandlers:
 
     def status(self, seen=None, request: gr.Request = None):
         """(status, queue, curves, result table, result text, version) of this visitor's latest
-        experiment; the figure and tables are redrawn only when it moved on since `seen`."""
+        experiment; the figure and tables are redrawn only when it moved on since `seen`. A
+        poll from the experiment's owner counts as its heartbeat (an API client has no page)."""
         manager = self.manager()
         who = owner(request)
+        self.ctx.jobs.seen(who)  # its owner is still watching (a page or an API client polling)
         job = manager.mine(who)
         note = manager.slot_note(who)
         if job is None:
