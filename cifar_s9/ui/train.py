@@ -153,12 +153,11 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     activate_status = gr.Markdown()
 
     session, token = shared.session, shared.run_token
+    # Not wrapped in `spaces.GPU`: on ZeroGPU that would run this stream, the slot's lock and the
+    # run's thread in the GPU worker process, away from the heartbeat and the re-attach (and 600 s
+    # is over ZeroGPU's per-call maximum of about 300 s). Train-tab runs use the CPU there until
+    # they go through an in-slot GPU runner like the experiments' (issue 24.3).
     start_fn = h.start
-    try:  # on Hugging Face ZeroGPU, a GPU is attached only inside functions wrapped like this
-        import spaces
-        start_fn = spaces.GPU(duration=600)(start_fn)
-    except ImportError:
-        pass
     followed = [progress, curves, ckpt, activate_btn, slot, session]
     start_btn.click(start_fn, [preset, epochs, lr, batch, subset, session], [*followed, token],
                     api_visibility="private", concurrency_limit=None)
