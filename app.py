@@ -18,7 +18,10 @@ from cifar_s9.data import app_data
 from cifar_s9.app import cleanup, http_limits, uploads, workload
 from cifar_s9 import paths
 from cifar_s9.data.cifar import DEFAULT_CACHE
+from cifar_s9.app.experiment_jobs import Experiments
 from cifar_s9.app.jobs import LOCAL_SLOT, PUBLIC_SLOT, TrainingJobs
+from cifar_s9.app.slot import HEARTBEAT_S
+from cifar_s9.experiments.runner import experiment_data
 from cifar_s9.app.serving import EvaluationCache, ModelCache
 from cifar_s9.app.session import Session
 from cifar_s9.ui import augment_lab, classify, experiments, header, inside, mistakes, model, train
@@ -47,7 +50,8 @@ def configure(weights=None, data_dir=None, runs_dir=None, local: bool | None = N
     jobs = TrainingJobs(runs_dir, lambda: app_data.load_training_data(data_dir),
                         policy=LOCAL_SLOT if local else PUBLIC_SLOT)
     evals = EvaluationCache(disk_dir=DEFAULT_CACHE / "evaluations")  # per weights and test set
-    ctx = AppContext(ModelCache(weights), evals, jobs, data_dir)
+    experiments = Experiments(jobs, lambda: experiment_data(data_dir))  # in the same one slot
+    ctx = AppContext(ModelCache(weights), evals, jobs, experiments, data_dir)
     if "CTX" not in globals():
         return ctx
     vars(CTX).update(vars(ctx))
@@ -63,6 +67,9 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             shared = Shared(demo, gr.State(Session()), banner,
                             [str(p) for p in app_data.example_paths()])
             header.build(ctx, shared)
+        # survives a reload (a new session): the token re-attaches the page to its run
+        shared.run_token = gr.BrowserState(None, storage_key="cifar_s9_run")
+        shared.ticker = gr.Timer(HEARTBEAT_S)
         with gr.Tabs(overflow_behavior="wrap") as tabs:  # a phone shows every tab, in rows
             shared.tabs = tabs
             for title, tab_id, build in TABS:

@@ -159,7 +159,7 @@ def test_train_request_and_progress():
 def test_a_run_belongs_to_its_session(app):
     """Session A trains and activates; B keeps the shipped model and cannot stop A's run."""
     a, b = Session(), Session()
-    text, fig, weights, button, slot, a = train_one(app, a, A)
+    text, fig, weights, button, slot, a, _token = train_one(app, a, A)
     assert "finished 1 epochs" in text and weights.endswith("model.safetensors")
     assert button["interactive"] is True and a.run is not None and str(app.ctx.jobs.runs_dir) not in text
     assert "Nothing of yours is running" in app.train.stop(B)
@@ -186,7 +186,6 @@ def test_only_the_owner_can_stop_a_running_run(app):
     stream = app.train.start("default", 1, 0.05, 32, 32, owner, A)
     try:
         first = next(stream)
-        owner = first[-1]
         assert app.ctx.jobs.busy and "your" in first[4]
         assert "another visitor" in app.train.stop(B) and "another visitor" in app.train.slot(B)
         assert "Stopping" in app.train.stop(A)
@@ -195,7 +194,7 @@ def test_only_the_owner_can_stop_a_running_run(app):
     *_, last = stream
     assert not app.ctx.jobs.busy and "nothing was saved" in last[0]
     with pytest.raises(gr.Error, match="no trained weights|0 epochs"):
-        app.train.activate(last[-1], A)  # stopped at 0 epochs: nothing to activate
+        app.train.activate(last[5], A)  # stopped at 0 epochs: nothing to activate
 
 
 def test_busy_message(app, monkeypatch):

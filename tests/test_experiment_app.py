@@ -56,13 +56,14 @@ def test_an_experiment_holds_the_one_training_slot(slot):
         jobs.start(TrainRequest(train=TrainConfig(epochs=1, batch_size=16, subset=32)), "bob")
     with pytest.raises(Busy):
         experiments.start(no_dropout_question(AugmentConfig(), **TINY), "bob")
-    assert "another visitor's experiment" in experiments.slot_note("bob")
+    note = experiments.slot_note("bob")  # the slot's one status line, as the Train tab shows it
+    assert "another visitor" in note and "experiment" in note and " of 2 runs done" in note
     wait_done(job)
     snap = job.snapshot()
     assert snap.state == "done" and [q["state"] for q in snap.queue] == ["done", "done"]
     assert set(snap.curves) == {"no Coarse Dropout (seed 0)", "current settings (seed 0)"}
     assert snap.result.complete and not jobs.busy  # released
-    assert experiments.slot_note("bob") == "The training slot is free."
+    assert "slot free" in experiments.slot_note("bob")
     # the arms are in the tracker, visible to their owner only
     mine = {r.config.get("arm") for r in tracker.visible_runs("alice")}
     assert {"no Coarse Dropout", "current settings"} <= mine
@@ -150,8 +151,7 @@ def test_handlers_as_plain_functions(tmp_path):
     from cifar_s9.ui.experiments import ExperimentHandlers
 
     jobs = TrainingJobs(tmp_path / "runs", lambda: None)
-    h = ExperimentHandlers(SimpleNamespace(jobs=jobs, data_dir=None))
-    h.manager().load_data = tiny_data
+    h = ExperimentHandlers(SimpleNamespace(jobs=jobs, experiments=Experiments(jobs, tiny_data)))
     status = h.status(None, _request("dave"))
     assert "No experiment from you yet" in status[0] and status[-1] == -1
     with pytest.raises(gr.Error, match="epochs per arm"):
@@ -258,6 +258,60 @@ def test_raw_http_start_from_another_session_cannot_stop_it(served):
     assert raw_call(served, "experiment_stop", [], "owner00001")["success"]
     # let the stopped experiment end before the server closes: a training thread still running
     # at interpreter exit aborts the process
-    wait_until(lambda: "slot is free" in json.dumps(raw_call(served, "experiment_status", [None],
+    wait_until(lambda: "slot free" in json.dumps(raw_call(served, "experiment_status", [None],
                                                               "owner00001")["output"]),
                "the stopped experiment never released the slot", every=0.5)
+
+
+# ---------------------------------------------------------------- the tab's texts (issue 26.5)
+
+def test_current_settings_say_whether_coarse_dropout_is_on():
+    on = view.settings_summary(AugmentConfig())
+    assert "Coarse Dropout **on**" in on and "p = 0.5" in on and "8x8 px" in on
+    off = view.settings_summary(AugmentConfig(dropout_p=0.0))
+    assert "Coarse Dropout **off**" in off
+
+
+@pytest.mark.parametrize("mode, budget, repeats, expected", [
+    ("minutes", 3, 1, "about **6 min** of training"),
+    ("minutes", 5, 2, "about **20 min**"),
+    ("epochs", 10, 2, "40 epochs in all"),
+    ("minutes", math.nan, 1, "minutes per arm must be"),
+    ("epochs", "ten", 1, "epochs per arm"),
+    ("minutes", 3, 99, "seeds per arm"),
+    ("minutes", -1, 1, "must be positive"),
+])
+def test_the_plan_states_the_total_before_run(mode, budget, repeats, expected):
+    assert expected in view.plan_text(mode, budget, repeats, limit_s=15 * 60)
+
+
+def test_the_plan_warns_when_it_exceeds_the_slots_limit():
+    assert "more than the shared slot's limit of 15 min" in view.plan_text("minutes", 5, 2, limit_s=15 * 60)
+    assert "limit" not in view.plan_text("minutes", 3, 1, limit_s=15 * 60)
+    assert view.plan_text("hours", 3, 1) == "" and "<" not in view.plan_text("minutes", "<b>", 1)
+
+
+def test_the_result_explains_its_tests_and_warns_first(slot):
+    _, experiments = slot
+    job = experiments.start(no_dropout_question(AugmentConfig(), **TINY), "frank")
+    wait_done(job)
+    words = view.result_markdown(job.snapshot().result)
+    assert words.startswith("⚠️") and "McNemar's test looks only at the images exactly one arm" in words
+    assert "mid-p" in words and "below" not in words.split("\n\n")[0]
+
+
+def test_an_experiment_outlives_a_reload_and_its_token_goes_to_its_owner_only(slot):
+    from cifar_s9.ui.experiments import ExperimentHandlers
+
+    jobs, experiments = slot
+    h = ExperimentHandlers(SimpleNamespace(jobs=jobs, experiments=experiments))
+    job = experiments.start(no_dropout_question(AugmentConfig(), **{**TINY, "epochs": 3}), "grace")
+    assert h.token(_request("grace")) == job.token
+    assert isinstance(h.token(_request("heidi")), type(gr.skip()))  # never another session's token
+    assert jobs.attach("not-" + job.token, "heidi") is None and experiments.mine("heidi") is None
+    assert jobs.attach(job.token, "grace-reloaded") is job  # the same browser after a reload
+    assert experiments.mine("grace-reloaded") is job and "**your** A/B" in experiments.slot_note("grace-reloaded")
+    with pytest.raises(NotOwner):
+        experiments.stop("heidi")
+    assert experiments.stop("grace-reloaded")
+    wait_done(job)

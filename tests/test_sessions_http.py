@@ -165,3 +165,59 @@ def test_the_train_tab_shows_an_experiment_in_the_slot_to_both_visitors(server):
     assert "**your** A/B experiment" in seen_by_b[0]
     ok, free = a.call(show, [None])
     assert ok and "slot free" in free[0]
+
+
+def first_output(visitor: Visitor, fn: int, data: list) -> list:
+    """The first output event `fn` streams to `visitor`; then the stream closes, as when a page
+    goes away (Gradio stops the event's generator: what it started must not depend on it)."""
+    event_id = visitor.join(fn, data)
+    with httpx.stream("GET", f"{visitor.base}/gradio_api/queue/data", params={"session_hash": visitor.hash},
+                      timeout=HANG_S) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                msg = json.loads(line[5:])
+                if msg.get("event_id") == event_id and msg.get("msg") in ("process_generating",
+                                                                         "process_completed"):
+                    assert msg.get("success", True), msg
+                    return msg["output"]["data"]
+    raise AssertionError("the stream ended without an output")
+
+
+def test_forged_run_tokens_over_http_neither_extend_attach_nor_stop(server):
+    """A run outlives its page; a reload (a new session with the browser's token) re-attaches;
+    another session sending forged tokens to the heartbeat, attach and stop changes nothing."""
+    app, base, gate = server
+    start, attach = fn_index(app, "start", "TrainHandlers"), fn_index(app, "attach", "TrainHandlers")
+    tick, stop = fn_index(app, "tick", "TrainHandlers"), fn_index(app, "stop", "TrainHandlers")
+    a, b = Visitor(base), Visitor(base)
+    gate.clear()
+    try:
+        token = first_output(a, start, ["default", 1, 0.05, 32, 100, None])[6]  # A's page closes here
+        job = app.CTX.jobs.current
+        assert isinstance(token, str) and job.has_token(token) and app.CTX.jobs.busy
+        seen = job.seen_at
+        near = token[:-1] + ("A" if token[-1] != "A" else "B")
+        for forged in [near, token.lower() if token.lower() != token else near, "", None, 7,
+                       {"token": token[:8]}, [token[:8]], "x" * 20_000]:
+            ok, out = b.call(tick, [forged])
+            assert ok and "another visitor" in out[0], out
+            ok, out = b.call(attach, [forged, None])
+            assert ok and "another visitor" in out[4] and "⏳" not in json.dumps(out[:4]), out
+            ok, out = b.call(stop, [])
+            assert ok and "another visitor" in out[0], out
+        assert job.seen_at == seen and job.owners == [a.hash] and not job.stop_event.is_set()
+        assert token not in json.dumps(b.call(tick, [None])[1])  # nobody else is ever shown it
+
+        ok, out = a.call(tick, [token])  # the owner's heartbeat does extend it
+        assert ok and "**your** run" in out[0]
+        assert job.seen_at > seen
+        reloaded = Visitor(base)  # the same browser after a reload: a new session, the kept token
+        out = first_output(reloaded, attach, [token, None])
+        assert "⏳" in out[0] and "**your** run" in out[4], out
+        assert reloaded.hash in job.owners
+        ok, out = reloaded.call(stop, [])
+        assert ok and "Stopping" in out[0] and job.stop_event.is_set()
+    finally:
+        gate.set()
+    job.thread.join(HANG_S)
+    assert not app.CTX.jobs.busy

@@ -47,6 +47,50 @@ def config_from_ui(question, current_aug, budget_mode, budget, subset, seed, rep
     return config.validated()
 
 
+def settings_summary(aug: AugmentConfig) -> str:
+    """What "current settings" means for this visitor: the lab's augmentation in words, so the
+    question "vs no Coarse Dropout" says what the Coarse Dropout arm has."""
+    if aug.dropout_p > 0:
+        holes = (f"{aug.holes_min}" if aug.holes_min == aug.holes_max else f"{aug.holes_min}-{aug.holes_max}")
+        size = lambda lo, hi: f"{lo}" if lo == hi else f"{lo}-{hi}"  # noqa: E731
+        dropout = (f"Coarse Dropout **on** (p = {aug.dropout_p:g}, {holes} hole(s) of "
+                   f"{size(aug.hole_height_min, aug.hole_height_max)}x{size(aug.hole_width_min, aug.hole_width_max)} px)")
+    else:
+        dropout = "Coarse Dropout **off** (p = 0: both arms of the first question are the same)"
+    others = [f"flip p = {aug.flip_p:g}", f"affine p = {aug.affine_p:g}"]
+    others += [f"{name} p = {value:g}" for name, value in
+               (("JPEG", aug.jpeg_p), ("sharpen", aug.sharpen_p), ("colour jitter", aug.color_p)) if value > 0]
+    return (f"**Current settings** (your Augmentation lab's): {dropout}; {', '.join(others)}. "
+            "Change them in the lab; they are read when you press Run.")
+
+
+def plan_text(budget_mode, budget, repeats, arms: int = 2, limit_s: float | None = None) -> str:
+    """The total the visitor asks for, before they press Run: arms x seeds x budget, and whether
+    it fits the shared slot's time limit. Any value the form may hold (hostile too) gives a line."""
+    try:
+        runs = arms * whole_number(repeats, "seeds per arm", 1, 5)
+        if budget_mode == "minutes":
+            if not number(budget, "minutes per arm") > 0:
+                raise UserError(f"minutes per arm must be positive, got {budget}")
+            total = runs * number(budget, "minutes per arm")
+            line = (f"**Plan:** {arms} arms x {runs // arms} seed(s) x {number(budget, 'minutes'):g} min = "
+                    f"about **{total:g} min** of training, plus a minute or so of set-up and scoring.")
+            over = limit_s is not None and total * 60 > limit_s
+        elif budget_mode == "epochs":
+            epochs = whole_number(budget, "epochs per arm", 1, 200)
+            line = (f"**Plan:** {arms} arms x {runs // arms} seed(s) x {epochs} epochs = {runs * epochs} "
+                    "epochs in all; the status line shows the time left once the first epoch is timed.")
+            over = False
+        else:
+            return ""
+    except UserError as exc:
+        return f"**Plan:** {_escape(exc)}"
+    if over:
+        line += (f" ⚠️ That is more than the shared slot's limit of {limit_s / 60:g} min: the runs "
+                 "still going at the limit are stopped, and only the finished arms are compared.")
+    return line
+
+
 # ---------------------------------------------------------------- curves
 
 def curves_figure(curves: dict[str, dict], title: str = "") -> go.Figure:
@@ -90,10 +134,21 @@ def result_rows(result: ExperimentResult | None) -> list[list]:
              f"{row['images_per_s']:.0f}"] for row in result.table()]
 
 
+TESTS_EXPLAINED = ("How to read this: both arms are scored on the same held-back images. McNemar's "
+                   "test looks only at the images exactly one arm got right: if the arms were equally "
+                   "good those would split like coin flips, and p is the chance of a split at least this "
+                   "uneven by luck alone (below 0.05: unlikely to be luck). The mid-p is the same test "
+                   "made less cautious for small counts; the 95% interval is the range of accuracy "
+                   "differences the data allow.")
+
+
 def result_markdown(result: ExperimentResult | None) -> str:
+    """The verdicts and what they rest on. The warnings come first: they qualify every number
+    of the result (the table above and the lines below)."""
     if result is None:
         return ""
-    lines = [f"**{_escape(v)}**" for v in result.verdicts()]
+    lines = [f"⚠️ {_escape(w)}" for w in result.warnings()]
+    lines += [f"**{_escape(v)}**" for v in result.verdicts()]
     for arm in result.config.arms[1:]:
         a, b = result.runs_of(result.config.arms[0].name), result.runs_of(arm.name)
         if a and b:
@@ -101,7 +156,7 @@ def result_markdown(result: ExperimentResult | None) -> str:
             lines.append(f"Images only {_escape(a[0].arm)} got right: {d.only_a}; only {_escape(arm.name)}: "
                          f"{d.only_b}; both: {d.both}; neither: {d.neither} (McNemar exact p = "
                          f"{d.p_value:.3g}, mid-p {d.mid_p:.3g}).")
-    lines += [f"⚠️ {_escape(w)}" for w in result.warnings()]
+            lines.append(TESTS_EXPLAINED)
     if result.data_note:
         lines.append(f"_{_escape(result.data_note)}_")
     if result.device:

@@ -1,12 +1,13 @@
-"""One training run at a time, in a background thread, observed through snapshots.
+"""Train-tab runs in the app's one training slot (`slot.TrainingSlot`), observed through snapshots.
 
-`TrainingJobs.start` refuses a second run with `Busy` (across all users of the app), validates
-the settings before anything starts, and runs the Trainer in a thread. The thread releases the
-slot in a `finally`, so a crash never leaves the app stuck "busy". Observers call
-`job.wait(version)` to block until something new happened, then read `job.snapshot()`.
+`TrainingJobs` is the slot, plus what a training run needs: `start` validates the settings
+before anything starts and refuses a second job with `Busy` (across all visitors, experiments
+included); the Trainer runs in the slot's thread, which frees the slot in a `finally`. Observers
+call `job.wait(version)` to block until something new happened, then read `job.snapshot()`.
 
-Every run has an owner (the app passes the visitor's `session_hash`): only the owner can stop
-it (`stop(owner)`) or ask for its weights (`trained_weights(run_id, owner)`), and a run that
+Every run has an owner (the app passes the visitor's `session_hash`, and a reloaded page joins
+the owners with the run's token): only an owner can stop it (`stop(owner)`) or ask for its
+weights (`trained_weights(run_id, owner)`), and a run that
 ended before its first epoch saves nothing and can never be activated. Run folders are pruned
 by age and total size (`cleanup.RUN_CAPS`) when a run starts; the shipped weights folder is
 never a runs folder (`check_output_dir`).
@@ -15,11 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 import shutil
 import threading
+import time
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -34,36 +35,13 @@ from ..records.provenance import device_name
 from ..experiments.tracker import chain, final_metrics, owner_tag, track_trainer
 from ..train.trainer import EpochEvent, StepEvent, Trainer, TrainConfig, resolve_device, validate_train_config
 from ..errors import UserError
+from .slot import (DONE, FAILED, LOCAL_SLOT, PUBLIC_SLOT, RUNNING, STOPPED, Busy, Job, JobSnapshot,  # noqa: F401
+                   NotOwner, SlotPolicy, TrainingSlot)
 
-RUNNING, DONE, STOPPED, FAILED = "running", "done", "stopped", "failed"
 SHIPPED_WEIGHTS = WEIGHTS_DIR  # the released checkpoints: no app run may write here
 # The app's one training slot is shared by every user, so a run from the app is capped tighter than
 # the trainer's own LIMITS (the CLI may train for 1000 epochs; a public app must not hold the slot for days).
 APP_LIMITS = {"epochs": (1, 50), "batch_size": (1, 1024), "subset": (1, 50_000)}
-
-
-@dataclass(frozen=True)
-class SlotPolicy:
-    """How long anyone may hold the one training slot. A public app (a Space) stops whatever
-    holds it past `max_hold_s`, so the slot is always released, whoever started the work and
-    whether or not they are still there; `python app.py --local` lifts the limit."""
-    max_hold_s: float | None = 15 * 60
-
-    def describe(self) -> str:
-        if self.max_hold_s is None:
-            return "no time limit (local app)"
-        return f"at most {self.max_hold_s / 60:g} minutes per run or experiment"
-
-
-PUBLIC_SLOT, LOCAL_SLOT = SlotPolicy(), SlotPolicy(max_hold_s=None)
-
-
-class Busy(RuntimeError):
-    pass
-
-
-class NotOwner(UserError, PermissionError):
-    """The run belongs to another visitor's session."""
 
 
 RUN_NAME = re.compile(r"\d{8}-\d{6}-\d{6}-[a-z0-9_]+")  # <date>-<time>-<microseconds>-<preset>
@@ -90,9 +68,8 @@ class TrainRequest:
 
 
 @dataclass
-class Snapshot:
-    state: str = RUNNING
-    message: str = "starting"
+class Snapshot(JobSnapshot):
+    """A training run's snapshot: progress, curves, and its checkpoint once finished."""
     device: str = ""
     data_note: str = ""
     epochs: list[dict] = field(default_factory=list)       # EpochEvent dicts
@@ -104,68 +81,38 @@ class Snapshot:
     error: str | None = None
 
     @property
-    def finished(self) -> bool:
-        return self.state != RUNNING
-
-    @property
     def fraction(self) -> float:
         return self.step / self.total_steps if self.total_steps else 0.0
 
 
-class Job:
-    def __init__(self, request: TrainRequest, out_dir: Path, owner: str):
-        self.request, self.out_dir, self.owner = request, out_dir, owner
-        self.stop_event = threading.Event()
-        self.stop_reason: str | None = None  # set when the slot's policy stopped the run
-        self._cond = threading.Condition()
-        self._snap, self._version = Snapshot(), 0
-        self.thread: threading.Thread | None = None
+class TrainJob(Job):
+    kind, noun = "run", "training run"
 
-    # -------------------------------------------------------------- observing
-    def snapshot(self) -> Snapshot:
-        with self._cond:
-            return replace(self._snap, epochs=list(self._snap.epochs), steps=list(self._snap.steps))
+    def __init__(self, request: TrainRequest, out_dir: Path, owner: str):
+        super().__init__(owner, Snapshot())
+        self.request, self.out_dir = request, out_dir
 
     @property
     def run_id(self) -> str:
         """The run's folder name: what the app shows and keeps in session state (never a path)."""
         return self.out_dir.name
 
-    def wait(self, seen_version: int, timeout: float = 1.0) -> int:
-        """Block until the version moves past `seen_version` (or timeout); returns the version."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._version != seen_version, timeout)
-            return self._version
-
-    def _update(self, **changes) -> None:
-        with self._cond:
-            for k, v in changes.items():
-                setattr(self._snap, k, v)
-            self._version += 1
-            self._cond.notify_all()
-
-    def stop(self, reason: str | None = None) -> None:
-        self.stop_event.set()
-        self.stop_reason = reason
-        self._update(message=f"{reason}: stopping after the current step" if reason
-                     else "stopping after the current step")
-
     # -------------------------------------------------------------- running
     def on_event(self, event: StepEvent | EpochEvent) -> None:
-        with self._cond:
-            s = self._snap
-            if isinstance(event, StepEvent):
-                s.steps.append((event.step, event.loss))
-                s.step, s.total_steps, s.eta_s = event.step, event.total_steps, event.eta_s
-                s.message = (f"epoch {event.epoch}, step {event.step}/{event.total_steps}, "
-                             f"loss {event.loss:.3f}, {event.images_per_s:.0f} img/s")
-            else:
-                s.epochs.append(event.to_dict())
-                s.eta_s = event.eta_s
-                acc = f", test accuracy {event.test_acc:.1%}" if event.test_acc is not None else ""
-                s.message = f"epoch {event.epoch}/{event.epochs} done{acc}"
-            self._version += 1
-            self._cond.notify_all()
+        self.apply(lambda s: self._record(s, event))
+
+    @staticmethod
+    def _record(s: Snapshot, event: StepEvent | EpochEvent) -> None:
+        if isinstance(event, StepEvent):
+            s.steps.append((event.step, event.loss))
+            s.step, s.total_steps, s.eta_s = event.step, event.total_steps, event.eta_s
+            s.message = (f"epoch {event.epoch}, step {event.step}/{event.total_steps}, "
+                         f"loss {event.loss:.3f}, {event.images_per_s:.0f} img/s")
+        else:
+            s.epochs.append(event.to_dict())
+            s.eta_s = event.eta_s
+            acc = f", test accuracy {event.test_acc:.1%}" if event.test_acc is not None else ""
+            s.message = f"epoch {event.epoch}/{event.epochs} done{acc}"
 
     def run(self, load_data: Callable[[], TrainingData]) -> dict:
         """Train and save; returns the final snapshot changes (applied by the caller)."""
@@ -218,109 +165,41 @@ def check_output_dir(runs_dir: Path, protected: tuple[Path, ...] = (SHIPPED_WEIG
     return resolved
 
 
-class TrainingJobs:
-    """The single training slot shared by every user of one app process."""
+class TrainingJobs(TrainingSlot):
+    """The app's one training slot (shared with the Experiments tab), and the Train tab's runs."""
 
     def __init__(self, runs_dir: Path, load_data: Callable[[], TrainingData],
                  protected: tuple[Path, ...] = (SHIPPED_WEIGHTS,), caps: dict = RUN_CAPS,
-                 policy: SlotPolicy = PUBLIC_SLOT):
+                 policy: SlotPolicy = PUBLIC_SLOT, clock: Callable[[], float] = time.monotonic):
+        super().__init__(policy, clock)
         self.runs_dir, self.load_data = check_output_dir(runs_dir, protected), load_data
-        self.caps, self.policy = caps, policy
-        self._held_since: float | None = None
-        self._watchdog: threading.Timer | None = None
-        self._slot = threading.Lock()
-        self._guard = threading.Lock()
-        self.current: Job | None = None
-        self._runs: dict[str, Job] = {}  # run_id -> job, for the runs of this process
-        # (kind, owner) of whatever holds the slot: "run" or "experiment"; None when free. The
-        # Train tab reads it, so an experiment's arms never show as a free slot or an old run
-        self.holder: tuple[str, str] | None = None
+        self.caps = caps
+        self._runs: dict[str, TrainJob] = {}  # run_id -> job, for the runs of this process
+        self._runs_lock = threading.Lock()
 
-    @property
-    def busy(self) -> bool:
-        return self._slot.locked()
-
-    def acquire_slot(self, owner: str, kind: str = "experiment",
-                     stop: Callable[[str], None] | None = None) -> bool:
-        """Take the one training slot for work that is not a single TrainRequest (an experiment's
-        arms, one after another); False when busy. Whoever gets it must call `release_slot`.
-        `stop(reason)` is called if the work is still holding the slot at the policy's limit."""
-        if not self._slot.acquire(blocking=False):
-            return False
-        self.holder, self._held_since = (kind, owner), time.monotonic()
-        if self.policy.max_hold_s is not None and stop is not None:
-            reason = f"stopped at the shared slot's limit of {self.policy.max_hold_s / 60:g} minutes"
-            self._watchdog = threading.Timer(self.policy.max_hold_s, stop, args=(reason,))
-            self._watchdog.daemon = True
-            self._watchdog.start()
-        return True
-
-    def release_slot(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        self.holder, self._held_since, self._watchdog = None, None, None
-        self._slot.release()
-
-    def hold_left_s(self) -> float | None:
-        """Seconds before whatever holds the slot is stopped; None when free or unlimited."""
-        since = self._held_since
-        if since is None or self.policy.max_hold_s is None:
-            return None
-        return max(0.0, self.policy.max_hold_s - (time.monotonic() - since))
-
-    def start(self, request: TrainRequest, owner: str) -> Job:
+    def start(self, request: TrainRequest, owner: str) -> TrainJob:
         """Start `request` for `owner` (the app passes `gr.Request.session_hash`)."""
         if not isinstance(owner, str) or not owner:
             raise UserError("a training run needs an owner (the visitor's session)")
         request = request.validated()  # invalid settings: ValueError before taking the slot
-        job_box: list[Job] = []
-        if not self.acquire_slot(owner, "run", stop=lambda reason: job_box and job_box[0].stop(reason)):
-            raise Busy("A training run is already in progress (one at a time for all users of this "
-                       "app). Wait for it to finish, or stop it in the Train tab.")
-        try:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+        job = TrainJob(request, self.runs_dir / f"{stamp}-{request.preset}", owner)
+
+        def register():  # once the slot is held: a refused start touches no folder
             self.prune()
-            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-            job = Job(request, self.runs_dir / f"{stamp}-{request.preset}", owner)
-            job_box.append(job)
-            with self._guard:
-                self.current = job
+            with self._runs_lock:
                 self._runs[job.run_id] = job
-            job.thread = threading.Thread(target=self._run, args=(job,), name="cifar_s9-train", daemon=True)
-            job.thread.start()
-        except BaseException:
-            self.release_slot()
-            raise
-        return job
-
-    def _run(self, job: Job) -> None:
-        final = dict(state=FAILED, error="interrupted", message="training was interrupted")
-        try:
-            final = job.run(self.load_data)
-        finally:  # free the slot first, so whoever sees the final state can start again at once
-            self.release_slot()
-            job._update(**final)
-
-    def stop(self, owner: str) -> bool:
-        """Ask the running job to stop; False when nothing is running; NotOwner when the run
-        belongs to another session (which is not told anything about it)."""
-        with self._guard:
-            job = self.current
-        if job is None or job.snapshot().finished:
-            return False
-        if job.owner != owner:
-            raise NotOwner("The run in progress was started by another visitor; only they can stop it.")
-        job.stop()
-        return True
+        return self.run(job, lambda: job.run(self.load_data), before=register)
 
     def trained_weights(self, run_id: str, owner: str) -> Path:
         """The checkpoint of run `run_id`, for its owner to activate in their own session: the run
         finished with at least one trained epoch and its weights and card are in place. ValueError
         (NotOwner for another session's run) otherwise; messages hold no path."""
-        with self._guard:
+        with self._runs_lock:
             job = self._runs.get(run_id) if isinstance(run_id, str) else None
         if job is None:
             raise UserError("no such training run in this app; train a model first")
-        if job.owner != owner:
+        if not job.owned_by(owner):
             raise NotOwner("that training run belongs to another visitor")
         snap = job.snapshot()
         if not snap.finished:
@@ -336,11 +215,11 @@ class TrainingJobs:
     def prune(self) -> list[Path]:
         """Delete old run folders (age, then total size; `caps`), sparing the run in progress;
         only folders named like runs are touched."""
-        with self._guard:
-            keep = [self.current.out_dir] if self.current and not self.current.snapshot().finished else []
+        holder = self.holder()
+        keep = [holder.out_dir] if isinstance(holder, TrainJob) else []
         removed = prune_folder(self.runs_dir, self.caps["max_age_s"], self.caps["max_total_bytes"], keep,
                                match=lambda entry: entry.is_dir() and RUN_NAME.fullmatch(entry.name) is not None)
-        with self._guard:  # forget finished runs whose folder is gone
+        with self._runs_lock:  # forget finished runs whose folder is gone
             for run_id in [r for r, job in self._runs.items() if job.snapshot().finished
                            and not job.out_dir.exists()]:
                 del self._runs[run_id]

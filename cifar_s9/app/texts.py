@@ -98,9 +98,28 @@ def slot_status(busy: bool, mine: bool, message: str | None = None, kind: str = 
     work = "A/B experiment (Experiments tab)" if kind == "experiment" else "run"
     owner = f"**your** {work}" if mine else f"{'an' if kind == 'experiment' else 'a'} {work} started by **another visitor**"
     what = f" ({md_escape(message)})" if message else ""
-    tail = "" if mine else " Yours can start when it ends; only its owner can stop it."
-    left = f" It is stopped in at most {left_s / 60:.0f} min, the slot's limit." if left_s is not None else ""
+    tail = "" if mine else " Yours can start when it ends (this line updates by itself); only its owner can stop it."
+    left = f" It is stopped in at most {minutes(left_s)}, the slot's limit." if left_s is not None else ""
     return f"🟠 **Training slot busy** with {owner}{what}.{left}{tail}"
+
+
+def minutes(seconds: float) -> str:
+    """A wait in words: "45 s" under two minutes, else whole minutes rounded up."""
+    return f"{seconds:.0f} s" if seconds < 120 else f"{-(-seconds // 60):.0f} min"
+
+
+def busy_text(noun: str, left_s: float | None, eta_s: float | None) -> str:
+    """Why a visitor's start was refused while another visitor's job holds the slot, and what
+    they can do: wait (how long at most), since only the owner can stop it."""
+    parts = [f"The training slot is busy: another visitor's {noun} is already in progress (one run "
+             "or experiment at a time for all visitors of this app)."]
+    if eta_s:
+        parts.append(f"By its own estimate it ends in about {minutes(eta_s)}.")
+    if left_s is not None:
+        parts.append(f"The slot's time limit ends it in at most {minutes(left_s)}.")
+    parts.append("Wait for it: the slot line updates by itself and says when the slot is free; "
+                 "then start again. Only its owner can stop it.")
+    return " ".join(parts)
 
 
 def progress_text(state: str, message: str, fraction: float, total_steps: int, eta_s: float | None,

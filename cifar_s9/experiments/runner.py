@@ -33,7 +33,7 @@ from ..errors import UserError
 MAX_ARMS, MAX_REPEATS = 4, 5
 SHORT_EPOCHS = 15   # below this many epochs, say that short runs favour weak augmentation
 SAMPLE_WARNING = ("Only the bundled 500-image sample is available, so these runs train on 400 images "
-                  "and score on 100: the numbers below demonstrate the tool and mean nothing. Start "
+                  "and score on 100: all the numbers of this result demonstrate the tool and mean nothing. Start "
                   "the app with --data-dir (or let torchvision download CIFAR-10) for a real comparison.")
 SHORT_WARNING = ("Short runs favour weak augmentation: with few epochs the network has not yet "
                  "overfit, so regularising augmentation (Coarse Dropout, strong Affine) mostly "

@@ -31,6 +31,10 @@ Where things come from
   file Gradio stored for Classify's upload or example; None until one is chosen), `.aug` (the lab's
   `AugmentConfig`), `.run` (the training run this session started). Put it in `inputs=` to read
   it; return a changed copy (`session.with_image(...)`) in `outputs=` to change it.
+- `shared.run_token` (a `gr.BrowserState`, kept across reloads) holds the token of this browser's
+  latest job in the training slot; `shared.ticker` (a `gr.Timer` outside the tabs, so it ticks
+  on every tab) is the page's heartbeat. `ctx.jobs` is the one slot, `ctx.experiments` the A/B
+  manager that runs in it (`app/slot.py` says who may stop, attach or extend a job).
 - `shared.refreshers.append((fn, inputs, outputs))` re-runs `fn` after the session's model
   changes (activate, restore, upload); `shared.tabs` switches tabs (`gr.Tabs(selected=id)`).
 - Computations a tab shows live below ui/ (`app.serving`, `app.texts`, `app.lab`, `analysis.report`, `analysis.plots`),

@@ -14,6 +14,7 @@ import numpy as np
 from ..data import images
 from ..app import redact, uploads
 from ..data.app_data import EvalData, load_test_data
+from ..app.experiment_jobs import Experiments
 from ..app.jobs import TrainingJobs
 from ..app.serving import ActiveModel, EvaluationCache, ModelCache
 from ..app.session import Session
@@ -23,10 +24,12 @@ from ..errors import UserError
 @dataclass
 class AppContext:
     """Server-wide objects, shared by every session: the loaded models (a bounded cache), the
-    evaluation cache, the one training slot and the data settings. Built by `app.configure`."""
+    evaluation cache, the one training slot (`jobs`, which also runs the Train tab's runs), the
+    experiments run in it, and the data settings. Built by `app.configure`."""
     models: ModelCache
     evals: EvaluationCache
     jobs: TrainingJobs
+    experiments: Experiments
     data_dir: str | None = None
     _test: EvalData | None = field(default=None, repr=False)
     _test_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -66,6 +69,10 @@ class Shared:
     banner: gr.Markdown
     examples: list[str]
     tabs: gr.Tabs | None = None  # `gr.Tabs(selected=<tab id>)` as an output switches tabs
+    # the token of this browser's latest training-slot job (kept across reloads) and the page's
+    # heartbeat, which ticks on every tab (components inside a tab exist only once it is opened)
+    run_token: gr.BrowserState | None = None
+    ticker: gr.Timer | None = None
     # (fn, inputs, outputs) run after the session's model changes (activate, restore), so a tab
     # shows the new model's answer without a click; app.py chains them after `model_events`
     refreshers: list = field(default_factory=list)

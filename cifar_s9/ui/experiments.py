@@ -3,19 +3,20 @@
 Arms use this visitor's Augmentation lab settings (`session.aug`). The arms run one after another
 in the app's single training slot (the Train tab's); only the visitor who started an experiment
 sees its curves and result and can stop it, and "Past runs" lists only their runs and the command
-line's. The computations live in `experiment_view` and `experiment_jobs` (tested there).
+line's. The computations live in `experiment_view` and `experiment_jobs` (tested there); the
+manager is the app's (`ctx.experiments`, in the training slot `ctx.jobs`). The start hands the
+page the experiment's run token (kept in the browser: a reloaded page re-attaches, and its
+heartbeat keeps the experiment alive; see ui/train.py).
 Endpoints: /experiment_start, /experiment_status, /experiment_stop, /runs, /runs_overlay.
 """
 from __future__ import annotations
-
-import threading
 
 import gradio as gr
 
 from ..app import experiment_view as view
 from ..app import redact
 from ..app.experiment_jobs import Experiments
-from ..experiments.runner import LAB_TRAIN, experiment_data
+from ..experiments.runner import LAB_TRAIN
 from ..app.jobs import Busy, NotOwner
 from ..app.session import Session
 from .common import AppContext, Shared, owner, user_errors
@@ -27,17 +28,9 @@ POLL_S = 2.0
 class ExperimentHandlers:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
-        self._lock = threading.Lock()
-        self._experiments: Experiments | None = None
 
     def manager(self) -> Experiments:
-        """The experiments of this app, bound to its training slot (rebound if the app is
-        reconfigured with another slot)."""
-        with self._lock:
-            if self._experiments is None or self._experiments.jobs is not self.ctx.jobs:
-                data_dir = self.ctx.data_dir
-                self._experiments = Experiments(self.ctx.jobs, lambda: experiment_data(data_dir))
-            return self._experiments
+        return self.ctx.experiments
 
     @user_errors
     def start(self, question, budget_mode, budget, subset, seed, repeats, session: Session,
@@ -54,9 +47,11 @@ class ExperimentHandlers:
 
     def status(self, seen=None, request: gr.Request = None):
         """(status, queue, curves, result table, result text, version) of this visitor's latest
-        experiment; the figure and tables are redrawn only when it moved on since `seen`."""
+        experiment; the figure and tables are redrawn only when it moved on since `seen`. A
+        poll from the experiment's owner counts as its heartbeat (an API client has no page)."""
         manager = self.manager()
         who = owner(request)
+        self.ctx.jobs.seen(who)  # its owner is still watching (a page or an API client polling)
         job = manager.mine(who)
         note = manager.slot_note(who)
         if job is None:
@@ -69,6 +64,20 @@ class ExperimentHandlers:
         curves = view.result_curves(snap.result) if snap.result is not None else snap.curves
         return (status, view.queue_rows(snap), view.curves_figure(curves), view.result_rows(snap.result),
                 redact.scrub(view.result_markdown(snap.result)), version)
+
+    def current(self, session: Session) -> str:
+        """What "current settings" holds for this visitor (their lab's augmentation)."""
+        return view.settings_summary(session.aug if isinstance(session, Session) else Session().aug)
+
+    def plan(self, budget_mode, budget, repeats) -> str:
+        """The total asked for, before Run, against the shared slot's time limit."""
+        return view.plan_text(budget_mode, budget, repeats, limit_s=self.ctx.jobs.policy.max_hold_s)
+
+    def token(self, request: gr.Request = None):
+        """The run token of the experiment this session just started, for its browser to keep;
+        nothing for any other session (a token is only ever handed to an owner)."""
+        job = self.manager().mine(owner(request))
+        return job.token if job is not None and not job.snapshot().finished else gr.skip()
 
     def stop(self, request: gr.Request = None) -> str:
         try:
@@ -100,12 +109,14 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     with gr.Row():
         question = gr.Radio([(label, key) for key, label in view.QUESTION_LABELS.items()],
                             value="no-dropout", label="question")
+    current = gr.Markdown(elem_id="exp_current")
     with gr.Row():
         budget_mode = gr.Radio(list(view.BUDGET_MODES), value="minutes", label="budget per arm in")
         budget = gr.Number(3, label="minutes (or epochs) per arm", minimum=0.1, maximum=200)
         subset = gr.Number(LAB_TRAIN.subset, label="training images", precision=0, minimum=1)
         seed = gr.Number(0, label="seed", precision=0, minimum=0)
         repeats = gr.Slider(1, 5, 1, step=1, label="seeds per arm")
+    plan = gr.Markdown(elem_id="exp_plan")
     with gr.Row():
         start = gr.Button("Run the A/B", variant="primary")
         stop = gr.Button("Stop my experiment", variant="stop")
@@ -128,9 +139,14 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     seen = gr.State(None)  # the experiment version this session last drew
 
     start.click(h.start, [question, budget_mode, budget, subset, seed, repeats, shared.session], [status],
-                api_name="experiment_start", concurrency_limit=1)
+                api_name="experiment_start", concurrency_limit=1
+                ).success(h.token, None, [shared.run_token], api_visibility="private")
     timer.tick(h.status, [seen], [status, queue, curves, table, words, seen], api_name="experiment_status",
                show_progress="hidden")
     stop.click(h.stop, None, [status], api_name="experiment_stop")
-    gr.on([refresh.click, tab.select], h.runs, None, [runs_table, run_a, run_b], api_name="runs")
+    # the result's words change when an experiment ends: its arms are new past runs
+    gr.on([refresh.click, tab.select, words.change], h.runs, None, [runs_table, run_a, run_b], api_name="runs")
+    tab.select(h.current, [shared.session], [current], api_visibility="private")
+    gr.on([tab.select, budget_mode.change, budget.change, repeats.change], h.plan, [budget_mode, budget, repeats],
+          [plan], api_visibility="private", show_progress="hidden")
     overlay_btn.click(h.overlay, [run_a, run_b], [overlay], api_name="runs_overlay")

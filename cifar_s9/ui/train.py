@@ -2,7 +2,13 @@
 
 A run belongs to the session that started it: only that session can stop it or make it its
 own active model (loaded from the run's folder, with its card). Other visitors see that the
-slot is busy, and keep their own model.
+slot is busy (the slot line updates by itself), and keep their own model.
+
+Runs outlive the page: the start hands the page the run's token, kept in the browser
+(`gr.BrowserState`); a reloaded page presents it on load and re-attaches to the run's progress
+and its Stop button. While a page is open it sends a heartbeat (the app's ticker, every
+`slot.HEARTBEAT_S`) with the token; a run whose owner has no page open for the slot policy's
+grace is stopped and the slot freed.
 """
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import gradio as gr
 from ..analysis import plots
 from ..app import texts
 from ..app import redact
-from ..app.jobs import Busy, NotOwner, TrainRequest
+from ..app.jobs import Busy, NotOwner, TrainJob, TrainRequest
 from ..model.net import PRESETS
 from ..app.session import Session
 from ..train.trainer import TrainConfig
@@ -43,47 +49,62 @@ class TrainHandlers:
 
     def slot(self, request: gr.Request | None = None) -> str:
         """Who holds the one training slot (a run or an experiment), as this visitor sees it."""
-        jobs = self.ctx.jobs
-        holder, limit = jobs.holder, jobs.policy.describe()
-        if holder is None:
-            return texts.slot_status(False, False, limit=limit)
-        kind, who = holder
-        job = jobs.current
-        message = redact.scrub(job.snapshot().message) if kind == "run" and job is not None else None
-        return texts.slot_status(True, who == owner(request), message, kind, jobs.hold_left_s())
+        return self.ctx.jobs.status(owner(request))
 
     def show(self, session: Session, request: gr.Request = None):
         """On opening the tab: who holds the slot, and the settings a run would use."""
         return self.slot(request), session.aug.to_dict()
 
+    def tick(self, token=None, request: gr.Request = None) -> str:
+        """The page's heartbeat (every HEARTBEAT_S while it is open): keeps alive only the run
+        whose token this page holds (a forged or stale token extends nothing), and redraws the
+        slot line, so a waiting visitor sees it change without switching tabs."""
+        self.ctx.jobs.heartbeat(token)
+        return self.slot(request)
+
     def start(self, preset, epochs, lr, batch_size, subset, session: Session, request: gr.Request = None):
-        """Generator: takes the shared slot and streams progress until the run ends.
-        Yields (progress, curves, checkpoint file, activate button, slot line, session)."""
+        """Generator: takes the shared slot and streams progress until the run ends. Yields
+        (progress, curves, checkpoint file, activate button, slot line, session, run token);
+        the token goes to the browser once, with the first progress."""
         try:
             train = train_request(preset, epochs, lr, batch_size, subset, session.aug)
             job = self.ctx.jobs.start(train, owner(request))
         except Busy as exc:
             yield f"🚦 **Busy.** {texts.md_escape(str(exc))}", gr.skip(), gr.skip(), gr.skip(), \
-                self.slot(request), session
+                self.slot(request), session, gr.skip()
             return
         except UserError as exc:
             raise gr.Error(f"Invalid training settings: {exc}", print_exception=False) from None
-        session = session.with_run(job.run_id)
+        token = job.token
+        for out in self._follow(job, session.with_run(job.run_id), request):
+            yield (*out, token)
+            token = gr.skip()
+
+    def attach(self, token=None, session: Session | None = None, request: gr.Request = None):
+        """On page load: if the browser holds the token of a recent run, this session becomes
+        one of its owners and the page follows it again (progress, Stop, activation). Any other
+        value (none, forged, an experiment's) shows the slot line only. Yields like `_follow`."""
+        session = session if isinstance(session, Session) else Session()
+        job = self.ctx.jobs.attach(token, owner(request))
+        if not isinstance(job, TrainJob):
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), self.slot(request), gr.skip()
+            return
+        yield from self._follow(job, session.with_run(job.run_id), request)
+
+    def _follow(self, job: TrainJob, session: Session, request):
+        """(progress, curves, checkpoint, activate button, slot line, session) until the run
+        ends. A page that goes away only stops following: the heartbeat decides about the run."""
         seen = -1
-        try:
-            while True:
-                seen = job.wait(seen, timeout=1.0)
-                snap = job.snapshot()
-                text, fig = render_progress(snap)
-                if snap.finished:
-                    usable = snap.weights is not None and snap.state in ("done", "stopped")
-                    yield (text, fig, snap.weights if usable else None, gr.update(interactive=usable),
-                           self.slot(request), session)
-                    return
-                yield text, fig, None, gr.update(interactive=False), self.slot(request), session
-        except GeneratorExit:  # the page went away: its run must not hold the shared slot
-            job.stop()
-            raise
+        while True:
+            seen = job.wait(seen, timeout=1.0)
+            snap = job.snapshot()
+            text, fig = render_progress(snap)
+            if snap.finished:
+                usable = snap.weights is not None and snap.state in ("done", "stopped")
+                yield (text, fig, snap.weights if usable else None, gr.update(interactive=usable),
+                       self.slot(request), session)
+                return
+            yield text, fig, None, gr.update(interactive=False), self.slot(request), session
 
     def stop(self, request: gr.Request = None) -> str:
         """Only the session that started the run can stop it."""
@@ -132,16 +153,19 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         activate_btn = gr.Button("Use this model in my session", interactive=False)
     activate_status = gr.Markdown()
 
-    session = shared.session
+    session, token = shared.session, shared.run_token
+    # Not wrapped in `spaces.GPU`: on ZeroGPU that would run this stream, the slot's lock and the
+    # run's thread in the GPU worker process, away from the heartbeat and the re-attach (and 600 s
+    # is over ZeroGPU's per-call maximum of about 300 s). Train-tab runs use the CPU there until
+    # they go through an in-slot GPU runner like the experiments' (issue 24.3).
     start_fn = h.start
-    try:  # on Hugging Face ZeroGPU, a GPU is attached only inside functions wrapped like this
-        import spaces
-        start_fn = spaces.GPU(duration=600)(start_fn)
-    except ImportError:
-        pass
-    start_btn.click(start_fn, [preset, epochs, lr, batch, subset, session],
-                    [progress, curves, ckpt, activate_btn, slot, session], api_visibility="private",
-                    concurrency_limit=None)
+    followed = [progress, curves, ckpt, activate_btn, slot, session]
+    start_btn.click(start_fn, [preset, epochs, lr, batch, subset, session], [*followed, token],
+                    api_visibility="private", concurrency_limit=None)
+    # waiting, not computing (like the stream above): outside the heavy group
+    shared.demo.load(h.attach, [token, session], followed, api_visibility="private", concurrency_limit=None)
+    shared.ticker.tick(h.tick, [token], [slot], api_visibility="private", concurrency_limit=None,
+                       show_progress="hidden")
     stop_btn.click(h.stop, None, [progress], api_visibility="private", concurrency_limit=None)
     event = activate_btn.click(h.activate, [session], [activate_status, shared.banner, session],
                                api_visibility="private")

@@ -36,6 +36,7 @@ def test_short_ab_on_the_sample_shows_overlay_and_table(server, browser):
     page.set_default_timeout(HANG_MS)
     page.goto(server)
     page.get_by_role("tab", name="Experiments").click()
+    page.locator("#exp_current").get_by_text("Coarse Dropout on").wait_for()  # what "current" holds
     page.get_by_label("epochs", exact=True).check()
     budget = page.get_by_label("minutes (or epochs) per arm")
     budget.fill("2")
@@ -43,6 +44,7 @@ def test_short_ab_on_the_sample_shows_overlay_and_table(server, browser):
     images = page.get_by_label("training images")  # 2 steps of 64 per epoch: the busy CPU
     images.fill("128")
     images.press("Tab")
+    page.locator("#exp_plan").get_by_text("4 epochs in all").wait_for()  # 2 arms x 1 seed x 2 epochs
     page.get_by_role("button", name="Run the A/B").click()
     # the verdict appears when both arms are done; the sample warning with it
     page.get_by_text("mean nothing").first.wait_for()
@@ -62,8 +64,10 @@ def test_short_ab_on_the_sample_shows_overlay_and_table(server, browser):
     # the past runs list shows both arms from the tracker; overlay them
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.get_by_text("Past runs (run tracker)").click()
+    # the past-runs table lists both arms without a Refresh (26.5), and still after one
+    for arm in ("no Coarse Dropout", "current settings"):
+        page.wait_for_function("arm => document.querySelector('#exp_runs').innerText.includes(arm)", arg=arm)
     page.get_by_role("button", name="Refresh").click()
-    # queue, result table, legend, verdict, and now the past-runs row
     page.wait_for_function("() => document.body.innerText.split('current settings').length > 5")
     page.get_by_role("button", name="Overlay").click()
     page.get_by_text("two past runs").first.wait_for()
