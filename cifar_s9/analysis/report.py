@@ -6,6 +6,7 @@ import json
 from torch import nn
 
 from ..model.receptive_field import model_receptive_field
+from .private import borrowed
 from ..model.rules import check_rules
 
 ARCH_COLUMNS = ["layer", "type", "output shape", "params"]
@@ -24,12 +25,16 @@ def architecture_name(module_path: str) -> str:
 
 
 def architecture_rows(model: nn.Module, max_depth: int = 4) -> list[list]:
-    """[layer, type, output shape (C, H, W), params] per module, from torchinfo on a 32x32 input."""
+    """[layer, type, output shape (C, H, W), params] per module, from torchinfo on a 32x32 input.
+
+    torchinfo hooks every module and runs a forward pass: on a private copy, never on the
+    network other visitors are running (`analysis.private`)."""
     from torchinfo import summary
 
-    names = {id(m): architecture_name(n) for n, m in model.named_modules()}
-    stats = summary(model, input_size=(1, 3, 32, 32), depth=max_depth, verbose=0, device="cpu",
-                    mode="eval")
+    with borrowed(model) as net:
+        names = {id(m): architecture_name(n) for n, m in net.named_modules()}
+        stats = summary(net, input_size=(1, 3, 32, 32), depth=max_depth, verbose=0, device="cpu",
+                        mode="eval")
     rows = []
     for info in stats.summary_list:
         if info.depth == 0 or info.class_name == "ModuleList":
