@@ -25,7 +25,8 @@ def test_durations(seconds, words):
 
 @pytest.mark.parametrize("data, n, words", [
     ("image folder ../shared/data/cifar10-jpeg/test", 10000, "the JPEG test set (10,000 images)"),
-    ("image folder x/cifar10-clean-check", 2000, "the clean-pixel check (2,000 lossless CIFAR-10 test images)"),
+    ("image folder x/cifar10-clean-check", 2000,
+     "the clean-pixel check (2,000 lossless held-back CIFAR-10 training images)"),
     ("CIFAR-10 test", 10000, "the 10,000 test images"),
     ("CIFAR-10 test (subset 500)", 500, "a 500-image sample of the test set"),
     ("bundled sample (test part)", 100, "the 100 held-out images of the bundled sample"),
@@ -42,8 +43,8 @@ def test_card_accuracy_lines_name_the_images_and_the_tta():
     assert texts.card_accuracy("test", acc["test"]) == (
         "test accuracy 90.32% (90.37% with flip test-time augmentation) on the JPEG test set (10,000 images)")
     assert texts.card_accuracy("clean_check", acc["clean_check"]) == (
-        "clean-pixel check 91.00% (91.35% with flip test-time augmentation) on the clean-pixel check "
-        "(2,000 lossless CIFAR-10 test images)")
+        "accuracy 91.00% (91.35% with flip test-time augmentation) on the clean-pixel check "
+        "(2,000 lossless held-back CIFAR-10 training images)")
     assert texts.card_accuracy("test", {"plain": "0.9"}) is None
 
 
@@ -70,7 +71,8 @@ def test_the_model_card_in_words():
     md = report.card_markdown(SHIPPED_CARD, "default.safetensors", measured="90.32% on the 10,000 test images")
     assert "**Accuracy in this app:** 90.32% on the 10,000 test images (the Mistakes tab's evaluation)" in md
     assert ("**Recorded when it was trained:** test accuracy 90.32% (90.37% with flip test-time augmentation) "
-            "on the JPEG test set (10,000 images); clean-pixel check 91.00%") in md
+            "on the JPEG test set (10,000 images); accuracy 91.00% (91.35% with flip test-time "
+            "augmentation) on the clean-pixel check") in md
     assert "| training time | 5 h 09 min |" in md and "| receptive field | 81 pixels |" in md
     assert "| training data | 46,000 images: offline JPEG copy" in md
     assert "<summary>training settings</summary>" in md and "<summary>augmentation settings</summary>" in md
