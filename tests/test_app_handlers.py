@@ -172,8 +172,20 @@ def test_a_run_belongs_to_its_session(app):
     assert app.classify.classify(CAT, 10, b) == app.classify.classify(CAT, 10, Session())
     with pytest.raises(gr.Error, match="no finished run"):
         app.train.activate(b, B)
+    # Mistakes listed for A's run: after restoring, a click on one of those tiles is refused
+    # (its label is the run's, the caption would be the shipped model's), and the refresh lists
+    # the shipped model's tiles, with its accuracy
+    _, _, listed, *_ = app.mistakes.view("", "", "most confident first", a, 20)
     banner, a = app.header.restore(a)
     assert a.model.shipped and "shipped model" in banner
+    if listed["indices"]:
+        with pytest.raises(gr.Error, match="listed for the model you used before"):
+            app.mistakes.cams(listed, a, SimpleNamespace(index=0))
+    note, _, again, *_, cam_true, caption = app.mistakes.refresh("", "", "most confident first", listed, a)
+    shipped = app.ctx.evals.get(app.ctx.models.shipped, app.ctx.test_data().split)
+    assert again["model"] == "shipped" and f"**Accuracy {shipped.accuracy:.2%}**" in note
+    assert cam_true is None and "Select an image" in caption
+    assert all(isinstance(x, type(gr.skip())) for x in app.mistakes.refresh("", "", "", again, a))
 
 
 def test_only_the_owner_can_stop_a_running_run(app):
@@ -224,15 +236,21 @@ def test_invalid_training_settings(app):
 
 
 def test_mistakes_view_and_cams(app):
-    note, gallery, indices, confusion, per_class = app.mistakes.view("", "", "most confident first", S0, 20)
+    note, gallery, listed, confusion, per_class, banner = app.mistakes.view("", "", "most confident first", S0, 20)
     assert "bundled sample" in note and "Accuracy" in note and f"showing {len(gallery)}" in note
-    assert len(gallery) == len(indices) <= 20
+    assert len(gallery) == len(listed["indices"]) <= 20 and listed["model"] == "shipped"
+    accuracy = note.split("**Accuracy ")[1].split("**")[0]
+    assert f": {accuracy} on a " in banner and "-image sample of the test set" in banner  # one number
+    assert app.header.banner(S0) == banner  # the banner reads the same evaluation from now on
     if gallery:
         assert "→" in gallery[0][1] and gallery[0][1].endswith("%") and gallery[0][0].shape == (96, 96, 3)
-        pred_cam, true_cam, caption = app.mistakes.cams(indices, S0, SimpleNamespace(index=0))
+        pred_cam, true_cam, caption = app.mistakes.cams(listed, S0, SimpleNamespace(index=0))
         assert pred_cam.shape == true_cam.shape and "true" in caption
     with pytest.raises(gr.Error):
-        app.mistakes.cams(indices, S0, SimpleNamespace(index=10_000))
+        app.mistakes.cams(listed, S0, SimpleNamespace(index=10_000))
+    for hostile in ([1, 2, 3], None, {"model": "shipped", "indices": "abc"}, {"model": "shipped"}):
+        with pytest.raises(gr.Error, match="select one of the images"):
+            app.mistakes.cams(hostile, S0, SimpleNamespace(index=0))
     note, gallery, *_ = app.mistakes.view("cat", "dog", "least confident first", S0, 60)
     assert all(g[1].startswith("cat→dog") for g in gallery)
     assert (f"{len(gallery)} mistakes of true class cat predicted as dog" in note

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from cifar_s9.analysis import gradcam
+from cifar_s9.analysis import gradcam, private
+from cifar_s9.data.transforms import normalize_uint8
 from cifar_s9.app import serving as service
 from cifar_s9.analysis.gradcam import ExplainError, explain, hooks_left, layer_names, overlay, target_layer
 from cifar_s9.model.net import build_model
@@ -53,9 +54,22 @@ def test_conv_unit_target_is_post_activation(trained_like, image):
     seen = []
     unit = target_layer(trained_like, "C2.conv2")
     handle = unit.register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
-    explain(trained_like, image, "GradCAM", "C2.conv2")
+    with torch.no_grad():
+        trained_like(torch.from_numpy(normalize_uint8(image[None])))
     handle.remove()
     assert seen and (seen[0] >= 0).all()  # the unit ends with its ReLU (conv-bn-act order)
+
+
+def test_explain_never_hooks_the_network_it_is_given(trained_like, image):
+    """The served network is only read (issue 26.1): a hook on it would fire on other visitors'
+    passes. A hook placed on it here sees no forward pass during explain."""
+    seen = []
+    handle = target_layer(trained_like, "C4").register_forward_hook(lambda m, i, o: seen.append(1))
+    try:
+        explain(trained_like, image, "GradCAM", "C4")
+    finally:
+        handle.remove()
+    assert seen == []
 
 
 def test_target_class_changes_the_map(trained_like, image):
@@ -88,6 +102,7 @@ def test_hooks_removed_when_the_cam_fails(trained_like, image, monkeypatch):
     with pytest.raises(RuntimeError, match="boom"):
         explain(trained_like, image, "Boom")
     assert hooks_left(trained_like) == 0
+    assert all(hooks_left(twin) == 0 for twin in private._IDLE.get(trained_like, []))  # the copies too
 
 
 def test_swallowed_index_error_is_not_returned_as_a_heatmap(trained_like, image, monkeypatch):

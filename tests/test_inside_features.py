@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from cifar_s9.data.transforms import normalize_uint8
+from cifar_s9.analysis import private
 from cifar_s9.analysis.gradcam import hooks_left, layer_names, target_layer
 from cifar_s9.analysis.inside import InsideError, features
 from cifar_s9.model.net import build_model
@@ -34,13 +35,15 @@ def test_feature_maps_equal_what_a_forward_hook_records(net, image):
     assert hooks_left(net) == 0
 
 
-def test_hooks_are_removed_when_the_forward_pass_fails(net, image, monkeypatch):
+def test_hooks_are_removed_when_the_forward_pass_fails(image):
     def broken(x):
         raise RuntimeError("boom")
-    monkeypatch.setattr(net.blocks[0], "forward", broken)
+    net = build_model("default").eval()  # fresh: copies mirror the network as it was when made
+    net.blocks[0].forward = broken
     with pytest.raises(RuntimeError, match="boom"):
         features.feature_maps(net, image, "C2")
     assert hooks_left(net) == 0
+    assert all(hooks_left(twin) == 0 for twin in private._IDLE.get(net, []))
 
 
 def test_training_mode_is_restored(image):

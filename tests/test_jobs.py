@@ -56,7 +56,8 @@ def test_a_run_trains_saves_and_releases_the_slot(tmp_path):
     snap = finish(job)
     assert snap.state == DONE, snap.error
     assert len(snap.epochs) == 1 and len(snap.steps) == 2 and snap.fraction == 1.0
-    assert snap.device.startswith("CPU") and snap.data_note == "random pixels"
+    assert snap.device.startswith("CPU")
+    assert "trains on 64 images of the bundled sample and scores on 16 others" in snap.data_note  # counted
     assert snap.weights.startswith(str(tmp_path))
     model, card = load_weights(snap.weights)
     assert card["epochs"] == 1 and card["history"] and card["train_data"]["demo_only"]

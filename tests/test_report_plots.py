@@ -35,7 +35,7 @@ def test_card_markdown_lists_each_stage_of_a_chained_card():
     stages = [{"name": "full", "epochs": 120, "wall_time_s": 7008.8, "device": "CPU"},
               {"name": "distill-gpu", "epochs": 108, "wall_time_s": 365.8, "device": "H100"}]
     md = report.card_markdown({"stages": stages, "device": "H100", "hardware": "a CPU, then a GPU"}, "w")
-    assert "| stages | full: 120 epochs, 7008.8 s on CPU<br>distill-gpu: 108 epochs, 365.8 s on H100 |" in md
+    assert "| stages | full: 120 epochs, 1 h 56 min on CPU<br>distill-gpu: 108 epochs, 6 min 06 s on H100 |" in md
     assert "| device (last stage) | H100 |" in md and "| hardware | a CPU, then a GPU |" in md
 
 

@@ -113,12 +113,13 @@ def test_page_without_an_image_says_so(inside):
 
 
 def test_page_clicks(inside):
-    note, tiles, order, channel, input_pic, channel_pic, field_pic, erf_pic, words = \
+    note, tiles, shown, channel, input_pic, channel_pic, field_pic, erf_pic, words = \
         inside.page_maps("C2", "channel", WITH_CAT)
+    order = shown["order"]
     assert "64 channels of 16x16" in note and len(tiles) == 64 and channel == order[0]
     assert input_pic.shape == (256, 256, 3) and channel_pic.shape == (256, 256, 3)
     assert f"Channel **#{order[0]}**" in words and "row 8, column 8" in words   # the centre unit
-    picked = inside.pick_channel("C2", "channel", order, WITH_CAT, SimpleNamespace(index=5))
+    picked = inside.pick_channel("C2", "channel", shown, WITH_CAT, SimpleNamespace(index=5))
     assert picked[0] == order[5] and f"Channel **#{order[5]}**" in picked[4]
     # a click at (x 40, y 200) on the 256-pixel picture of a 16x16 map: unit (12, 2)
     unit = inside.pick_unit("C2", "channel", order[5], WITH_CAT, SimpleNamespace(index=[40, 200]))
@@ -126,7 +127,14 @@ def test_page_clicks(inside):
     assert unit[0].shape == (256, 256, 3) and tuple(unit[0][12 * 16, 2 * 16]) == (255, 48, 48)  # outlined
     for bad in (64, -1, "3", [1, 2], None, True, 1.0):
         with pytest.raises(gr.Error, match="select one of the channels"):
-            inside.pick_channel("C2", "channel", order, WITH_CAT, SimpleNamespace(index=bad))
+            inside.pick_channel("C2", "channel", shown, WITH_CAT, SimpleNamespace(index=bad))
+    for hostile in (order, None, {"seen": shown["seen"], "order": "abc"}):
+        with pytest.raises(gr.Error, match="select one of the channels"):
+            inside.pick_channel("C2", "channel", hostile, WITH_CAT, SimpleNamespace(index=0))
+    # tiles shown for another layer or image (or model: the same stamp): refused, not mixed
+    for layer, session in (("C3", WITH_CAT), ("C2", Session().with_image("assets/examples/ship.jpg"))):
+        with pytest.raises(gr.Error, match="shown again"):
+            inside.pick_channel(layer, "channel", shown, session, SimpleNamespace(index=5))
     for bad in ([256, 0], [0, -3], "12,40", None, [1], [float("nan"), 3], {"x": 1}):
         with pytest.raises(gr.Error, match="click"):
             inside.pick_unit("C2", "channel", order[5], WITH_CAT, SimpleNamespace(index=bad))

@@ -7,15 +7,12 @@ ReLU comes after the sum, so "Ci.conv3" is the branch before it is added).
 
 Two hazards handled here:
   - hooks: the CAM object is always used as a context manager, so its forward hooks are removed
-    even when a request fails (tests check that none is left on the model);
+    even when a request fails (tests check that none is left behind);
   - concurrency: the CAM stores activations on itself, and its hooks fire on *any* forward pass
-    of the model; every forward of a shared model (CAMs and plain predictions) therefore holds
-    `model_lock(model)`, so two requests never mix their heatmaps.
+    of the module they are on; so a CAM never hooks the network it is given, only a copy that
+    this request alone runs (`private.borrowed`), and two requests never mix their heatmaps.
 """
 from __future__ import annotations
-
-import threading
-import weakref
 
 import numpy as np
 import torch
@@ -25,6 +22,7 @@ from ..data.images import upscale
 from ..data.transforms import normalize_uint8
 from .pictures import blend, colour
 from ..errors import UserError
+from .private import borrowed, hooks_left, model_lock  # noqa: F401 (re-exported)
 
 # method name -> pytorch-grad-cam class name; the library (and OpenCV) load on the first explain,
 # not when the app starts
@@ -44,21 +42,6 @@ DEFAULT_LAYER = "C4"  # the last block: the standard Grad-CAM choice, coarsest b
 
 class ExplainError(UserError):
     pass
-
-
-# ---------------------------------------------------------------- locks
-
-_LOCKS: "weakref.WeakKeyDictionary[nn.Module, threading.RLock]" = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
-def model_lock(model: nn.Module) -> threading.RLock:
-    """The lock every forward pass of a shared `model` must hold (see the module docstring)."""
-    with _LOCKS_GUARD:
-        lock = _LOCKS.get(model)
-        if lock is None:
-            lock = _LOCKS[model] = threading.RLock()
-        return lock
 
 
 # ---------------------------------------------------------------- layers
@@ -99,7 +82,7 @@ def explain(model: nn.Module, image: np.ndarray, method: str = DEFAULT_METHOD,
     num_classes = model.config.num_classes
     if target_class is not None and not 0 <= int(target_class) < num_classes:
         raise ExplainError(f"target class must be in [0, {num_classes}), got {target_class}")
-    layer_module = target_layer(model, layer)
+    target_layer(model, layer)  # an unknown layer is refused before a copy is made
     device = next(model.parameters()).device
     x = torch.from_numpy(normalize_uint8(image[None])).to(device)
     import pytorch_grad_cam
@@ -109,14 +92,9 @@ def explain(model: nn.Module, image: np.ndarray, method: str = DEFAULT_METHOD,
     cam_class = getattr(pytorch_grad_cam, cam_class) if isinstance(cam_class, str) else cam_class
     targets = None if target_class is None else [ClassifierOutputTarget(int(target_class))]
     heatmap = None
-    with model_lock(model):
-        was_training = model.training
-        try:
-            with torch.enable_grad(), cam_class(model=model, target_layers=[layer_module]) as cam:
-                heatmap = cam(input_tensor=x, targets=targets)[0]
-        finally:
-            model.zero_grad(set_to_none=True)
-            model.train(was_training)
+    with borrowed(model) as net, torch.enable_grad(), \
+            cam_class(model=net, target_layers=[target_layer(net, layer)]) as cam:
+        heatmap = cam(input_tensor=x, targets=targets)[0]
     if heatmap is None:  # pytorch-grad-cam's __exit__ swallows IndexError; do not return garbage
         raise ExplainError(f"{method} failed on layer {layer}")
     return np.nan_to_num(heatmap.astype(np.float32), nan=0.0)
@@ -156,9 +134,3 @@ def with_colorbar(overlay_image: np.ndarray, width: int = 14, gap: int = 6, labe
     for text, y in (("high", 12), ("low", h - 4)):
         cv2.putText(out, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (40, 40, 40), 1, cv2.LINE_AA)
     return out
-
-
-def hooks_left(model: nn.Module) -> int:
-    """Forward/backward hooks still registered on any submodule (0 after every explain)."""
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
-               + len(getattr(m, "_backward_pre_hooks", {})) for m in model.modules())

@@ -28,6 +28,7 @@ from ..data.app_data import TrainingData
 from ..data.augment import AugmentConfig, validate
 from ..records.card import model_card
 from ..records.checkpoint import read_card, save_weights
+from . import texts
 from .cleanup import RUN_CAPS, prune_folder
 from ..model.net import get_config
 from ..paths import WEIGHTS_DIR
@@ -130,7 +131,10 @@ class TrainJob(Job):
                                    demo_only=data.demo_only, owner=owner_tag(self.owner))  # runs/tracker
             trainer.callback = chain(self.on_event, logger)
             steps_per_epoch = trainer.batches.batches_per_epoch
-            self._update(total_steps=trainer.total_steps, message="training", device=device_name(device))
+            self._update(total_steps=trainer.total_steps, message="training", device=device_name(device),
+                         data_note=texts.training_note(len(data.train), len(trainer.train_split),
+                                                       req.train.subset, len(test), len(data.test),
+                                                       data.demo_only))  # the images used, not those there
             trainer.fit(self.stop_event)
             stopped = trainer.epoch < trainer.cfg.epochs
             if trainer.epoch == 0:  # nothing learned: no checkpoint to keep or to activate

@@ -2,10 +2,9 @@
 tested without a browser. Markdown is escaped where user-chosen or data-derived text goes in."""
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
+from ..analysis.report import TEST_SET_SIZE, card_accuracy, data_words, duration, md_escape  # noqa: F401
 from ..data.cifar import CLASSES
 
 LOW_CONFIDENCE = 0.5  # below this top-1 probability the Classify tab flags the answer
@@ -17,19 +16,28 @@ LINEAR_HEAD_LAYERS = {"C4"}
 SAME_AT_LINEAR_HEAD = {"GradCAM", "XGradCAM", "HiResCAM"}
 
 
-def md_escape(text: str) -> str:
-    """Text shown literally inside Markdown: `*.png` stays `*.png`, `<urlopen ...>` stays visible."""
-    return re.sub(r"([\\`*_\[\]<>|~])", r"\\\1", str(text))
+def test_images(n: int, full: bool) -> str:
+    """Which test images an accuracy counts: "the 10,000 test images" or "a 500-image sample of
+    the test set" (the app's evaluation: the full set, or the bundled sample without a dataset)."""
+    return f"the {n:,} test images" if full else f"a {n:,}-image sample of the test set"
 
 
-def banner(source: str, card: dict, warning: str | None, shipped: bool) -> str:
-    """One line above the tabs: which model this visitor's session uses, and its accuracy."""
+def banner(source: str, card: dict, warning: str | None, shipped: bool,
+           measured: tuple[float, int, bool] | None = None) -> str:
+    """One line above the tabs: which model this visitor's session uses, and its accuracy:
+    `measured` (accuracy, images, full test set?) is the app's own evaluation of it, the one the
+    Mistakes tab shows; without it, what the model card recorded, and on which images."""
     if warning:
         return f"⚠️ **{md_escape(warning)}**"
-    acc = (card.get("accuracy") or {}).get("test", {})
-    acc_text = f", test accuracy {acc['plain']:.1%}" if isinstance(acc.get("plain"), float) else ""
+    if measured is not None:
+        accuracy, n, full = measured
+        acc_text = f": {accuracy:.2%} on {test_images(n, full)}"
+    else:
+        acc = (card.get("accuracy") or {}).get("test") or {}
+        line = card_accuracy("test", acc) if isinstance(acc, dict) else None
+        acc_text = f": {line} (its model card)" if line else ""
     whose = "shipped model" if shipped else "your model (this browser session only)"
-    return f"Active model: **{whose}** `{source}`{acc_text}."
+    return f"Active model: **{whose}** `{md_escape(source)}`{acc_text}."
 
 
 def classify_note(probs: np.ndarray) -> str:
@@ -67,13 +75,15 @@ def gallery_caption(true: int, predicted: int, confidence: float) -> str:
 
 
 def mistakes_note(data_note: str, accuracy: float, n: int, mistakes_total: int, matching: int,
-                  shown: int, filters: str = "", warning: str | None = None) -> str:
+                  shown: int, filters: str = "", warning: str | None = None, full: bool = True,
+                  model: str | None = None) -> str:
     where = f" {filters}" if filters else ""
     if matching == 0 and filters:
         found = f"**No mistakes{where}.** Clear a filter to see others."
     else:
         found = f"{matching:,} mistakes{where}; showing {shown}."
-    text = (f"{data_note}\n\n**Accuracy {accuracy:.2%}** on {n:,} images "
+    whose = f" (`{md_escape(model)}`)" if model else ""
+    text = (f"{data_note}\n\n**Accuracy {accuracy:.2%}** on {test_images(n, full)}{whose} "
             f"({mistakes_total:,} mistakes in all). {found}")
     return f"⚠️ {md_escape(warning)}\n\n{text}" if warning else text
 
@@ -85,6 +95,23 @@ def filter_words(true_name: str | None, predicted_name: str | None) -> str:
     if predicted_name:
         parts.append(f"predicted as {predicted_name}")
     return " ".join(parts)
+
+
+def training_note(available: int, used: int, asked: int | None, scored: int, test_total: int,
+                  demo_only: bool) -> str:
+    """The images a run actually trains and scores on (issue 26.4): "Training on 2,000 of the
+    46,000 CIFAR-10 training images ...", and without a dataset what the bundled sample cut."""
+    cut = (f" You asked for {asked:,}; only {available:,} are on this server."
+           if asked is not None and asked > used else "")
+    scoring = (f"Test accuracy after each epoch: on {scored:,} of the {test_total:,} test images."
+               if scored < test_total else f"Test accuracy after each epoch: on all {scored:,} test images.")
+    if demo_only:
+        return (f"CIFAR-10 is not available on this server: this run trains on {used:,} images of the "
+                f"bundled sample and scores on {scored:,} others.{cut} It only demonstrates the "
+                "training loop; its accuracy means little.")
+    whole = (f"all {used:,} CIFAR-10 training images" if used >= available
+             else f"{used:,} of the {available:,} CIFAR-10 training images (a random subset)")
+    return f"Training on {whole}.{cut} {scoring}"
 
 
 def slot_status(busy: bool, mine: bool, message: str | None = None, kind: str = "run",

@@ -38,6 +38,15 @@ class AppContext:
         """The model this session chose (the shipped one unless it activated another)."""
         return self.models.get(session.model if session is not None else None)
 
+    def measured(self, active: ActiveModel) -> tuple[float, int, bool] | None:
+        """(accuracy, images, full test set?) of the app's own evaluation of `active`, the one
+        the Mistakes tab shows, if it is done; never starts one (the banner answers at once)."""
+        test = self._test
+        if test is None or not self.evals.cached(active, test.split):
+            return None
+        ev = self.evals.get(active, test.split)
+        return ev.accuracy, ev.n, test.full
+
     def warm_up(self) -> threading.Thread:
         """Evaluate the shipped model on the test set in the background (and on disk), so the
         first visitor's Mistakes tab answers at once."""

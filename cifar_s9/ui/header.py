@@ -14,8 +14,11 @@ class HeaderHandlers:
         self.ctx = ctx
 
     def banner(self, session: Session) -> str:
+        """The session's model and its accuracy: the app's evaluation once there is one (the
+        number the Mistakes tab shows), else its card's, each with the images it counts."""
         active = self.ctx.model(session)
-        return texts.banner(active.source, active.card, active.warning, session.model.shipped)
+        return texts.banner(active.source, active.card, active.warning, session.model.shipped,
+                            self.ctx.measured(active))
 
     def restore(self, session: Session):
         """Back to the shipped model, for this session only."""
@@ -30,3 +33,5 @@ def build(ctx: AppContext, shared: Shared) -> None:
     event = restore.click(h.restore, [shared.session], [shared.banner, shared.session],
                           api_visibility="private")
     shared.model_events.append(event)
+    # after every model change (activate, upload, restore): the measured accuracy, if known
+    shared.refreshers.append((h.banner, [shared.session], [shared.banner]))

@@ -22,6 +22,8 @@ from ..errors import UserError
 PREDICTED = "predicted"
 MAP_LAYER = "C2"          # the first layer shown: 64 channels at 16x16, edges and colours
 NO_IMAGE = "Choose an image in the **Classify** tab first; this tab looks inside the network at it."
+STALE = ("These channels were shown for another model, layer or image; they are being shown again "
+         "for your current choice. Click a channel once they appear.")
 
 
 def _channel(value):
@@ -105,18 +107,27 @@ class InsideHandlers:
         model, rgb = self._inputs(None, session)
         fm = features.feature_maps(model, rgb, layer)
         channel = int(fm.order[0])
+        # the tiles' order, stamped with what they show: a click is answered from the same
+        # model, layer and image, or refused (issue 26.2: a stale click never mixes two models)
+        shown = {"seen": self._seen(layer, session), "order": [int(c) for c in fm.order]}
         h, w = fm.shape[1:]
         unit = (h // 2, w // 2)
         return ((f"Layer **{layer}**: {fm.shape[0]} channels of {h}x{w}, highest mean activation "
                  "first. Click a channel to enlarge it; click a position in it to see what that "
-                 "unit sees."), features.channel_tiles(fm, scale), [int(c) for c in fm.order], channel,
+                 "unit sees."), features.channel_tiles(fm, scale), shown, channel,
                 render.enlarge(rgb, features.ENLARGED), *self._unit(fm, channel, scale, unit, rgb, model))
 
+    def _seen(self, layer, session: Session) -> list:
+        return [self.ctx.model(session).key, str(layer), str(session.image)]
+
     @user_errors
-    def pick_channel(self, layer: str, scale: str, order: list, session: Session, evt: gr.SelectData):
+    def pick_channel(self, layer: str, scale: str, shown: dict, session: Session, evt: gr.SelectData):
         index = evt.index if isinstance(evt.index, int) and not isinstance(evt.index, bool) else -1
-        if session.image is None or not order or not 0 <= index < len(order):
+        order = shown.get("order") if isinstance(shown, dict) else None
+        if session.image is None or not isinstance(order, list) or not 0 <= index < len(order):
             raise UserError("select one of the channels shown")
+        if shown.get("seen") != self._seen(layer, session):
+            raise UserError(STALE)
         model, rgb = self._inputs(None, session)
         fm = features.feature_maps(model, rgb, layer)
         channel = fm.channel(order[index])
@@ -219,7 +230,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
             why_note = gr.Markdown(elem_id="inside_why_note")
             why_picture = gr.Image(show_label=False, format="png", interactive=False,
                                    elem_id="inside_why")
-    order, channel = gr.State([]), gr.State(None)
+    order, channel = gr.State({"seen": None, "order": []}), gr.State(None)
 
     # the named API on a button nobody sees; hidden inputs pass a client's values untouched to
     # the package's checks (visible sliders and dropdowns would answer with Gradio's messages)

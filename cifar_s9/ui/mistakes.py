@@ -1,5 +1,10 @@
 """Mistakes tab: the session's model on the test set: accuracy, confusion matrix, and the
-misclassified images with Grad-CAMs for the predicted and the true class."""
+misclassified images with Grad-CAMs for the predicted and the true class.
+
+The tiles shown are stamped with the model that listed them (`listed`: {"model", "indices"}):
+a model change (activate, restore, upload) lists them again for the new model, and a click on a
+tile listed by another model is refused, so a tile's label and its caption always come from
+one model (issue 26.2)."""
 from __future__ import annotations
 
 import gradio as gr
@@ -15,6 +20,10 @@ from .common import AppContext, Shared, user_errors
 from ..errors import UserError
 
 SORTS = {"most confident first": "confidence_desc", "least confident first": "confidence_asc"}
+NOT_LISTED = {"model": None, "indices": []}
+PICK = "Select an image to see its Grad-CAMs: the evidence for the predicted class and for the true class."
+STALE = ("These tiles were listed for the model you used before; they are being listed again "
+         "for your current model. Click a tile once the new list shows.")
 
 
 class MistakesHandlers:
@@ -33,6 +42,8 @@ class MistakesHandlers:
     @user_errors
     def view(self, true_name: str, predicted_name: str, sort: str, session: Session,
              limit: int = 60, progress=gr.Progress()):
+        """(note, tiles, what they list, confusion, per-class accuracy, banner): the banner
+        then shows this evaluation's accuracy, the same number as the note."""
         data, active, ev = self.evaluation(session, progress)
         t, p = class_index(true_name or None), class_index(predicted_name or None)
         matching = mistakes(ev, t, p, SORTS.get(sort, "confidence_desc"))
@@ -42,17 +53,40 @@ class MistakesHandlers:
         note = texts.mistakes_note(data.note, ev.accuracy, ev.n, int((ev.predictions != ev.labels).sum()),
                                    len(matching), len(found),
                                    texts.filter_words(true_name or None, predicted_name or None),
-                                   active.warning)
-        return (note, gallery, [m.index for m in found], plots.confusion_heatmap(ev.confusion),
-                plots.per_class_accuracy(ev.per_class_accuracy))
+                                   active.warning, full=data.full, model=active.source)
+        banner = texts.banner(active.source, active.card, active.warning, session.model.shipped,
+                              (ev.accuracy, ev.n, data.full))
+        listed = {"model": active.key, "indices": [m.index for m in found]}
+        return (note, gallery, listed, plots.confusion_heatmap(ev.confusion),
+                plots.per_class_accuracy(ev.per_class_accuracy), banner)
+
+    def refresh(self, true_name: str, predicted_name: str, sort: str, listed, session: Session,
+                progress=gr.Progress()):
+        """After the session's model changed: list the tiles again if this tab listed some for
+        another model (and clear the Grad-CAMs); a tab never opened stays as it is."""
+        skip = (gr.skip(),) * 9
+        before = listed.get("model") if isinstance(listed, dict) else None
+        if before is None or before == self.ctx.model(session).key:
+            return skip
+        try:
+            return (*self.view(true_name, predicted_name, sort, session, progress=progress),
+                    None, None, PICK)
+        except gr.Error:  # a refresh nobody asked for shows no message
+            return skip
 
     @user_errors
-    def cams(self, indices: list[int], session: Session, evt: gr.SelectData,
+    def cams(self, listed: dict, session: Session, evt: gr.SelectData,
              method: str = gradcam.DEFAULT_METHOD):
-        if not indices or not isinstance(evt.index, int) or not 0 <= evt.index < len(indices):
+        indices = listed.get("indices") if isinstance(listed, dict) else None
+        if not isinstance(indices, list) or not isinstance(evt.index, int) or isinstance(evt.index, bool) \
+                or not 0 <= evt.index < len(indices):
             raise UserError("select one of the images shown")
-        index = indices[evt.index]
         data, active, ev = self.evaluation(session)
+        if listed.get("model") != active.key:
+            raise UserError(STALE)
+        index = indices[evt.index]
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < ev.n:
+            raise UserError("select one of the images shown")
         rgb = data.split.images[index]
         pred, true = int(ev.predictions[index]), int(ev.labels[index])
         out = [gradcam.with_colorbar(gradcam.overlay(
@@ -75,18 +109,19 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
             gallery = gr.Gallery(label="misclassified: true→predicted confidence", columns=6, height=440,
                                  format="png", allow_preview=False, elem_id="mistake_gallery")
         with gr.Column(scale=2, min_width=300):
-            caption = gr.Markdown("Select an image to see its Grad-CAMs: the evidence for the "
-                                  "predicted class and for the true class.")
+            caption = gr.Markdown(PICK, elem_id="mistakes_caption")
             with gr.Row():
                 cam_pred = gr.Image(label="predicted class", format="png", height=200, interactive=False)
                 cam_true = gr.Image(label="true class", format="png", height=200, interactive=False)
-    indices = gr.State([])
+    listed = gr.State(NOT_LISTED)
     with gr.Row():
         confusion = gr.Plot(label="confusion matrix", elem_id="confusion")
         per_class = gr.Plot(label="per-class accuracy")
-    outputs = [note, gallery, indices, confusion, per_class]
+    outputs = [note, gallery, listed, confusion, per_class, shared.banner]
     inputs = [true_f, pred_f, sort, shared.session]
     gr.on([tab.select, true_f.input, pred_f.input, sort.input], h.view, inputs, outputs,
           api_visibility="private", show_progress="full")
-    gallery.select(h.cams, [indices, shared.session], [cam_pred, cam_true, caption],
+    gallery.select(h.cams, [listed, shared.session], [cam_pred, cam_true, caption],
                    api_visibility="private")
+    shared.refreshers.append((h.refresh, [true_f, pred_f, sort, listed, shared.session],
+                              [*outputs, cam_pred, cam_true, caption]))

@@ -30,9 +30,11 @@ class ModelHandlers:
         rf_rows = report.receptive_field_rows(active.model)
         history = active.card.get("history") or []
         curves = plots.training_curves(history, title="training curves from the model card") if history else None
+        measured = self.ctx.measured(active)  # the banner's and the Mistakes tab's number, if known
+        words = f"{measured[0]:.2%} on {texts.test_images(*measured[1:])}" if measured else None
+        card = report.card_markdown(active.card, active.source, active.warning, measured=words)
         return (report.architecture_rows(active.model), rf_rows, plots.receptive_field_chart(rf_rows),
-                report.rule_rows(active.model), redact.scrub(report.card_markdown(active.card, active.source, active.warning)),
-                curves)
+                report.rule_rows(active.model), redact.scrub(card), curves)
 
     @user_errors
     def use_upload(self, file, session: Session):

@@ -76,8 +76,8 @@ def occlusion(model: nn.Module, image: np.ndarray, target: int, patch: int = PAT
 
     patch, stride = check_occlusion(patch, stride)
     x = to_input(image, model)
-    with running(model), torch.no_grad():
-        attr = Occlusion(lambda t: model(t).softmax(1)).attribute(
+    with running(model) as net, torch.no_grad():
+        attr = Occlusion(lambda t: net(t).softmax(1)).attribute(
             x, sliding_window_shapes=(3, patch, patch), strides=(3, stride, stride), baselines=0.0,
             target=int(target), perturbations_per_eval=64)
     return attr[0, 0].cpu().numpy().astype(np.float32)  # the patch spans RGB: channels are equal
@@ -88,8 +88,8 @@ def integrated_gradients(model: nn.Module, image: np.ndarray, target: int, steps
 
     steps = whole(steps, "steps", *STEPS_RANGE)
     x = to_input(image, model)
-    with running(model), torch.enable_grad():
-        attr = IntegratedGradients(model).attribute(x, baselines=0.0, target=int(target),
+    with running(model) as net, torch.enable_grad():
+        attr = IntegratedGradients(net).attribute(x, baselines=0.0, target=int(target),
                                                     n_steps=steps, internal_batch_size=steps)
     return attr[0].sum(0).detach().cpu().numpy().astype(np.float32)
 
@@ -97,8 +97,8 @@ def integrated_gradients(model: nn.Module, image: np.ndarray, target: int, steps
 def logit_change(model: nn.Module, image: np.ndarray, target: int) -> float:
     """What integrated gradients must add up to: logit(image) - logit(mean-colour image)."""
     x = to_input(image, model)
-    with running(model), torch.no_grad():
-        logits = model(torch.cat([x, torch.zeros_like(x)]))
+    with running(model) as net, torch.no_grad():
+        logits = net(torch.cat([x, torch.zeros_like(x)]))
     return float(logits[0, int(target)] - logits[1, int(target)])
 
 
@@ -122,8 +122,8 @@ def agreement(maps: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 def predicted(model: nn.Module, image: np.ndarray) -> np.ndarray:
-    with running(model), torch.no_grad():
-        return model(to_input(image, model)).softmax(1)[0].cpu().numpy()
+    with running(model) as net, torch.no_grad():
+        return net(to_input(image, model)).softmax(1)[0].cpu().numpy()
 
 
 def attributions(model: nn.Module, image: np.ndarray, target=None, patch=PATCH, stride=STRIDE,

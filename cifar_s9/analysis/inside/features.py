@@ -59,8 +59,8 @@ class FeatureMaps:
 def feature_maps(model: nn.Module, image: np.ndarray, layer: str) -> FeatureMaps:
     """The activations of `layer` for one (32, 32, 3) uint8 image (the eval-mode network)."""
     x = to_input(image, model)
-    with running(model), torch.no_grad():
-        out = layer_output(model, x, layer)
+    with running(model) as net, torch.no_grad():
+        out = layer_output(net, x, layer)
     return FeatureMaps(layer, out[0].detach().float().cpu().numpy().copy())
 
 

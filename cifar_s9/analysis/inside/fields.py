@@ -85,8 +85,8 @@ def input_gradient(model: nn.Module, x_in: torch.Tensor, layer: str, y: int, x: 
     (1, C, H, W) of any size. The unit is one channel at (y, x), or with `channel` None the sum
     of all channels there."""
     x_in = x_in.detach().requires_grad_(True)
-    with running(model), torch.enable_grad():
-        out = layer_output(model, x_in, layer)
+    with running(model) as net, torch.enable_grad():
+        out = layer_output(net, x_in, layer)
         y = whole(y, "row", 0, out.shape[2] - 1)
         x = whole(x, "column", 0, out.shape[3] - 1)
         c = None if channel is None else whole(channel, "channel", 0, out.shape[1] - 1)

@@ -1,6 +1,6 @@
-"""Running a shared model for the Inside views: input checks, the model lock, eval mode, and
-forward hooks that are removed on every path out (a leaked hook would fire on every later
-request of every visitor).
+"""Running a shared model for the Inside views: input checks, a private copy in eval mode
+(the served network itself is never hooked: `analysis.private`), and forward hooks that are
+removed on every path out.
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from ...data.transforms import normalize_uint8
-from ..gradcam import ExplainError, model_lock, target_layer
+from ..gradcam import ExplainError, target_layer
+from ..private import borrowed
 from ...errors import UserError, whole_number
 
 IMAGE_SIZE = 32
@@ -51,14 +52,11 @@ def module(model: nn.Module, layer) -> nn.Module:
 
 @contextmanager
 def running(model: nn.Module) -> Iterator[nn.Module]:
-    """Hold the model's lock, switch to eval mode, and restore the mode afterwards."""
-    with model_lock(model):
-        was_training = model.training
-        model.eval()
-        try:
-            yield model
-        finally:
-            model.train(was_training)
+    """An eval-mode copy of `model` that only this request runs and hooks: run and hook the
+    yielded network, never `model` (another visitor may be running it)."""
+    with borrowed(model) as net:
+        net.eval()
+        yield net
 
 
 @contextmanager
@@ -82,7 +80,7 @@ def recording(layer_module: nn.Module, stop: bool) -> Iterator[dict]:
 def layer_output(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
     """The output of `layer` for input `x` (B, 3, H, W), running the network only up to it.
 
-    Call inside `running(model)`; gradients flow when `x` requires them.
+    `model` is the network `running` yielded; gradients flow when `x` requires them.
     """
     with recording(module(model, layer), stop=True) as seen:
         try:
@@ -95,7 +93,7 @@ def layer_output(model: nn.Module, x: torch.Tensor, layer: str) -> torch.Tensor:
 
 
 def forward_with(model: nn.Module, x: torch.Tensor, layer: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits, output of `layer`) from one full forward pass; call inside `running(model)`."""
+    """(logits, output of `layer`) from one full forward pass of the network `running` yielded."""
     with recording(module(model, layer), stop=False) as seen:
         logits = model(x)
     return logits, seen["out"]

@@ -36,8 +36,8 @@ def all_class_cams(model: nn.Module, image: np.ndarray, layer: str = LAYER) -> C
     from pytorch_grad_cam.utils.image import scale_cam_image  # loads in seconds: on first use
 
     x = to_input(image, model)
-    with running(model), torch.enable_grad():
-        logits, acts = forward_with(model, x, layer)
+    with running(model) as net, torch.enable_grad():
+        logits, acts = forward_with(net, x, layer)
         k = logits.shape[1]
         eye = torch.eye(k, dtype=logits.dtype, device=logits.device)[:, None, :]  # (K, 1, K)
         (grads,) = torch.autograd.grad(logits, acts, grad_outputs=eye, is_grads_batched=True)

@@ -1,0 +1,105 @@
+"""Issue 26.1 and 26.2 in a real browser: the Model tab keeps working while the Inside views run
+on the same network, and every tab follows the session's model.
+
+Before: restoring the shipped model refreshed Classify, Inside and Model at once, and the Model
+tab's torchinfo summary died on an Inside view's hook (red "Error" badges, 3 restores in 10);
+after activating a run and restoring, Mistakes still showed the run's accuracy and its tiles,
+and a tile's label (the run's) disagreed with its caption (the shipped model's).
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+from synthetic import free_port
+from test_browser import answered_since, classify_example, open_page, open_tab, pending_events, shot
+from waiting import SLOW_TEST_S, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
+# each restore refreshes Classify, Inside and Model at once; on this 2-core machine the old race
+# did not show in 25 restores (the raw-HTTP tour, tests/test_views_concurrent.py, is the test
+# that fails on it); here the page is watched for any Error badge a refresh leaves
+RESTORES = 8
+
+
+@pytest.fixture(scope="module")
+def server(weights_path, tmp_path_factory):
+    import app
+    from cifar_s9.data.app_data import load_training_data
+    from cifar_s9.paths import DEFAULT_WEIGHTS
+
+    weights = DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.exists() else weights_path
+    ctx = app.configure(weights=weights, runs_dir=tmp_path_factory.mktemp("runs"))
+    ctx.jobs.load_data = lambda: load_training_data(None)  # the bundled sample: no dataset needed
+    options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
+               "prevent_thread_lock": True, "quiet": True}
+    app.demo.queue(**app.QUEUE).launch(**options)
+    yield app.demo.local_url, ctx
+    app.demo.close()
+
+
+def error_badges(page) -> int:
+    """Gradio's red "Error" over an output whose event failed (its status tracker's span.error)."""
+    return page.locator("span.error").count()
+
+
+def settled(page, before: set[str], what: str) -> None:
+    wait_until(answered_since(before), f"{what}: its events were never all answered")
+    page.wait_for_timeout(300)  # the page draws what was already answered
+
+
+def test_the_model_tab_survives_restores_beside_the_inside_views(server, browser):
+    page = open_page(browser, server[0])
+    classify_example(page)
+    open_tab(page, "Inside")
+    page.locator("#inside_maps_note").get_by_text("channels of", exact=False).wait_for()
+    open_tab(page, "Model")
+    page.get_by_text("C4.conv3").first.wait_for()
+    for i in range(RESTORES):  # each refreshes Classify, Inside and Model together
+        before = pending_events()
+        page.get_by_role("button", name="Restore shipped model").click()
+        settled(page, before, f"restore {i + 1}")
+        assert error_badges(page) == 0, f"restore {i + 1} left Error badges"
+    assert page.get_by_text("C4.conv3").first.is_visible()
+    shot(page, "model-after-restores")
+    page.context.close()
+
+
+def accuracy(page) -> str:
+    return re.search(r"Accuracy ([\d.]+%)", page.locator("#mistakes_note").inner_text()).group(1)
+
+
+def test_mistakes_follows_a_restore_and_its_tiles_match_their_caption(server, browser):
+    url, ctx = server
+    page = open_page(browser, url)
+    open_tab(page, "Train")
+    page.get_by_role("button", name="Start").click()
+    page.locator("#train_progress").get_by_text(re.compile("finished 2 epochs")).wait_for()
+    page.get_by_role("button", name="Use this model in my session").click()
+    page.locator("#banner").get_by_text("your model").wait_for()
+    open_tab(page, "Mistakes")
+    page.locator("#mistakes_note").get_by_text("Accuracy", exact=False).wait_for()
+    run_accuracy = accuracy(page)
+    shipped = ctx.evals.get(ctx.models.shipped, ctx.test_data().split).accuracy
+    assert run_accuracy != f"{shipped:.2%}"  # 2 epochs on 400 images: nowhere near the shipped model
+
+    before = pending_events()
+    page.get_by_role("button", name="Restore shipped model").click()
+    page.locator("#banner").get_by_text("shipped model").wait_for()
+    settled(page, before, "the restore")
+    assert accuracy(page) == f"{shipped:.2%}", "Mistakes still shows the run's accuracy"
+    assert f"{shipped:.2%}" in page.locator("#banner").inner_text()  # one number, banner and tab
+
+    tile = page.locator("#mistake_gallery").get_by_text(re.compile(r"^\w+→\w+ \d+%$")).first
+    label = re.search(r"(\w+)→(\w+) (\d+)%", tile.inner_text())
+    assert label, repr(tile.inner_text())
+    true, predicted, pct = label.groups()
+    tile.click()
+    caption = page.locator("#mistakes_caption")
+    caption.get_by_text("Test image", exact=False).wait_for()
+    found = re.search(r"true (\w+) \(([\d.]+)%\), predicted (\w+) \(([\d.]+)%\)", caption.inner_text())
+    assert found, caption.inner_text()
+    assert (found.group(1), found.group(3)) == (true, predicted)  # one model's tile and caption
+    assert abs(float(found.group(4)) - int(pct)) <= 0.51
+    shot(page, "mistakes-after-restore")
+    page.context.close()
