@@ -62,7 +62,24 @@ def test_same_bytes_share_one_loaded_model(weights_path, tmp_path):
     cache = ModelCache(weights_path)
     a = cache.add(other_weights(tmp_path, name="a.safetensors"), "a")
     b = cache.add(other_weights(tmp_path, name="b.safetensors"), "b")  # same seed, same bytes
-    assert a.key == b.key and len(cache) == 1 and cache.get(a) is cache.get(b)
+    assert a.key == b.key and len(cache) == 1 and cache.get(a).model is cache.get(b).model
+    # each session reads its own name for the same network, never the first uploader's
+    assert (cache.get(a).source, cache.get(b).source) == ("a", "b")
+
+
+def test_one_session_loading_many_models_never_evicts_another_sessions_model(weights_path, tmp_path):
+    cache = ModelCache(weights_path, capacity=4, per_owner=2)
+    victim_file = other_weights(tmp_path, seed=1, name="victim.safetensors")
+    victim = cache.add(victim_file, "upload victim", owner="victim")
+    for s in range(2, 12):  # an attacker's session, then a second one, loading ten models
+        cache.add(other_weights(tmp_path, seed=s, name=f"{s}.safetensors"), f"m{s}",
+                  owner="attacker" if s < 7 else "attacker2")
+    victim_file.unlink()  # so a reload could not hide an eviction
+    active = cache.get(victim)
+    assert active.warning is None and active.key == victim.key and len(cache) == 4
+    # the attackers kept only their latest models: their own older ones went first
+    assert cache.get(cache.add(other_weights(tmp_path, seed=11, name="11b.safetensors"), "again",
+                               owner="attacker2")).warning is None
 
 
 def test_the_cache_is_bounded_and_reloads_an_evicted_model(weights_path, tmp_path):

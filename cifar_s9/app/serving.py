@@ -14,7 +14,7 @@ import os
 import json
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -93,17 +93,29 @@ def content_key(model: Net, card: dict) -> str:
     return h.hexdigest()[:32]
 
 
-class ModelCache:
-    """The shipped model (pinned) plus up to `capacity` other loaded models, least recently used
-    evicted first. `add` checks and loads a checkpoint and returns the ModelChoice a session keeps;
-    `get` turns a choice back into a model (reloading it if it was evicted)."""
+# A served network is about 1 MB (plus a few private copies for the views): room for many
+MODEL_CAPACITY = 32
+# The models one session keeps loaded; its own older ones go first, so one session's (or a few
+# sessions') uploads never push out another session's model
+MODELS_PER_OWNER = 3
 
-    def __init__(self, shipped_weights: str | Path | None, capacity: int = 4,
-                 fallback_preset: str = "default", max_files: int = 256):
+
+class ModelCache:
+    """The shipped model (pinned) plus up to `capacity` other loaded models. Each owner (a
+    session) holds its `per_owner` latest models; when the cache is full, the least recently used
+    model that no owner holds goes first, then the oldest one of whoever holds the most. `add` checks
+    and loads a checkpoint and returns the ModelChoice a session keeps; `get` turns a choice back
+    into a model (reloading it if it was evicted), named with that session's own label."""
+
+    def __init__(self, shipped_weights: str | Path | None, capacity: int = MODEL_CAPACITY,
+                 fallback_preset: str = "default", max_files: int = 256,
+                 per_owner: int = MODELS_PER_OWNER, max_owners: int = 2000):
         self.capacity, self.max_files = capacity, max_files
+        self.per_owner, self.max_owners = per_owner, max_owners
         self._lock = threading.Lock()
         self._models: OrderedDict[str, ActiveModel] = OrderedDict()
         self._files: OrderedDict[str, tuple] = OrderedDict()  # key -> (file, label, check)
+        self._held: OrderedDict[str, list[str]] = OrderedDict()  # owner -> its latest keys
         self.shipped = self._load_shipped(shipped_weights, fallback_preset)
 
     @staticmethod
@@ -122,7 +134,7 @@ class ModelCache:
         return ActiveModel(_serving(build_model(fallback_preset)), {"preset": fallback_preset},
                            f"untrained {fallback_preset}", SHIPPED, warning)
 
-    def add(self, weights: str | Path, label: str, check=None) -> ModelChoice:
+    def add(self, weights: str | Path, label: str, check=None, owner: str | None = None) -> ModelChoice:
         """Load a checkpoint the server wrote (or received as an upload); CheckpointError if it is
         unusable or `check(model)` refuses it (before it is cached for anyone)."""
         weights = Path(weights)
@@ -136,10 +148,30 @@ class ModelCache:
             if key not in self._models:  # the same network chosen twice is loaded once
                 self._models[key] = ActiveModel(_serving(model), card, label, key, digest=key)
             self._models.move_to_end(key)
-            while len(self._models) > self.capacity:
-                self._models.popitem(last=False)
+            if owner is not None:
+                self._hold(owner, key)
+            self._evict()
             self._remember(key, weights, label, check)
         return ModelChoice(key, label)
+
+    def _hold(self, owner: str, key: str) -> None:
+        keys = [k for k in self._held.pop(owner, []) if k != key] + [key]
+        self._held[owner] = keys[-self.per_owner:]
+        while len(self._held) > self.max_owners:
+            self._held.popitem(last=False)
+
+    def _evict(self) -> None:
+        """Down to capacity: unheld models first (least recently used), then the oldest model of
+        whoever holds the most, so a session holding one model loses it last."""
+        while len(self._models) > self.capacity:
+            held = {k for keys in self._held.values() for k in keys}
+            victim = next((k for k in self._models if k not in held), None)
+            if victim is None:
+                greedy = max(self._held, key=lambda o: len(self._held[o]))
+                victim = self._held[greedy].pop(0)
+                if any(victim in keys for keys in self._held.values()):
+                    continue  # another owner still holds it: keep it loaded
+            self._models.pop(victim, None)
 
     def _remember(self, key: str, weights: Path, label: str, check) -> None:
         self._files[key] = (weights, label, check)
@@ -154,13 +186,13 @@ class ModelCache:
             active = self._models.get(choice.key)
             if active is not None:
                 self._models.move_to_end(choice.key)
-                return active
+                return replace(active, source=choice.label)  # this session's name for it
             known = self._files.get(choice.key)
         if known is not None:
             try:
                 if self.add(*known).key == choice.key:  # same bytes as when it was chosen
                     with self._lock:
-                        return self._models[choice.key]
+                        return replace(self._models[choice.key], source=choice.label)
             except (CheckpointError, KeyError):
                 pass
         # gone (cleaned up, or changed on disk): say so and serve the shipped model

@@ -9,7 +9,7 @@ from ..app import redact, texts
 from ..records.checkpoint import CheckpointError
 from ..model.rules import check_rules
 from ..app.session import Session
-from .common import AppContext, Shared, uploaded_file, user_errors
+from .common import AppContext, Shared, owner, uploaded_file, user_errors
 from ..errors import UserError
 
 
@@ -37,7 +37,7 @@ class ModelHandlers:
                 report.rule_rows(active.model), redact.scrub(card), curves)
 
     @user_errors
-    def use_upload(self, file, session: Session):
+    def use_upload(self, file, session: Session, request: gr.Request = None):
         """An uploaded checkpoint becomes this session's model: only a file Gradio stored in its
         upload folder, only if it loads, classifies 32x32 images and passes the rules."""
         if not file:
@@ -46,7 +46,7 @@ class ModelHandlers:
         name = path.name
         if not name.endswith(".safetensors"):
             raise UserError("only .safetensors checkpoints can be used")
-        choice = self.ctx.models.add(path, f"upload {name}", check=passes_rules)
+        choice = self.ctx.models.add(path, f"upload {name}", check=passes_rules, owner=owner(request))
         session = session.with_model(choice)
         active = self.ctx.model(session)
         gr.Info("Your session now uses the uploaded model; other visitors keep theirs.")

@@ -122,7 +122,7 @@ class TrainHandlers:
         if session.run is None:
             raise UserError("train a model first: this session has no finished run to activate")
         weights = self.ctx.jobs.trained_weights(session.run, owner(request))
-        choice = self.ctx.models.add(weights, f"run {session.run}")
+        choice = self.ctx.models.add(weights, f"run {session.run}", owner=owner(request))
         session = session.with_model(choice)
         active = self.ctx.model(session)
         gr.Info("Your session now uses your trained model; other visitors keep theirs.")
