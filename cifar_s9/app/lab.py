@@ -40,3 +40,36 @@ def clamp_pairs(values: dict, changed: str | None = None) -> tuple[dict, str | N
         values[hi] = a
         return values, f"{hi} raised to {a} to stay >= {lo}."
     return values, None
+
+
+RANGES = {f.name: f.metadata["range"] for f in fields(AugmentConfig) if "range" in f.metadata}
+
+
+def out_of_range(values: dict) -> str | None:
+    """One sentence for the first typed value outside its control's range (None if all fit):
+    a slider's number box accepts any number, and this names the field and what it accepts."""
+    for name, value in values.items():
+        if name not in RANGES or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        lo, hi = RANGES[name]
+        if value > hi or value < lo:
+            side = f"above its maximum {hi:g}" if value > hi else f"below its minimum {lo:g}"
+            return f"{name} {value:g} is {side}: choose a value from {lo:g} to {hi:g}."
+    return None
+
+
+def link_pair(lo_name: str, hi_name: str, lo_value, hi_value, changed: str
+              ) -> tuple[float, float, float] | None:
+    """A min/max pair after the visitor moved `changed`: (min value, max value, the max control's
+    lowest allowed value). The moved control wins; the max control's range starts at the min,
+    so the link shows on the page (and the max can never be dragged below the min). None when
+    either value is not a number within its field's range (the status line says so)."""
+    try:
+        a, b = float(lo_value), float(hi_value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if out_of_range({lo_name: a, hi_name: b}) or not (a == a and b == b):
+        return None
+    values, _ = clamp_pairs({lo_name: a, hi_name: b}, changed)
+    a, b = values[lo_name], values[hi_name]
+    return a, b, a

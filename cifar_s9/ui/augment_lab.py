@@ -2,7 +2,9 @@
 
 The controls are generated from `AugmentConfig`'s field metadata (range, step, label, group), so
 a new augmentation parameter is added in `cifar_s9/data/augment.py` only. Min/max pairs are kept in
-order (the control the user moved wins); every message goes to the status line above the grid.
+order, visibly: the max slider's range starts at the min (the control the user moved wins). A
+typed value outside a slider's range reaches the handler as typed and gets one sentence in the
+status line above the grid (Gradio's own check would raise once for each event it reaches).
 Public API: /augment_preview (pure: image + settings in, gallery out).
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from ..data.augment import GROUPS, AugmentConfig, InvalidAugmentConfig, min_max_pairs, pipeline_code, validate
 from ..data.images import ImageInputError
-from ..app.lab import AUG_FIELDS, augment_grid, clamp_pairs
+from ..app.lab import AUG_FIELDS, augment_grid, clamp_pairs, link_pair, out_of_range
 from ..app.session import Session
 from ..app.uinput import MAX_SEED, MAX_VIEWS, coerce_augment, whole_number
 from .common import AppContext, Shared, image_input, to_rgb32, user_errors
@@ -63,6 +65,9 @@ def lab_update(image, *values_n_seed_session):
     """For the page: (grid, status, sampled parameters, code, session); never raises for a user
     mistake: the one status line says what is wrong, and the last good grid stays."""
     *values, n, seed, session = values_n_seed_session
+    typed = out_of_range(dict(zip(AUG_FIELDS, values)))
+    if typed:
+        return gr.skip(), f"⚠️ **Cannot show this:** {typed}", None, gr.skip(), session
     values_by_name, moved = clamp_pairs(dict(zip(AUG_FIELDS, values)))
     try:
         cfg = validate(coerce_augment(values_by_name))
@@ -80,15 +85,37 @@ def lab_update(image, *values_n_seed_session):
     return grid, status, applied, code, session.with_aug(cfg).with_image(str(image))
 
 
+class LabSlider(gr.Slider):
+    """gr.Slider whose value reaches the handler as the visitor typed it: `lab_update` says what
+    is out of range once, in the status line. (gr.Slider raises its own "Value 99 is greater than
+    maximum value 32." in every event the value reaches: two toasts for one typo.)"""
+    is_template = True  # the page draws it as a plain slider
+
+    def preprocess(self, payload):
+        return payload
+
+
 def clamp_partner(changed: str):
-    """`.input` handler of one control of a min/max pair: moves the partner if needed."""
+    """`.input` handler of one control of a min/max pair: moves the partner if needed and starts
+    the max slider's range at the min (values out of range are left to the status line)."""
     lo, hi = next(p for p in min_max_pairs() if changed in p)
 
     def handler(a, b):
-        values, moved = clamp_pairs({lo: a, hi: b}, changed)
-        return values[lo], values[hi]
+        linked = link_pair(lo, hi, a, b, changed)
+        if linked is None:
+            return gr.skip(), gr.skip()
+        a, b, floor = linked
+        return a, gr.update(value=b, minimum=floor)
     handler.__name__ = f"clamp_{changed}"
     return handler
+
+
+def reset_controls() -> list:
+    """Every control back to its default, and each max slider's range back to start at its min's."""
+    values = dict(zip(AUG_FIELDS, default_values()))
+    floors = {hi: values[lo] for lo, hi in min_max_pairs()}
+    return [gr.update(value=v, minimum=floors[name]) if name in floors else v
+            for name, v in values.items()]
 
 
 def reroll(seed) -> int:
@@ -114,6 +141,8 @@ def build_controls() -> list:
     """One control per AugmentConfig field, grouped in accordions by the field metadata."""
     d = AugmentConfig()
     by_name = {}
+    floors = {hi: lo for lo, hi in min_max_pairs()}  # a max slider starts at its min's value
+    infos = {hi: f"from {lo} up" for lo, hi in min_max_pairs()}
     by_group = {g: [f for f in fields(AugmentConfig) if f.metadata.get("group") == g] for g in GROUPS}
     for group, group_fields in by_group.items():
         with gr.Accordion(group, open=group in GROUPS[:2]):
@@ -125,8 +154,10 @@ def build_controls() -> list:
                                                       label=meta["label"], min_width=150)
                     else:
                         lo, hi = meta["range"]
-                        by_name[f.name] = gr.Slider(lo, hi, getattr(d, f.name), step=meta["step"],
-                                                    label=meta["label"], elem_id=f.name, min_width=150)
+                        lo = getattr(d, floors[f.name]) if f.name in floors else lo
+                        by_name[f.name] = LabSlider(lo, hi, getattr(d, f.name), step=meta["step"],
+                                                    label=meta["label"], elem_id=f.name, min_width=150,
+                                                    info=infos.get(f.name))
     return [by_name[name] for name in AUG_FIELDS]
 
 
@@ -170,6 +201,6 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         a.input(clamp_partner(lo), [a, b], [a, b], api_visibility="private")
         b.input(clamp_partner(hi), [a, b], [a, b], api_visibility="private")
     reroll_btn.click(reroll, [seed], [seed], api_visibility="private")
-    reset_btn.click(default_values, None, controls, api_visibility="private")
+    reset_btn.click(reset_controls, None, controls, api_visibility="private")
     tab.select(current_image, [session], [aug_image], api_visibility="private")
     send_btn.click(send_to_train, [session], [shared.tabs], api_visibility="private")

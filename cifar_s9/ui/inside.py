@@ -151,7 +151,12 @@ class InsideHandlers:
         """(occlusion, integrated gradients, Grad-CAM pictures, the agreement in words)."""
         if session.image is None:
             return None, None, None, NO_IMAGE
-        pictures, summary, _ = self.occlusion(None, target, patch, stride, session)
+        fitted = attribution.fit_stride(patch, stride)  # a stride sent before its slider followed
+        pictures, summary, _ = self.occlusion(None, target, patch, fitted, session)
+        if fitted != stride:
+            lo, hi = attribution.stride_range(int(patch))
+            summary = (f"Stride {fitted} used: a {int(patch)}-pixel patch allows strides {lo} to "
+                       f"{hi}.\n\n" + summary)
         return (*(p for p, _ in pictures), summary)
 
     @user_errors
@@ -201,8 +206,11 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                 target = gr.Dropdown([PREDICTED, *CLASSES], value=PREDICTED, label="target class",
                                      min_width=140)
                 patch = gr.Slider(*attribution.PATCH_RANGE, attribution.PATCH, step=1,
-                                  label="patch (pixels)")
-                stride = gr.Slider(*attribution.STRIDE_RANGE, attribution.STRIDE, step=1, label="stride")
+                                  label="patch (pixels)", elem_id="inside_patch")
+                # its range follows the patch (link_stride): only strides the server accepts
+                stride = gr.Slider(*attribution.stride_range(attribution.PATCH), attribution.STRIDE,
+                                   step=1, label="stride", info="from the smallest allowed up to the patch",
+                                   elem_id="inside_stride")
             attr_pics = []
             with gr.Row(equal_height=False):
                 for key, title in (("occlusion", "**Occlusion**: probability drop when a patch is greyed"),
@@ -248,8 +256,11 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                       [maps_note, gallery, order, channel, input_pic, *unit_outputs]),
              "occlusion": (h.page_occlusion, [target, patch, stride], [*attr_pics, occ_summary]),
              "why": (h.page_explain_all, [why_layer], [why_picture, why_note])}
+    # a new patch first moves the stride slider's range (and value) to what that patch allows,
+    # then the view computes with both
+    patch_moved = patch.release(link_stride, [patch, stride], [stride], api_visibility="private")
     for name, sub_tab, changes in (("maps", maps_tab, [layer.input, scale.input]),
-                                   ("occlusion", occ_tab, [target.input, patch.release, stride.release]),
+                                   ("occlusion", occ_tab, [target.input, stride.release]),
                                    ("why", why_tab, [why_layer.input])):
         fn, inputs, outputs = views[name]
         sub_tab.select(lambda name=name: name, None, shown, api_visibility="private")
@@ -260,10 +271,22 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         # the session's model changed (activate, restore): the open view shows the new model
         shared.refreshers.append((_if_shown(name, fn, len(outputs), quiet=True), [shown, *inputs, session],
                                   outputs))
+    patch_moved.then(h.page_occlusion, [target, patch, stride, session], [*attr_pics, occ_summary],
+                     api_visibility="private", trigger_mode="always_last")
     gallery.select(h.pick_channel, [layer, scale, order, session], [channel, *unit_outputs],
                    api_visibility="private")
     channel_pic.select(h.pick_unit, [layer, scale, channel, session], unit_outputs,
                        api_visibility="private")
+
+
+def link_stride(patch, stride):
+    """The stride slider for a new patch: its range is what the patch allows, its value the
+    nearest allowed one (a slider value Gradio sends is within its range, so never refused)."""
+    try:
+        lo, hi = attribution.stride_range(int(attribution.whole(patch, "patch", *attribution.PATCH_RANGE)))
+    except ValueError:
+        return gr.skip()
+    return gr.update(minimum=lo, maximum=hi, value=attribution.fit_stride(patch, stride))
 
 
 def _if_shown(name: str, fn, n_outputs: int, quiet: bool = False):

@@ -61,12 +61,35 @@ def windows(patch: int, stride: int, size: int = IMAGE_SIZE) -> int:
     return per_side * per_side
 
 
+def stride_range(patch: int) -> tuple[int, int]:
+    """The strides a `patch` allows, (lowest, highest): at most the patch itself (a larger stride
+    would leave pixels no patch covers), at least the smallest that keeps the occluded copies
+    within MAX_WINDOWS. The page's stride slider takes this range whenever the patch changes."""
+    hi = min(STRIDE_RANGE[1], patch)
+    lo = next(s for s in range(STRIDE_RANGE[0], hi + 1) if windows(patch, s) <= MAX_WINDOWS)
+    return lo, hi
+
+
+def fit_stride(patch, stride) -> int:
+    """The stride nearest to `stride` that `patch` allows (for the page: a patch change moves the
+    stride instead of refusing it); values that are not whole numbers are left to check_occlusion."""
+    lo, hi = stride_range(whole(patch, "patch size", *PATCH_RANGE))
+    try:
+        return min(max(int(stride), lo), hi) if float(stride).is_integer() else stride
+    except (TypeError, ValueError, OverflowError):
+        return stride
+
+
 def check_occlusion(patch, stride) -> tuple[int, int]:
     patch = whole(patch, "patch size", *PATCH_RANGE)
-    stride = whole(stride, "stride", STRIDE_RANGE[0], min(STRIDE_RANGE[1], patch))
-    if windows(patch, stride) > MAX_WINDOWS:
+    lo, hi = stride_range(patch)
+    stride = whole(stride, "stride", *STRIDE_RANGE)
+    if stride > hi:
+        raise InsideError(f"stride {stride} is larger than the {patch}-pixel patch, so some pixels "
+                          f"would never be covered: use a stride from {lo} to {hi}")
+    if stride < lo:
         raise InsideError(f"a {patch}x{patch} patch with stride {stride} makes {windows(patch, stride)} "
-                          f"occluded copies; at most {MAX_WINDOWS}: use a larger stride")
+                          f"occluded copies; at most {MAX_WINDOWS}: use a stride from {lo} to {hi}")
     return patch, stride
 
 
