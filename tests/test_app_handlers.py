@@ -142,7 +142,10 @@ def test_a_typed_value_out_of_range_is_one_status_line_and_moves_nothing(app):
     assert session is S0 and applied is None
     assert augment_lab.clamp_partner("hole_height_max")(8, 99) == (gr.skip(), gr.skip())
     assert augment_lab.clamp_partner("hole_height_min")(-5, 8) == (gr.skip(), gr.skip())
-    assert augment_lab.LabSlider(1, 32, 8).preprocess(99) == 99  # no toast of Gradio's own
+    slider = augment_lab.LabSlider(1, 32, 8)
+    assert slider.preprocess(99) == 99 and slider.get_block_name() == "slider"  # no toast of Gradio's
+    rebuilt = type(slider)(**{**slider.constructor_args, "minimum": 8})  # as gr.update does
+    assert rebuilt.preprocess(99) == 99
 
 
 def test_reset_starts_each_max_slider_at_its_min_again(app):

@@ -10,6 +10,7 @@ Public API: /augment_preview (pure: image + settings in, gallery out).
 from __future__ import annotations
 
 import inspect
+from abc import ABCMeta
 from dataclasses import fields
 
 import gradio as gr
@@ -85,14 +86,20 @@ def lab_update(image, *values_n_seed_session):
     return grid, status, applied, code, session.with_aug(cfg).with_image(str(image))
 
 
-class LabSlider(gr.Slider):
-    """gr.Slider whose value reaches the handler as the visitor typed it: `lab_update` says what
-    is out of range once, in the status line. (gr.Slider raises its own "Value 99 is greater than
-    maximum value 32." in every event the value reaches: two toasts for one typo.)"""
-    is_template = True  # the page draws it as a plain slider
+def _as_sent(self, payload):
+    return payload
 
-    def preprocess(self, payload):
-        return payload
+
+# A gr.Slider whose value reaches the handler as the visitor typed it: `lab_update` says what is
+# out of range once, in the status line (gr.Slider's own check raises "Value 99 is greater than
+# maximum value 32." in every event the value reaches: two toasts for one typo). A class, since
+# Gradio rebuilds a component from its class after each gr.update; made without running
+# ComponentMeta.__new__, which would write a .pyi stub next to this module (it only wraps
+# __init__ and EVENTS, which are inherited from gr.Slider ready-made). `is_template`: the page
+# draws it as gr.Slider.
+LabSlider = ABCMeta.__new__(type(gr.Slider), "LabSlider", (gr.Slider,),
+                            {"preprocess": _as_sent, "is_template": True, "__module__": __name__,
+                             "__qualname__": "LabSlider", "__doc__": "gr.Slider, unchecked"})
 
 
 def clamp_partner(changed: str):
