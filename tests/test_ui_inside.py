@@ -93,7 +93,7 @@ def test_explain_all_endpoint(inside):
     (lambda h: h.receptive_field(CAT, ["C4"], 0, 0, None, S0), "layer must be a name"),
     (lambda h: h.occlusion(CAT, "unicorn", 8, 4, S0), "unknown class"),
     (lambda h: h.occlusion(CAT, "cat", 1, 1, S0), "patch size"),
-    (lambda h: h.occlusion(CAT, "cat", 8, 9, S0), "stride 9 is larger than the 8-pixel patch.*from 1 to 8"),
+    (lambda h: h.occlusion(CAT, "cat", 8, 9, S0), "stride 9 is larger than the 8-pixel patch.*from 2 to 8"),
     (lambda h: h.occlusion(CAT, "cat", 2, 4, S0), "stride 4 is larger than the 2-pixel patch.*from 2 to 2"),
     (lambda h: h.occlusion(CAT, "cat", 4, 1, S0), "at most 400"),
     (lambda h: h.occlusion(CAT, "cat", float("inf"), 4, S0), "patch size"),

@@ -57,8 +57,9 @@ augment_preview.__signature__ = _api_signature()
 
 
 def _pad(values: tuple) -> list:
-    """API callers may leave trailing arguments out: defaults, then n=11, seed=0."""
+    """API callers may leave trailing arguments out, or send None: defaults, then n=11, seed=0."""
     defaults = [*default_values(), 11, 0]
+    values = [d if v is None else v for v, d in zip(values, defaults)]
     return [*values, *defaults[len(values):]][:len(defaults)]
 
 
@@ -176,7 +177,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                                     height=200, value=examples[3] if len(examples) > 3 else None,
                                     elem_id="aug_image")
             with gr.Row():
-                n_views = gr.Slider(1, MAX_VIEWS, 11, step=1, label="augmented versions", min_width=150)
+                n_views = LabSlider(1, MAX_VIEWS, 11, step=1, label="augmented versions", min_width=150)
                 # no minimum= here: Gradio would refuse a negative seed with its own toast and a
                 # traceback in the log; lab_update says it once in the status line instead
                 seed = gr.Number(0, precision=0, label="seed", min_width=120)

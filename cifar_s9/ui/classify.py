@@ -19,6 +19,8 @@ from ..app.uinput import whole_number
 from .common import AppContext, Shared, image_input, to_rgb32, user_errors
 
 PREDICTED = "predicted"
+TOP_K = 3        # classes listed by default
+OPACITY = 0.5    # Grad-CAM over the image
 
 
 class ClassifyHandlers:
@@ -28,17 +30,23 @@ class ClassifyHandlers:
         self.ctx = ctx
 
     @user_errors
-    def classify(self, image, k: int = 3, session: Session | None = None) -> dict[str, float]:
+    def classify(self, image, k: int = TOP_K, session: Session | None = None) -> dict[str, float]:
         """Top-k class probabilities for one image of any size and mode."""
         model = self.ctx.model(session).model
+        k = TOP_K if k is None else k  # an API value left out is the default
         return top_k(probabilities(model, to_rgb32(image)), whole_number(k, "top-k", 1, len(CLASSES)))
 
     @user_errors
     def explain(self, image, method: str = gradcam.DEFAULT_METHOD, layer: str = gradcam.DEFAULT_LAYER,
-                target: str = PREDICTED, opacity: float = 0.5, session: Session | None = None) -> np.ndarray:
+                target: str = PREDICTED, opacity: float = OPACITY, session: Session | None = None) -> np.ndarray:
         """Grad-CAM overlay (256x256 RGB, colour bar at the right) for the predicted or `target` class."""
         if image is None:
             return None
+        # an API value left out (None) is the parameter's default
+        method = gradcam.DEFAULT_METHOD if method is None else method
+        layer = gradcam.DEFAULT_LAYER if layer is None else layer
+        target = PREDICTED if target is None else target
+        opacity = OPACITY if opacity is None else opacity
         model = self.ctx.model(session).model
         rgb = to_rgb32(image)
         heatmap = gradcam.explain(model, rgb, method, layer, class_index(target))
@@ -84,7 +92,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         with gr.Column(scale=1, min_width=260):
             image_in = image_input(label="Your image (any size)", height=260,
                                    sources=["upload", "webcam", "clipboard"], elem_id="input_image")
-            topk = gr.Slider(1, 10, 3, step=1, label="top-k")
+            topk = gr.Slider(1, 10, TOP_K, step=1, label="top-k")
         with gr.Column(scale=1, min_width=260):
             view = gr.Image(label="What the network sees (32x32, enlarged)", format="png",
                             interactive=False, height=260, elem_classes="pixelated", elem_id="network_view")
@@ -100,7 +108,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                 layer = gr.Dropdown(layers, value=gradcam.DEFAULT_LAYER, label="target layer")
             with gr.Row():
                 target = gr.Dropdown([PREDICTED, *CLASSES], value=PREDICTED, label="target class")
-                opacity = gr.Slider(0, 1, 0.5, step=0.05, label="opacity")
+                opacity = gr.Slider(0, 1, OPACITY, step=0.05, label="opacity")
     gr.Examples(examples=[[p] for p in shared.examples], inputs=[image_in], examples_per_page=10,
                 label="CIFAR-10 test examples (click one)", elem_id="examples",
                 example_labels=[_example_name(p) for p in shared.examples])
@@ -110,8 +118,11 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     # the named API: a button nobody can see or click; clients call these by name (wired first,
     # so the names are not taken by the page's own private events on the same functions)
     api = gr.Button(visible=False, elem_id="classify_api")
-    api.click(h.classify, [image_in, topk, session], [label], api_name="classify")
-    api.click(h.explain, [image_in, method, layer, target, opacity, session], [cam], api_name="explain")
+    # numbers as hidden gr.Number (valued with the defaults the API page shows): a gr.Slider
+    # cannot take the None that means "the default" (Gradio's own check fails on it)
+    api_k, api_opacity = gr.Number(TOP_K, visible=False), gr.Number(OPACITY, visible=False)
+    api.click(h.classify, [image_in, api_k, session], [label], api_name="classify")
+    api.click(h.explain, [image_in, method, layer, target, api_opacity, session], [cam], api_name="explain")
     image_in.change(h.view, [image_in, *settings, session],
                     [session, view, label, note, cam, cam_caption], api_visibility="private",
                     trigger_mode="always_last")

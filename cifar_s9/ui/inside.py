@@ -20,7 +20,13 @@ from .common import AppContext, Shared, image_input, to_rgb32, user_errors
 
 PREDICTED = "predicted"
 MAP_LAYER = "C2"          # the first layer shown: 64 channels at 16x16, edges and colours
+RF_LAYER = "C4"           # the API's receptive field: the last block's units see most of the image
 NO_IMAGE = "Choose an image in the **Classify** tab first; this tab looks inside the network at it."
+
+
+def _or(value, default):
+    """An API value left out (None, or an empty text box) means the parameter's default."""
+    return default if value is None or (isinstance(value, str) and not value.strip()) else value
 
 
 def _channel(value):
@@ -51,21 +57,22 @@ class InsideHandlers:
         """Every channel of `layer` as a picture (highest mean activation first), and the numbers:
         {"layer", "shape": [C, h, w], "order", "ranges", "activations": C x h x w}."""
         model, rgb = self._inputs(image, session)
-        fm = features.feature_maps(model, rgb, layer)
-        tiles = features.channel_tiles(fm, scale)
+        fm = features.feature_maps(model, rgb, _or(layer, MAP_LAYER))
+        tiles = features.channel_tiles(fm, _or(scale, "shared"))
         data = {"layer": fm.layer, "shape": list(fm.shape), "order": [int(c) for c in fm.order],
                 "ranges": [list(fm.value_range(c)) for c in range(fm.shape[0])],
                 "activations": fm.activations.tolist()}
         return tiles, data
 
     @user_errors
-    def receptive_field(self, image, layer: str = "C4", row=0, column=0, channel=None,
+    def receptive_field(self, image, layer: str = RF_LAYER, row=0, column=0, channel=None,
                         session: Session | None = None):
         """The unit's theoretical receptive field drawn on the image, its effective one (gradient
         magnitude), the words, and {"size", "centre", "box", "on_image", "padding_pixels",
         "central_square"} (the box may leave the image: that part is zero padding)."""
         model, rgb = self._inputs(image, session)
-        field, mass = fields.effective_field(model, rgb, layer, row, column, _channel(channel))
+        field, mass = fields.effective_field(model, rgb, _or(layer, RF_LAYER), _or(row, 0),
+                                             _or(column, 0), _channel(channel))
         data = {"layer": field.layer, "row": field.y, "column": field.x, "size": field.size,
                 "centre": list(field.centre), "box": list(field.box), "on_image": list(field.on_image),
                 "padding_pixels": field.padding_pixels,
@@ -79,8 +86,9 @@ class InsideHandlers:
         """Occlusion, integrated gradients and Grad-CAM for one class, their agreement, and
         {"target", "probability", "agreement"}."""
         model, rgb = self._inputs(image, session)
-        target = None if target in (None, "", PREDICTED) else class_index(target)
-        result = attribution.attributions(model, rgb, target, patch, stride)
+        target = None if _or(target, PREDICTED) == PREDICTED else class_index(target)
+        result = attribution.attributions(model, rgb, target, _or(patch, attribution.PATCH),
+                                          _or(stride, attribution.STRIDE))
         agreement = {k: (None if np.isnan(v) else v) for k, v in result.agreement.items()}
         data = {"target": CLASSES[result.target], "probability": result.probability,
                 "agreement": agreement, "logit_change": result.logit_change,
@@ -91,7 +99,7 @@ class InsideHandlers:
     def explain_all(self, image, layer: str = why_not.LAYER, session: Session | None = None):
         """Grad-CAM for each of the ten classes (class order) and {class: probability}."""
         model, rgb = self._inputs(image, session)
-        maps = why_not.all_class_cams(model, rgb, layer)
+        maps = why_not.all_class_cams(model, rgb, _or(layer, why_not.LAYER))
         return why_not.grid(rgb, maps), {c: float(p) for c, p in zip(CLASSES, maps.probabilities)}
 
     # ------------------------------------------------------------ the page (current image)
@@ -229,24 +237,26 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     order, channel = gr.State([]), gr.State(None)
 
     # the named API on a button nobody sees; hidden inputs pass a client's values untouched to
-    # the package's checks (visible sliders and dropdowns would answer with Gradio's messages)
+    # the package's checks (visible sliders and dropdowns would answer with Gradio's messages).
+    # Each endpoint has its own inputs, whose values are its defaults: the API page shows them
+    # and a client may send the image alone (None, or a left-out value, is the default too).
     with gr.Group(visible=False):
         api = gr.Button(visible=False)
         api_image = image_input(visible=False)
-        api_layer, api_scale, api_target = (gr.Textbox(visible=False) for _ in range(3))
-        api_row, api_column, api_channel, api_patch, api_stride = (gr.Number(visible=False)
-                                                                   for _ in range(5))
+        hidden_text, hidden_number = (lambda v: gr.Textbox(v, visible=False)), (lambda v: gr.Number(v, visible=False))
+        fm_in = [hidden_text(MAP_LAYER), hidden_text("shared")]
+        rf_in = [hidden_text(RF_LAYER), hidden_number(0), hidden_number(0), hidden_number(None)]
+        occ_in = [hidden_text(PREDICTED), hidden_number(attribution.PATCH), hidden_number(attribution.STRIDE)]
+        all_in = [hidden_text(why_not.LAYER)]
         api_tiles = gr.Gallery(visible=False, format="png")
         api_pics = [gr.Image(visible=False, format="png") for _ in range(2)]
         api_text, api_json = gr.Markdown(visible=False), gr.JSON(visible=False)
-    api.click(h.feature_maps, [api_image, api_layer, api_scale, session], [api_tiles, api_json],
-              api_name="feature_maps")
-    api.click(h.receptive_field, [api_image, api_layer, api_row, api_column, api_channel, session],
-              [*api_pics, api_text, api_json], api_name="receptive_field")
-    api.click(h.occlusion, [api_image, api_target, api_patch, api_stride, session],
-              [api_tiles, api_text, api_json], api_name="occlusion")
-    api.click(h.explain_all, [api_image, api_layer, session], [api_tiles, api_json],
-              api_name="explain_all")
+    api.click(h.feature_maps, [api_image, *fm_in, session], [api_tiles, api_json], api_name="feature_maps")
+    api.click(h.receptive_field, [api_image, *rf_in, session], [*api_pics, api_text, api_json],
+              api_name="receptive_field")
+    api.click(h.occlusion, [api_image, *occ_in, session], [api_tiles, api_text, api_json],
+              api_name="occlusion")
+    api.click(h.explain_all, [api_image, *all_in, session], [api_tiles, api_json], api_name="explain_all")
 
     # each view computes when its sub-tab opens, or when the Inside tab opens on it (the image
     # or model may have changed meanwhile): `shown` remembers the open sub-tab
