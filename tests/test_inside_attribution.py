@@ -201,3 +201,29 @@ def test_fit_stride_moves_the_default_stride_into_a_small_patch():
     assert attribution.fit_stride(2, attribution.STRIDE) == 2
     assert attribution.fit_stride(16, 4) == 4
     assert attribution.fit_stride(8, "x") == "x"  # not a number: check_occlusion says so
+
+
+OCC_IG, OCC_CAM, IG_CAM = ("occlusion vs integrated gradients", "occlusion vs Grad-CAM",
+                           "integrated gradients vs Grad-CAM")
+
+
+@pytest.mark.parametrize("agreement, words", [
+    ({OCC_IG: -0.07, OCC_CAM: 0.29, IG_CAM: 0.02}, "only occlusion vs Grad-CAM agree somewhat (+0.29)"),
+    ({OCC_IG: 0.05, OCC_CAM: -0.1, IG_CAM: 0.15}, "barely agree"),
+    ({OCC_IG: 0.8, OCC_CAM: 0.6, IG_CAM: 0.55}, "rank the pixels alike"),
+    ({OCC_IG: float("nan"), OCC_CAM: float("nan"), IG_CAM: float("nan")}, "a map is flat"),
+])
+def test_one_sentence_interprets_the_agreements(agreement, words):
+    assert words in attribution.agreement_sentence(agreement)  # the (-0.07, +0.29, +0.02) first
+
+
+def test_why_not_maps_share_one_scale(net, image):
+    maps = why_not.all_class_cams(net, image)
+    assert maps.shared.max() == pytest.approx(1.0)  # the strongest evidence of any class is 1
+    peaks = maps.shared.reshape(10, -1).max(1)
+    assert (peaks < 1 - 1e-6).sum() >= 1  # the others are dimmer, not each stretched to 1
+    assert np.allclose(maps.cams.reshape(10, -1).max(1)[peaks > 0], 1, atol=1e-3)  # per-class scaling
+    # each shared map is its class's own map up to a factor (same shape of evidence)
+    for k in np.flatnonzero(peaks > 0.05):
+        a, b = maps.shared[k].ravel(), maps.cams[k].ravel()
+        assert np.corrcoef(a, b)[0, 1] > 0.95

@@ -8,8 +8,8 @@ from dataclasses import fields
 
 import numpy as np
 
-from ..data.augment import AugmentConfig, min_max_pairs, preview
-from ..data.images import upscale
+from ..data.augment import AugmentConfig, min_max_pairs, pipeline_code, preview
+from ..data.images import NETWORK_VIEW_CODE, upscale
 from .uinput import MAX_SEED, MAX_VIEWS, whole_number
 
 AUG_FIELDS = [f.name for f in fields(AugmentConfig)]
@@ -73,3 +73,12 @@ def link_pair(lo_name: str, hi_name: str, lo_value, hi_value, changed: str
     values, _ = clamp_pairs({lo_name: a, hi_name: b}, changed)
     a, b = values[lo_name], values[hi_name]
     return a, b, a
+
+
+def snippet(cfg: AugmentConfig, seed: int, n: int) -> str:
+    """Code that reproduces the lab's grid on the visitor's own picture: the network's 32x32
+    view of the file (centre crop and resize, as the lab does), then the seeded pipeline, whose
+    i-th call gives view #i (normalised, as training sees it)."""
+    return (NETWORK_VIEW_CODE + "\n\n" + pipeline_code(cfg, seed) +
+            f"\nimage = network_view(\"your_image.jpg\")  # the lab's \"original\"\n"
+            f"views = [transform(image=image)[\"image\"] for _ in range({int(n)})]  # #1 to #{int(n)}\n")

@@ -16,9 +16,9 @@ from dataclasses import fields
 import gradio as gr
 import numpy as np
 
-from ..data.augment import GROUPS, AugmentConfig, InvalidAugmentConfig, min_max_pairs, pipeline_code, validate
+from ..data.augment import GROUPS, AugmentConfig, InvalidAugmentConfig, min_max_pairs, validate
 from ..data.images import ImageInputError
-from ..app.lab import AUG_FIELDS, augment_grid, clamp_pairs, link_pair, out_of_range
+from ..app.lab import AUG_FIELDS, augment_grid, clamp_pairs, link_pair, out_of_range, snippet
 from ..app.session import Session
 from ..app.uinput import MAX_SEED, MAX_VIEWS, coerce_augment, whole_number
 from .common import AppContext, Shared, image_input, to_rgb32, user_errors
@@ -75,7 +75,7 @@ def lab_update(image, *values_n_seed_session):
         cfg = validate(coerce_augment(values_by_name))
         n = whole_number(n, "augmented versions", 1, MAX_VIEWS)
         seed = whole_number(seed, "seed", 0, MAX_SEED)
-        code = pipeline_code(cfg, seed)
+        code = snippet(cfg, seed, n)
         if image is None:
             return gr.skip(), "Choose an image (here or on the Classify tab).", None, code, session.with_aug(cfg)
         grid, applied = augment_grid(to_rgb32(image), cfg, n, seed)
@@ -194,7 +194,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     controls = build_controls()
     with gr.Row(equal_height=False):
         applied = gr.JSON(label="parameters sampled for each view", open=False)
-        code = gr.Code(label="albumentations pipeline (reproduces this grid with seed=)",
+        code = gr.Code(label="Python: this grid on your own picture (crop, resize, seeded pipeline)",
                        language="python")
     session = shared.session
     inputs = [aug_image, *controls, n_views, seed]

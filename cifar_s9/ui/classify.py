@@ -6,10 +6,15 @@ the page itself makes one request per change and shows one message per bad input
 """
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import gradio as gr
 import numpy as np
 
+from .. import paths
 from ..analysis import gradcam
+from ..analysis.ood import Calibration
 from ..data import images
 from ..app import texts
 from ..data.cifar import CLASSES
@@ -19,6 +24,7 @@ from ..app.uinput import whole_number
 from .common import AppContext, Shared, image_input, to_rgb32, user_errors
 
 PREDICTED = "predicted"
+FIRST_EXAMPLE = "ship"  # what the page shows classified when it opens
 TOP_K = 3        # classes listed by default
 OPACITY = 0.5    # Grad-CAM over the image
 
@@ -75,7 +81,13 @@ class ClassifyHandlers:
         caption = texts.explain_caption(probs, method, layer, class_index(target),
                                         method in gradcam.CLASS_AGNOSTIC)
         return (session.with_image(str(image)), images.upscale(rgb, 256), label,
-                texts.classify_note(probs), cam, caption)
+                self.note(image, probs, session), cam, caption)
+
+    def note(self, image, probs, session: Session | None) -> str:
+        """The words under the prediction: the crop's and the size's warnings, the calibrated
+        out-of-distribution check (for the weights it was measured on)."""
+        return texts.classify_note(probs, _picture_size(image),
+                                   _calibration(self.ctx.model(session).card.get("weights_sha256")))
 
     def refresh(self, k, method, layer, target, opacity, session: Session):
         """After the session's model changed: the same image through the new model."""
@@ -92,6 +104,9 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         with gr.Column(scale=1, min_width=260):
             image_in = image_input(label="Your image (any size)", height=260,
                                    sources=["upload", "webcam", "clipboard"], elem_id="input_image")
+            # thumbnails under the upload box: one click classifies a CIFAR-10 test image
+            gr.Examples(examples=[[p] for p in shared.examples], inputs=[image_in], examples_per_page=10,
+                        label="CIFAR-10 test examples (click one)", elem_id="examples")
             topk = gr.Slider(1, 10, TOP_K, step=1, label="top-k")
         with gr.Column(scale=1, min_width=260):
             view = gr.Image(label="What the network sees (32x32, enlarged)", format="png",
@@ -109,10 +124,6 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
             with gr.Row():
                 target = gr.Dropdown([PREDICTED, *CLASSES], value=PREDICTED, label="target class")
                 opacity = gr.Slider(0, 1, OPACITY, step=0.05, label="opacity")
-    gr.Examples(examples=[[p] for p in shared.examples], inputs=[image_in], examples_per_page=10,
-                label="CIFAR-10 test examples (click one)", elem_id="examples",
-                example_labels=[_example_name(p) for p in shared.examples])
-
     session = shared.session
     settings = [topk, method, layer, target, opacity]
     # the named API: a button nobody can see or click; clients call these by name (wired first,
@@ -132,9 +143,20 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
           trigger_mode="always_last")
     gr.on([method.change, layer.change, target.change], h.explain_caption,
           [image_in, method, layer, target, session], [cam_caption], api_visibility="private")
+    if shared.examples:  # the page opens on an example already classified (its .change runs view)
+        first = next((p for p in shared.examples if Path(p).stem == FIRST_EXAMPLE), shared.examples[0])
+        shared.demo.load(lambda: first, None, [image_in], api_visibility="private")
     shared.refreshers.append((h.refresh, [*settings, session], [label, note, cam, cam_caption]))
 
 
-def _example_name(path: str) -> str:
-    from pathlib import Path
-    return Path(path).stem
+def _picture_size(image) -> tuple[int, int] | None:
+    """(width, height) of the visitor's picture from its header (None if it is not a file)."""
+    if not isinstance(image, str):
+        return None
+    with images.open_image(image) as im:
+        return im.size
+
+
+@functools.lru_cache(maxsize=8)
+def _calibration(weights_sha256: str | None) -> Calibration | None:
+    return Calibration.load(paths.OOD_CALIBRATION, weights_sha256)

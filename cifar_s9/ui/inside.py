@@ -176,9 +176,11 @@ class InsideHandlers:
         maps = why_not.all_class_cams(model, rgb, layer)
         top = maps.predicted
         return why_not.grid_picture(rgb, maps), (
-            f"Grad-CAM at **{layer}** for every class: where the evidence for each class sits, so "
-            f"you see what would have to be there for another answer. The network says "
-            f"**{CLASSES[top]}** ({maps.probabilities[top]:.1%}, framed in red).")
+            f"Grad-CAM at **{layer}** for every class, each labelled with its probability: where the "
+            f"evidence for each class sits, so you see what would have to be there for another "
+            f"answer. All ten share one colour scale (red: the strongest evidence for any class), so "
+            f"a class with little evidence stays blue. The network says **{CLASSES[top]}** "
+            f"({maps.probabilities[top]:.1%}, framed in red).")
 
 
 def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:

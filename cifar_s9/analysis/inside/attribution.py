@@ -183,7 +183,29 @@ def summary(result: Attributions) -> str:
              "Rank correlation (Spearman, over the 1,024 pixels; 1 = same ranking, 0 = unrelated):"]
     for pair, rho in result.agreement.items():
         lines.append(f"- {pair}: " + ("undefined (a map is flat)" if np.isnan(rho) else f"{rho:+.2f}"))
+    lines.append("\n" + agreement_sentence(result.agreement))
     lines.append(f"\nIntegrated gradients add up to {float(result.gradients.sum()):+.2f}; the "
                  f"{CLASSES[result.target]} logit changes by {result.logit_change:+.2f} from the "
                  "mean-colour image to this one (equal with exact integration).")
     return "\n".join(lines)
+
+
+AGREE, DISAGREE = 0.5, 0.2  # |Spearman| at least this: the rankings agree; under that: they do not
+
+
+def agreement_sentence(agreement: dict[str, float]) -> str:
+    """What to conclude from the three rank correlations, in one sentence."""
+    known = {pair: rho for pair, rho in agreement.items() if not np.isnan(rho)}
+    if not known:
+        return "**What it means:** a map is flat, so there is nothing to compare."
+    best_pair, best = max(known.items(), key=lambda kv: kv[1])
+    if all(rho >= AGREE for rho in known.values()):
+        return ("**What it means:** the three methods rank the pixels alike, so the regions they "
+                "share are a fair account of what the network used.")
+    if all(abs(rho) < DISAGREE for rho in known.values()):
+        return ("**What it means:** the three maps barely agree (every |correlation| under "
+                f"{DISAGREE}): each method measures something different here (a greyed patch, "
+                "pixel gradients, the last block's coarse evidence), so read no single map as the "
+                "explanation.")
+    return (f"**What it means:** only {best_pair} agree somewhat ({best:+.2f}); where the others "
+            "disagree, treat each map as one method's view, not as the network's reason.")
