@@ -75,7 +75,8 @@ def test_none_for_every_optional_input_means_its_default_over_raw_http(app_clien
     http = httpx.Client(base_url=app_client.src, timeout=HANG_S)
     config = http.get("/config").json()
     deps = {"/" + d["api_name"]: d for d in config["dependencies"] if d.get("api_name")}
-    upload = http.post("/gradio_api/upload", files={"files": ("cat.jpg", open(CAT, "rb"), "image/jpeg")})
+    with open(CAT, "rb") as f:
+        upload = http.post("/gradio_api/upload", files={"files": ("cat.jpg", f, "image/jpeg")})
     image = {"path": upload.json()[0], "orig_name": "cat.jpg", "meta": {"_type": "gradio.FileData"}}
     for name, endpoint in api.items():
         if name in NOT_CALLED:

@@ -26,8 +26,8 @@ def test_crop_cut_refuses_an_empty_size():
 
 def test_a_panorama_says_how_much_was_cut_and_where():
     notes = texts.input_warnings(4000, 300)
-    assert notes == ["⚠️ **Heavy crop**: the network sees only the centre 300x300 square of this "
-                     "4000x300 image; 92% of it (left and right) is cut away."]
+    assert notes == [("⚠️ **Heavy crop**: the network sees only the centre 300x300 square of this "
+                      "4000x300 image; 92% of it (left and right) is cut away.")]
     assert texts.input_warnings(640, 480) == [] and texts.input_warnings(1080, 1920)[0].count("top and bottom")
 
 
@@ -53,9 +53,10 @@ CAL = ood.Calibration(threshold=0.44, false_alarm_test=0.052, n_test=10_000, cal
 def test_the_ood_line_says_what_the_score_is_and_its_false_alarm_rate():
     flagged = texts.ood_line(0.30, CAL)
     assert "Possibly not a CIFAR-10 picture" in flagged and "30%" in flagged
-    assert "top-class probability is under 44%" in flagged and "5.2% of the 10,000 CIFAR-10 test images" in flagged
+    assert "top-class probability, 30%, is under" in flagged
+    assert "44% threshold flags 5.2% of the 10,000 CIFAR-10 test images" in flagged
     passed = texts.ood_line(0.90, CAL)
-    assert "passed" in passed and "5.2%" in passed and "⚠️" not in passed
+    assert "90%, above the threshold" in passed and "5.2%" in passed and "⚠️" not in passed
     assert "no calibrated" in texts.ood_line(0.3, None) and texts.ood_line(0.9, None) == ""
 
 

@@ -297,6 +297,7 @@ def test_one_model_evaluating_does_not_hold_up_another(weights_path, tmp_path, m
     (10, 4, "holes_max", (4, 4, 4)),      # the max typed below the min lowers the min
     (2, 9, "holes_min", (2, 9, 2)),       # nothing to push: the floor follows the min alone
     ("2", 9.0, "holes_max", (2, 9, 2)),
+    (16, 16, "holes_min", (16, 16, 15)),  # at the top: the max slider keeps a range (15 to 16)
     (2, 99, "holes_max", None),           # out of the field's range: the status line says so
     (0, 4, "holes_min", None),
     (float("nan"), 4, "holes_min", None),

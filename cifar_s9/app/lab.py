@@ -4,6 +4,7 @@ The controls themselves come from `AugmentConfig`'s field metadata (see `augment
 """
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 
 import numpy as np
@@ -43,6 +44,7 @@ def clamp_pairs(values: dict, changed: str | None = None) -> tuple[dict, str | N
 
 
 RANGES = {f.name: f.metadata["range"] for f in fields(AugmentConfig) if "range" in f.metadata}
+STEPS = {f.name: f.metadata["step"] for f in fields(AugmentConfig) if "step" in f.metadata}
 
 
 def out_of_range(values: dict) -> str | None:
@@ -68,11 +70,13 @@ def link_pair(lo_name: str, hi_name: str, lo_value, hi_value, changed: str
         a, b = float(lo_value), float(hi_value)
     except (TypeError, ValueError, OverflowError):
         return None
-    if out_of_range({lo_name: a, hi_name: b}) or not (a == a and b == b):
+    if out_of_range({lo_name: a, hi_name: b}) or math.isnan(a) or math.isnan(b):
         return None
     values, _ = clamp_pairs({lo_name: a, hi_name: b}, changed)
     a, b = values[lo_name], values[hi_name]
-    return a, b, a
+    # a slider needs minimum < maximum: at the top of the range the max control keeps one step
+    top = RANGES[hi_name][1] - STEPS[hi_name]
+    return a, b, min(a, top)
 
 
 def snippet(cfg: AugmentConfig, seed: int, n: int) -> str:

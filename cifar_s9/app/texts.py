@@ -68,12 +68,13 @@ def ood_line(top_probability: float, calibration) -> str:
             return (f"⚠️ **Low confidence** ({p:.0%}): the image may show none of the ten classes, or "
                     "too little survives at 32x32 (this model has no calibrated out-of-distribution check).")
         return ""
-    rate = (f"flags images whose top-class probability is under {calibration.threshold:.0%}, which "
-            f"flags {calibration.false_alarm_test:.1%} of the {calibration.n_test:,} CIFAR-10 test images "
-            "(false alarms); it misses most noise pictures, so no flag is no guarantee")
+    rate = (f"the {calibration.threshold:.0%} threshold flags {calibration.false_alarm_test:.1%} of the "
+            f"{calibration.n_test:,} CIFAR-10 test images")
     if calibration.flags(p):
-        return f"⚠️ **Possibly not a CIFAR-10 picture** (top-class probability {p:.0%}). The check {rate}."
-    return f"<small>Out-of-distribution check passed ({p:.0%}): it {rate}.</small>"
+        return (f"⚠️ **Possibly not a CIFAR-10 picture**: the top-class probability, {p:.0%}, is under "
+                f"the threshold ({rate} too: false alarms happen).")
+    return (f"<small>Out-of-distribution check: top-class probability {p:.0%}, above the threshold "
+            f"({rate}; noise often passes, so this is a hint, not a guarantee).</small>")
 
 
 def classify_note(probs: np.ndarray, size: tuple[int, int] | None = None, calibration=None) -> str:

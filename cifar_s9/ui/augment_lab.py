@@ -171,6 +171,8 @@ def build_controls() -> list:
 
 def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     examples = shared.examples
+    # the controls on the left, the grid on the right; the grid's column stays in view while the
+    # sliders scroll (app.css: sticky; on a phone it comes first and sticks to the top)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280):
             aug_image = image_input(label="Image (the current image from Classify, or your own)",
@@ -184,16 +186,16 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
             with gr.Row():
                 reroll_btn = gr.Button("🎲 Re-roll", min_width=100)
                 reset_btn = gr.Button("Reset to defaults", min_width=100)
+            controls = build_controls()
             send_btn = gr.Button("Use these settings in the Train tab ➜", variant="primary")
-        with gr.Column(scale=2, min_width=280):
+        with gr.Column(scale=2, min_width=280, elem_id="aug_view"):
+            status = gr.Markdown(elem_id="aug_status")  # the one status line, above the grid
             grid = gr.Gallery(label="original + augmented", columns=6, height="auto", format="png",
                               object_fit="contain", elem_id="aug_grid", elem_classes="pixelated",
                               allow_preview=False)
-    # the one status line: pinned to the top of the window while the controls below scroll
-    status = gr.Markdown(elem_id="aug_status")
-    controls = build_controls()
     with gr.Row(equal_height=False):
-        applied = gr.JSON(label="parameters sampled for each view", open=False)
+        with gr.Accordion("parameters sampled for each view", open=False):
+            applied = gr.JSON(show_label=False)
         code = gr.Code(label="Python: this grid on your own picture (crop, resize, seeded pipeline)",
                        language="python")
     session = shared.session

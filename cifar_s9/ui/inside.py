@@ -20,6 +20,7 @@ from .common import AppContext, Shared, image_input, to_rgb32, user_errors
 
 PREDICTED = "predicted"
 MAP_LAYER = "C2"          # the first layer shown: 64 channels at 16x16, edges and colours
+STRIDE_INFO = "up to the patch size (every pixel covered), within 400 occluded copies"
 RF_LAYER = "C4"           # the API's receptive field: the last block's units see most of the image
 NO_IMAGE = "Choose an image in the **Classify** tab first; this tab looks inside the network at it."
 
@@ -219,7 +220,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                                   label="patch (pixels)", elem_id="inside_patch")
                 # its range follows the patch (link_stride): only strides the server accepts
                 stride = gr.Slider(*attribution.stride_range(attribution.PATCH), attribution.STRIDE,
-                                   step=1, label="stride", info="from the smallest allowed up to the patch",
+                                   step=1, label="stride", info=STRIDE_INFO,
                                    elem_id="inside_stride")
             attr_pics = []
             with gr.Row(equal_height=False):
@@ -269,8 +270,10 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
              "occlusion": (h.page_occlusion, [target, patch, stride], [*attr_pics, occ_summary]),
              "why": (h.page_explain_all, [why_layer], [why_picture, why_note])}
     # a new patch first moves the stride slider's range (and value) to what that patch allows,
-    # then the view computes with both
-    patch_moved = patch.release(link_stride, [patch, stride], [stride], api_visibility="private")
+    # then the view computes with both. On .change, not .release: a typed patch is released
+    # before its new value is sent
+    patch_moved = patch.change(link_stride, [patch, stride], [stride], api_visibility="private",
+                               trigger_mode="always_last")
     for name, sub_tab, changes in (("maps", maps_tab, [layer.input, scale.input]),
                                    ("occlusion", occ_tab, [target.input, stride.release]),
                                    ("why", why_tab, [why_layer.input])):
@@ -298,7 +301,11 @@ def link_stride(patch, stride):
         lo, hi = attribution.stride_range(int(attribution.whole(patch, "patch", *attribution.PATCH_RANGE)))
     except ValueError:
         return gr.skip()
-    return gr.update(minimum=lo, maximum=hi, value=attribution.fit_stride(patch, stride))
+    if lo == hi:  # one stride only (a 2-pixel patch): Gradio needs minimum < maximum, so show it fixed
+        return gr.update(minimum=lo - 1, maximum=hi, value=hi, interactive=False,
+                         info=f"a {int(patch)}-pixel patch allows stride {hi} only")
+    return gr.update(minimum=lo, maximum=hi, value=attribution.fit_stride(patch, stride), interactive=True,
+                     info=STRIDE_INFO)
 
 
 def _if_shown(name: str, fn, n_outputs: int, quiet: bool = False):
