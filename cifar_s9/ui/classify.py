@@ -143,9 +143,13 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
           trigger_mode="always_last")
     gr.on([method.change, layer.change, target.change], h.explain_caption,
           [image_in, method, layer, target, session], [cam_caption], api_visibility="private")
-    if shared.examples:  # the page opens on an example already classified (its .change runs view)
+    # the page opens on an example already classified. The upload box stays empty: Gradio sends
+    # two change events when a visitor replaces a picture already in it (two messages for one
+    # bad file), none when it fills an empty box
+    if shared.examples:
         first = next((p for p in shared.examples if Path(p).stem == FIRST_EXAMPLE), shared.examples[0])
-        shared.demo.load(lambda: first, None, [image_in], api_visibility="private")
+        shared.demo.load(functools.partial(h.view, first), [*settings, session],
+                         [session, view, label, note, cam, cam_caption], api_visibility="private")
     shared.refreshers.append((h.refresh, [*settings, session], [label, note, cam, cam_caption]))
 
 
