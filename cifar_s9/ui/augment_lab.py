@@ -193,11 +193,10 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
             grid = gr.Gallery(label="original + augmented", columns=6, height="auto", format="png",
                               object_fit="contain", elem_id="aug_grid", elem_classes="pixelated",
                               allow_preview=False)
-    with gr.Row(equal_height=False):
-        with gr.Accordion("parameters sampled for each view", open=False):
-            applied = gr.JSON(show_label=False)
-        code = gr.Code(label="Python: this grid on your own picture (crop, resize, seeded pipeline)",
-                       language="python")
+    with gr.Accordion("parameters sampled for each view", open=False):
+        applied = gr.JSON(show_label=False)
+    code = gr.Code(label="Python: this grid on your own picture (crop, resize, seeded pipeline)",
+                   language="python")
     session = shared.session
     inputs = [aug_image, *controls, n_views, seed]
     api = gr.Button(visible=False, elem_id="augment_api")  # the named API (see classify.py)

@@ -239,6 +239,13 @@ def test_phone_header_plots_and_settings(server, browser):
     assert overlapping_ticks(page) == []
     assert page.eval_on_selector_all(".modebar-container", "els => els.filter(e => e.offsetParent !== null).length") == 0
     shot(page, "phone-mistakes")
+    page.get_by_role("tab", name="Model").click()
+    page.get_by_text("C4.conv3").first.wait_for()
+    page.wait_for_function("[...document.querySelectorAll('#rules td')].some(e => e.textContent.trim() === 'PASS')")
+    cells = page.eval_on_selector_all("#rules td", "els => els.map(e => [e.textContent.trim(), "
+                                      "e.getBoundingClientRect().right, e.scrollWidth - e.clientWidth])")
+    assert any(text == "PASS" for text, _, _ in cells)
+    assert all(right <= 390 and hidden <= 1 for _, right, hidden in cells), cells  # before: "PAS" at the edge
     page.get_by_role("tab", name="Train").click()
     start = page.get_by_role("button", name="Start")
     start.wait_for()
