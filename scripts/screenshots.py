@@ -52,7 +52,7 @@ def capture(page, width: int, out: Path) -> None:
     for slug, name in TABS.items():
         page.get_by_role("tab", name=name).click()
         if slug == "classify":
-            page.locator("#examples").get_by_text("ship", exact=True).first.click()
+            page.locator("#prediction .output-class").wait_for()  # the page opens on the ship, classified
             page.wait_for_function("document.querySelector('#cam img') !== null")
         elif slug == "augmentation":
             page.wait_for_function("document.querySelectorAll('#aug_grid img').length >= 12")

@@ -7,7 +7,7 @@ import gradio as gr
 import numpy as np
 import pytest
 
-from cifar_s9.data.augment import AugmentConfig
+from cifar_s9.data.augment import AugmentConfig, min_max_pairs
 from cifar_s9.data.cifar import CLASSES, Split
 from cifar_s9.app.jobs import Snapshot
 from cifar_s9.app.serving import ModelChoice
@@ -125,8 +125,34 @@ def test_min_above_max_is_clamped_with_one_note(app):
     values[augment_lab.AUG_FIELDS.index("holes_min")] = 4  # holes_max is 1
     grid, status, applied, code, session = augment_lab.lab_update(CAT, *values, 3, 0, S0)
     assert "holes_max raised to 4" in status and session.aug.holes_max == 4
-    assert augment_lab.clamp_partner("holes_max")(4, 2) == (2, 2)
-    assert augment_lab.clamp_partner("holes_min")(4, 2) == (4, 4)
+    lowered, same = augment_lab.clamp_partner("holes_max")(4, 2)  # the moved max wins
+    assert lowered == 2 and same["value"] == 2 and same["minimum"] == 2
+    kept, raised = augment_lab.clamp_partner("holes_min")(4, 2)
+    assert kept == 4 and raised["value"] == 4 and raised["minimum"] == 4  # max's range starts at 4
+    wider = augment_lab.clamp_partner("holes_min")(3, 9)
+    assert wider[0] == 3 and wider[1]["value"] == 9 and wider[1]["minimum"] == 3
+
+
+def test_a_typed_value_out_of_range_is_one_status_line_and_moves_nothing(app):
+    values = augment_lab.default_values()
+    values[augment_lab.AUG_FIELDS.index("hole_height_max")] = 99  # typed in the slider's box
+    grid, status, applied, code, session = augment_lab.lab_update(CAT, *values, 3, 0, S0)
+    assert status == ("⚠️ **Cannot show this:** hole_height_max 99 is above its maximum 32: "
+                      "choose a value from 1 to 32.")
+    assert session is S0 and applied is None
+    assert augment_lab.clamp_partner("hole_height_max")(8, 99) == (gr.skip(), gr.skip())
+    assert augment_lab.clamp_partner("hole_height_min")(-5, 8) == (gr.skip(), gr.skip())
+    slider = augment_lab.LabSlider(1, 32, 8)
+    assert slider.preprocess(99) == 99 and slider.get_block_name() == "slider"  # no toast of Gradio's
+    rebuilt = type(slider)(**{**slider.constructor_args, "minimum": 8})  # as gr.update does
+    assert rebuilt.preprocess(99) == 99
+
+
+def test_reset_starts_each_max_slider_at_its_min_again(app):
+    updates = dict(zip(augment_lab.AUG_FIELDS, augment_lab.reset_controls()))
+    assert updates["hole_height_max"]["minimum"] == AugmentConfig().hole_height_min
+    assert updates["holes_max"]["value"] == AugmentConfig().holes_max
+    assert updates["flip_p"] == AugmentConfig().flip_p
 
 
 def test_controls_come_from_the_config_metadata():
@@ -134,9 +160,13 @@ def test_controls_come_from_the_config_metadata():
     with gr.Blocks():
         controls = augment_lab.build_controls()
     assert len(controls) == len(fields(AugmentConfig))
+    floors = {hi: lo for lo, hi in min_max_pairs()}
     for control, f in zip(controls, fields(AugmentConfig)):
         if "range" in f.metadata:
-            assert (control.minimum, control.maximum) == f.metadata["range"]
+            lo, hi = f.metadata["range"]
+            if f.name in floors:  # a max slider starts at its min's value (linked pairs)
+                lo = getattr(AugmentConfig(), floors[f.name])
+            assert (control.minimum, control.maximum) == (lo, hi)
             assert control.label == f.metadata["label"]
 
 

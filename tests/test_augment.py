@@ -281,3 +281,37 @@ def test_importing_the_config_does_not_import_albumentations():
     result = subprocess.run([sys.executable, "-c", probe], cwd=Path(__file__).parent.parent,
                             capture_output=True, text=True, timeout=HANG_S)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("size, mode, fmt", [((300, 200), "RGB", "PNG"), ((640, 480), "RGB", "JPEG"),
+                                             ((20, 50), "RGBA", "PNG"), ((1200, 900), "L", "PNG"),
+                                             ((4000, 300), "RGB", "JPEG"), ((32, 32), "P", "PNG")])
+def test_the_snippets_network_view_is_load_rgb32(tmp_path, size, mode, fmt):
+    from PIL import Image
+
+    from cifar_s9.data.images import NETWORK_VIEW_CODE, load_rgb32
+    rng = np.random.default_rng(size[0])
+    pixels = rng.integers(0, 256, (size[1], size[0], 4), dtype=np.uint8)
+    im = Image.fromarray(pixels, "RGBA").convert(mode)
+    path = tmp_path / f"picture.{fmt.lower()}"
+    im.save(path, fmt)
+    namespace: dict = {}
+    exec(compile(NETWORK_VIEW_CODE, "<network_view>", "exec"), namespace)
+    np.testing.assert_array_equal(namespace["network_view"](str(path)), load_rgb32(str(path)))
+
+
+def test_the_lab_snippet_reproduces_the_grid_on_the_visitors_own_picture(tmp_path):
+    from PIL import Image
+
+    from cifar_s9.app.lab import augment_grid, snippet
+    from cifar_s9.data.images import load_rgb32
+    path = tmp_path / "panorama.jpg"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (300, 1200, 3), dtype=np.uint8)).save(path)
+    cfg = AugmentConfig(dropout_p=1.0, affine_p=1.0, rotate_limit=30)
+    code = snippet(cfg, seed=7, n=4).replace("your_image.jpg", str(path))
+    namespace: dict = {}
+    exec(compile(code, "<lab snippet>", "exec"), namespace)
+    grid, _ = augment_grid(load_rgb32(str(path)), cfg, 4, 7, display=32)  # what the lab shows
+    assert len(namespace["views"]) == 4
+    for view, (shown, _) in zip(namespace["views"], grid[1:]):
+        np.testing.assert_allclose(view, normalize_uint8(shown[None])[0].transpose(1, 2, 0), atol=1e-5)

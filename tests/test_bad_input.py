@@ -269,7 +269,10 @@ def test_bad_augment_settings_are_refused_with_a_message(app, valid_path, change
     with pytest.raises(gr.Error, match=message):
         app.augment_preview(valid_path, *values, n, seed)
     _, status, applied, _, session = app.lab_update(valid_path, *values, n, seed)  # never raises
-    if app.lab.clamp_pairs(dict(zip(app.AUG_FIELDS, values)))[1]:  # the page keeps min <= max
+    typed = app.lab.out_of_range(dict(zip(app.AUG_FIELDS, values)))
+    if typed:  # a number out of its slider's range: the page names the field and the range
+        assert status == f"⚠️ **Cannot show this:** {typed}" and applied is None and session is app.session
+    elif app.lab.clamp_pairs(dict(zip(app.AUG_FIELDS, values)))[1]:  # the page keeps min <= max
         assert "raised to" in status and session.aug.holes_min <= session.aug.holes_max
     else:
         assert status.startswith("⚠️ **Cannot show this:**") and re_search(message, status)
@@ -446,12 +449,12 @@ def test_bad_uploads_through_the_client(app_client, tmp_path, valid_path):
 def test_bad_augment_settings_through_the_client(app_client, valid_path):
     from gradio_client import handle_file
     from gradio_client.exceptions import AppError
-    # the sliders' own bounds are checked by Gradio before our handler runs, with its own message
+    # the lab's sliders pass any value on to our checks: one message, naming the field
     for kwargs, message in [({"holes_min": 5, "holes_max": 2}, "holes_min <= holes_max"),
                             ({"hole_width_min": 20, "hole_width_max": 10}, "hole_width_min <= hole_width_max"),
-                            ({"hole_height_min": 40, "hole_height_max": 40}, "greater than maximum value 32"),
-                            ({"flip_p": -1}, "less than minimum value 0"),
-                            ({"n": 0}, "less than minimum value 1")]:
+                            ({"hole_height_min": 40, "hole_height_max": 40}, "hole_height_max <= 32"),
+                            ({"flip_p": -1}, r"flip_p must be a probability in \[0, 1\]"),
+                            ({"n": 0}, r"augmented versions must be a whole number in \[1, 64\]")]:
         with pytest.raises(AppError, match=message):
             app_client.predict(image=handle_file(valid_path), **kwargs, api_name="/augment_preview")
         grid = app_client.predict(image=handle_file(valid_path), n=2, api_name="/augment_preview")

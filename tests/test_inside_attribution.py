@@ -172,3 +172,58 @@ def test_why_not_picture_is_two_rows_of_five(net, image):
     r, c = divmod(maps.predicted, 5)
     corner = picture[r * (tile_h + 6), c * (64 + 6)]
     assert tuple(corner) == (255, 48, 48)                # the predicted class is framed
+
+
+def test_stride_range_by_hand():
+    # at most the patch; at least the smallest stride keeping (ceil((32 - p) / s) + 1)^2 <= 400:
+    # p=2: s=1 gives 31^2 = 961, s=2 gives 16^2 = 256; p=4: s=1 gives 29^2 = 841, s=2 gives 15^2
+    assert attribution.stride_range(2) == (2, 2)
+    assert attribution.stride_range(4) == (2, 4)
+    assert attribution.stride_range(8) == (2, 8)    # 8 at stride 1: 25^2 = 625; stride 2: 13^2
+    assert attribution.stride_range(13) == (1, 13)  # 20^2 = 400, just allowed
+    assert attribution.stride_range(16) == (1, 16)
+
+
+@pytest.mark.parametrize("patch", range(attribution.PATCH_RANGE[0], attribution.PATCH_RANGE[1] + 1))
+def test_every_stride_in_the_slider_range_is_accepted_and_no_other(patch):
+    lo, hi = attribution.stride_range(patch)
+    for stride in range(attribution.STRIDE_RANGE[0], attribution.STRIDE_RANGE[1] + 1):
+        if lo <= stride <= hi:
+            assert attribution.check_occlusion(patch, stride) == (patch, stride)
+            assert attribution.fit_stride(patch, stride) == stride
+        else:
+            with pytest.raises(InsideError, match=f"from {lo} to {hi}"):
+                attribution.check_occlusion(patch, stride)
+            assert lo <= attribution.fit_stride(patch, stride) <= hi
+
+
+def test_fit_stride_moves_the_default_stride_into_a_small_patch():
+    assert attribution.fit_stride(2, attribution.STRIDE) == 2
+    assert attribution.fit_stride(16, 4) == 4
+    assert attribution.fit_stride(8, "x") == "x"  # not a number: check_occlusion says so
+
+
+OCC_IG, OCC_CAM, IG_CAM = ("occlusion vs integrated gradients", "occlusion vs Grad-CAM",
+                           "integrated gradients vs Grad-CAM")
+
+
+@pytest.mark.parametrize("agreement, words", [
+    ({OCC_IG: -0.07, OCC_CAM: 0.29, IG_CAM: 0.02}, "only occlusion vs Grad-CAM agree somewhat (+0.29)"),
+    ({OCC_IG: 0.05, OCC_CAM: -0.1, IG_CAM: 0.15}, "barely agree"),
+    ({OCC_IG: 0.8, OCC_CAM: 0.6, IG_CAM: 0.55}, "rank the pixels alike"),
+    ({OCC_IG: float("nan"), OCC_CAM: float("nan"), IG_CAM: float("nan")}, "a map is flat"),
+])
+def test_one_sentence_interprets_the_agreements(agreement, words):
+    assert words in attribution.agreement_sentence(agreement)  # the (-0.07, +0.29, +0.02) first
+
+
+def test_why_not_maps_share_one_scale(net, image):
+    maps = why_not.all_class_cams(net, image)
+    assert maps.shared.max() == pytest.approx(1.0)  # the strongest evidence of any class is 1
+    peaks = maps.shared.reshape(10, -1).max(1)
+    assert (peaks < 1 - 1e-6).sum() >= 1  # the others are dimmer, not each stretched to 1
+    assert np.allclose(maps.cams.reshape(10, -1).max(1)[peaks > 0], 1, atol=1e-3)  # per-class scaling
+    # each shared map is its class's own map up to a factor (same shape of evidence)
+    for k in np.flatnonzero(peaks > 0.05):
+        a, b = maps.shared[k].ravel(), maps.cams[k].ravel()
+        assert np.corrcoef(a, b)[0, 1] > 0.95

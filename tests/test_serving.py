@@ -307,3 +307,25 @@ def test_one_model_evaluating_does_not_hold_up_another(weights_path, tmp_path, m
         release.set()
         blocked.join()
     assert evals.cached(cache.shipped, split)
+
+
+@pytest.mark.parametrize("a, b, changed, expected", [
+    (10, 4, "holes_min", (10, 10, 10)),   # the min dragged past the max pushes it, and its floor
+    (10, 4, "holes_max", (4, 4, 4)),      # the max typed below the min lowers the min
+    (2, 9, "holes_min", (2, 9, 2)),       # nothing to push: the floor follows the min alone
+    ("2", 9.0, "holes_max", (2, 9, 2)),
+    (16, 16, "holes_min", (16, 16, 15)),  # at the top: the max slider keeps a range (15 to 16)
+    (2, 99, "holes_max", None),           # out of the field's range: the status line says so
+    (0, 4, "holes_min", None),
+    (float("nan"), 4, "holes_min", None),
+    ([1], 4, "holes_min", None),
+])
+def test_link_pair_bounds(a, b, changed, expected):
+    assert lab.link_pair("holes_min", "holes_max", a, b, changed) == expected
+
+
+def test_out_of_range_names_the_field_and_its_range():
+    assert lab.out_of_range({"hole_height_max": 99}) == (
+        "hole_height_max 99 is above its maximum 32: choose a value from 1 to 32.")
+    assert lab.out_of_range({"flip_p": -0.5}) == "flip_p -0.5 is below its minimum 0: choose a value from 0 to 1."
+    assert lab.out_of_range({"flip_p": 0.5, "fill": 3, "border_mode": "reflect"}) is None

@@ -93,7 +93,8 @@ def test_explain_all_endpoint(inside):
     (lambda h: h.receptive_field(CAT, ["C4"], 0, 0, None, S0), "layer must be a name"),
     (lambda h: h.occlusion(CAT, "unicorn", 8, 4, S0), "unknown class"),
     (lambda h: h.occlusion(CAT, "cat", 1, 1, S0), "patch size"),
-    (lambda h: h.occlusion(CAT, "cat", 8, 9, S0), "stride must be a whole number in \\[1, 8\\]"),
+    (lambda h: h.occlusion(CAT, "cat", 8, 9, S0), "stride 9 is larger than the 8-pixel patch.*from 2 to 8"),
+    (lambda h: h.occlusion(CAT, "cat", 2, 4, S0), "stride 4 is larger than the 2-pixel patch.*from 2 to 2"),
     (lambda h: h.occlusion(CAT, "cat", 4, 1, S0), "at most 400"),
     (lambda h: h.occlusion(CAT, "cat", float("inf"), 4, S0), "patch size"),
     (lambda h: h.explain_all(CAT, "C4.conv4", S0), "unknown layer"),
@@ -173,3 +174,21 @@ def test_only_the_open_view_recomputes_and_a_refresh_is_quiet():
     with pytest.raises(gr.Error):
         _if_shown("why", view, 2)("why", "bad")
     assert len(_if_shown("why", view, 2, quiet=True)("why", "bad")) == 2
+
+
+@pytest.mark.parametrize("patch, stride, expected", [
+    (2, 4, {"minimum": 1, "maximum": 2, "value": 2, "interactive": False}),  # one stride only, shown fixed
+    (8, 4, {"minimum": 2, "maximum": 8, "value": 4, "interactive": True}),
+    (4, 9, {"minimum": 2, "maximum": 4, "value": 4, "interactive": True}),
+    (16, 1, {"minimum": 1, "maximum": 16, "value": 1, "interactive": True}),
+])
+def test_the_stride_slider_follows_the_patch(patch, stride, expected):
+    from cifar_s9.ui.inside import link_stride
+    update = link_stride(patch, stride)
+    assert {k: update[k] for k in expected} == expected
+    assert update["minimum"] < update["maximum"]  # Gradio refuses a slider without a range
+
+
+def test_the_stride_slider_ignores_a_patch_that_is_not_one():
+    from cifar_s9.ui.inside import link_stride
+    assert link_stride("nine", 4) == gr.skip() and link_stride(99, 4) == gr.skip()

@@ -13,6 +13,8 @@ from ..model.rules import MIN_RECEPTIVE_FIELD
 from ..train.events import upgrade_history
 
 LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=40))
+# class and layer names slanted, so ten of them fit a phone's 390 px without overlapping
+SLANTED = dict(tickangle=-45, automargin=True)
 
 
 def training_curves(epochs: Sequence[dict], steps: Sequence[tuple[int, float]] = (),
@@ -39,8 +41,9 @@ def training_curves(epochs: Sequence[dict], steps: Sequence[tuple[int, float]] =
     if steps:
         fig.add_trace(go.Scatter(x=[s for s, _ in steps], y=[v for _, v in steps], name="step loss",
                                  mode="lines", line=dict(width=1)), row=1, col=3)
-    # whole-epoch ticks, about ten of them however long the run
-    epoch_tick = max(1, round(max(x, default=1) / 10))
+    # whole-epoch ticks, at most about five of them however long the run: three charts side by
+    # side on a phone leave each about 100 px
+    epoch_tick = max(1, -(-max(x, default=1) // 5))
     fig.update_xaxes(title_text="epoch", dtick=epoch_tick, row=1, col=1)
     fig.update_xaxes(title_text="epoch", dtick=epoch_tick, row=1, col=2)
     if steps:
@@ -62,7 +65,10 @@ def confusion_heatmap(confusion: np.ndarray, classes: Sequence[str] = CLASSES,
         text=counts, texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}<br>"
         "%{text} images (%{z:.1%} of the row)<extra></extra>", zmin=0, zmax=1 if normalize else None))
     fig.update_yaxes(autorange="reversed", title_text="true class")
-    fig.update_xaxes(title_text="predicted class", side="bottom")
+    # upright names: on a phone the ten columns are 15 px apart, too close for slanted ones
+    fig.update_xaxes(title_text="predicted class", side="bottom", tickangle=-90, automargin=True,
+                     tickfont=dict(size=11))
+    fig.update_traces(colorbar=dict(thickness=10))
     fig.update_layout(height=480, title="confusion matrix", **LAYOUT)
     return fig
 
@@ -73,6 +79,7 @@ def per_class_accuracy(per_class: dict[str, float]) -> go.Figure:
     fig = go.Figure(go.Bar(x=names, y=values, text=[f"{v:.0%}" if np.isfinite(v) else "-" for v in values],
                            textposition="outside", marker_color="#4c78a8"))
     fig.update_yaxes(range=[0, 1.1], tickformat=".0%", title_text="accuracy")
+    fig.update_xaxes(**SLANTED)
     fig.update_layout(height=330, title="per-class accuracy", **LAYOUT)
     return fig
 
@@ -88,5 +95,6 @@ def receptive_field_chart(rows: Sequence[Sequence], image_size: int = 32) -> go.
     fig.add_hline(y=image_size, line_dash="dot", line_color="#888",
                   annotation_text=f"image size {image_size}", annotation_position="bottom right")
     fig.update_yaxes(title_text="pixels", range=[0, max(rf + [MIN_RECEPTIVE_FIELD]) * 1.15])
+    fig.update_xaxes(**SLANTED)
     fig.update_layout(height=360, title="receptive field per layer", **LAYOUT)
     return fig

@@ -4,12 +4,13 @@ The controls themselves come from `AugmentConfig`'s field metadata (see `augment
 """
 from __future__ import annotations
 
+import math
 from dataclasses import fields
 
 import numpy as np
 
-from ..data.augment import AugmentConfig, min_max_pairs, preview
-from ..data.images import upscale
+from ..data.augment import AugmentConfig, min_max_pairs, pipeline_code, preview
+from ..data.images import NETWORK_VIEW_CODE, upscale
 from .uinput import MAX_SEED, MAX_VIEWS, whole_number
 
 AUG_FIELDS = [f.name for f in fields(AugmentConfig)]
@@ -40,3 +41,48 @@ def clamp_pairs(values: dict, changed: str | None = None) -> tuple[dict, str | N
         values[hi] = a
         return values, f"{hi} raised to {a} to stay >= {lo}."
     return values, None
+
+
+RANGES = {f.name: f.metadata["range"] for f in fields(AugmentConfig) if "range" in f.metadata}
+STEPS = {f.name: f.metadata["step"] for f in fields(AugmentConfig) if "step" in f.metadata}
+
+
+def out_of_range(values: dict) -> str | None:
+    """One sentence for the first typed value outside its control's range (None if all fit):
+    a slider's number box accepts any number, and this names the field and what it accepts."""
+    for name, value in values.items():
+        if name not in RANGES or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        lo, hi = RANGES[name]
+        if value > hi or value < lo:
+            side = f"above its maximum {hi:g}" if value > hi else f"below its minimum {lo:g}"
+            return f"{name} {value:g} is {side}: choose a value from {lo:g} to {hi:g}."
+    return None
+
+
+def link_pair(lo_name: str, hi_name: str, lo_value, hi_value, changed: str
+              ) -> tuple[float, float, float] | None:
+    """A min/max pair after the visitor moved `changed`: (min value, max value, the max control's
+    lowest allowed value). The moved control wins; the max control's range starts at the min,
+    so the link shows on the page (and the max can never be dragged below the min). None when
+    either value is not a number within its field's range (the status line says so)."""
+    try:
+        a, b = float(lo_value), float(hi_value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if out_of_range({lo_name: a, hi_name: b}) or math.isnan(a) or math.isnan(b):
+        return None
+    values, _ = clamp_pairs({lo_name: a, hi_name: b}, changed)
+    a, b = values[lo_name], values[hi_name]
+    # a slider needs minimum < maximum: at the top of the range the max control keeps one step
+    top = RANGES[hi_name][1] - STEPS[hi_name]
+    return a, b, min(a, top)
+
+
+def snippet(cfg: AugmentConfig, seed: int, n: int) -> str:
+    """Code that reproduces the lab's grid on the visitor's own picture: the network's 32x32
+    view of the file (centre crop and resize, as the lab does), then the seeded pipeline, whose
+    i-th call gives view #i (normalised, as training sees it)."""
+    return (NETWORK_VIEW_CODE + "\n\n" + pipeline_code(cfg, seed) +
+            f"\nimage = network_view(\"your_image.jpg\")  # the lab's \"original\"\n"
+            f"views = [transform(image=image)[\"image\"] for _ in range({int(n)})]  # #1 to #{int(n)}\n")

@@ -40,16 +40,60 @@ def banner(source: str, card: dict, warning: str | None, shipped: bool,
     return f"Active model: **{whose}** `{md_escape(source)}`{acc_text}."
 
 
-def classify_note(probs: np.ndarray) -> str:
-    """What the prediction means: ten classes only, a 32x32 view; low confidence flagged."""
+NETWORK_SIDE = 32    # pixels per side of what the network sees
+HEAVY_CROP = 0.4     # warn when the centre square drops more than this share of the picture
+                     # (a 16:9 photo loses 44%; 4:3 and 3:2 photos, 25% and 33%, are usual)
+
+
+def crop_cut(width: int, height: int) -> float:
+    """The share of a width x height picture outside its centre square (what the crop drops)."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"an image size must be positive, got {width}x{height}")
+    return 1 - min(width, height) / max(width, height)
+
+
+def input_warnings(width: int, height: int) -> list[str]:
+    """What the 32x32 centre crop does to a picture of this size, when it matters."""
+    notes = []
+    if min(width, height) < NETWORK_SIDE:
+        notes.append(f"⚠️ **Tiny image** ({width}x{height}): enlarged to {NETWORK_SIDE}x{NETWORK_SIDE}, so "
+                     f"the network sees a blur of {width * height:,} pixels, not a CIFAR-10 photo.")
+    cut = crop_cut(width, height)
+    if cut > HEAVY_CROP:
+        side = min(width, height)
+        where = "left and right" if width > height else "top and bottom"
+        notes.append(f"⚠️ **Heavy crop**: the network sees only the centre {side}x{side} square of "
+                     f"this {width}x{height} image; {cut:.0%} of it ({where}) is cut away.")
+    return notes
+
+
+def ood_line(top_probability: float, calibration) -> str:
+    """The out-of-distribution flag, with what it is and how often it cries wolf; without a
+    calibration for this model (`calibration` None) the plain low-confidence rule."""
+    p = top_probability
+    if calibration is None:
+        if p < LOW_CONFIDENCE:
+            return (f"⚠️ **Low confidence** ({p:.0%}): the image may show none of the ten classes, or "
+                    "too little survives at 32x32 (this model has no calibrated out-of-distribution check).")
+        return ""
+    rate = (f"the {calibration.threshold:.0%} threshold flags {calibration.false_alarm_test:.1%} of the "
+            f"{calibration.n_test:,} CIFAR-10 test images")
+    if calibration.flags(p):
+        return (f"⚠️ **Possibly not a CIFAR-10 picture**: the top-class probability, {p:.0%}, is under "
+                f"the threshold ({rate} too: false alarms happen).")
+    return (f"<small>Out-of-distribution check: top-class probability {p:.0%}, above the threshold "
+            f"({rate}; noise often passes, so this is a hint, not a guarantee).</small>")
+
+
+def classify_note(probs: np.ndarray, size: tuple[int, int] | None = None, calibration=None) -> str:
+    """What the prediction means: ten classes only, a 32x32 view; a tiny or heavily cropped
+    upload and an unusual-looking input (the calibrated check) flagged."""
     top = int(np.argmax(probs))
-    p = float(probs[top])
     note = ("The network knows only the ten CIFAR-10 classes and sees a 32x32 centre crop of your "
             "image (shown above the prediction), so any photo gets one of those ten labels.")
-    if p < LOW_CONFIDENCE:
-        return (f"⚠️ **Low confidence** ({CLASSES[top]} {p:.0%}): the image may show none of the ten "
-                f"classes, or too little survives at 32x32. " + note)
-    return note
+    parts = [*input_warnings(*size)] if size else []
+    parts.append(ood_line(float(probs[top]), calibration))
+    return "\n\n".join([p for p in parts if p] + [note])
 
 
 def explain_caption(probs: np.ndarray, method: str, layer: str, target: int | None,

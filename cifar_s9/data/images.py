@@ -239,6 +239,39 @@ def load_rgb32(source, max_pixels: int = MAX_PIXELS, fit: Fit = "crop", size: in
             im.close()
 
 
+# `load_rgb32` for a picture file, as code a visitor can run with PIL and numpy alone (the lab's
+# snippet starts with it, so it reproduces the preview on the visitor's own upload); kept equal to
+# the steps above by tests/test_augment.py::test_the_snippets_network_view_is_load_rgb32
+NETWORK_VIEW_CODE = '''import numpy as np
+from PIL import Image, ImageOps
+
+
+def network_view(path, size=32):
+    """The 32x32 RGB picture the lab and the network see: the centre square, resized."""
+    im = Image.open(path)
+    if im.format in ("JPEG", "MPO"):  # decode at a reduced scale
+        im.draft("RGB", (size * 4, size * 4))
+    im.load()
+    factor = min(im.size) // (size * 4)
+    if factor >= 2:  # shrink large pictures by a whole factor first
+        im = im.reduce(factor) if im.mode in ("RGB", "RGBA", "L", "LA") else im.resize(
+            (im.width // factor, im.height // factor), Image.Resampling.NEAREST)
+    im = ImageOps.exif_transpose(im)
+    if im.mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA"):  # transparency on white
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, im.convert("RGBA"))
+    im = im.convert("RGB")
+    s = min(im.size)  # the centre square: what the network sees of a wide or tall picture
+    left, top = (im.width - s) // 2, (im.height - s) // 2
+    im = im.crop((left, top, left + s, top + s))
+    if im.size != (size, size):
+        im = im.resize((size, size), Image.Resampling.BOX if s >= size else Image.Resampling.BICUBIC)
+    return np.asarray(im)
+'''
+
+
 def upscale(image: np.ndarray, size: int = 256) -> np.ndarray:
     """Nearest-neighbour enlargement for display by the whole factor that fits in `size` (at
     least 1): every network pixel (or unit of a map) becomes a visible block."""

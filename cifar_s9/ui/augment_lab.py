@@ -2,19 +2,22 @@
 
 The controls are generated from `AugmentConfig`'s field metadata (range, step, label, group), so
 a new augmentation parameter is added in `cifar_s9/data/augment.py` only. Min/max pairs are kept in
-order (the control the user moved wins); every message goes to the status line above the grid.
+order, visibly: the max slider's range starts at the min (the control the user moved wins). A
+typed value outside a slider's range reaches the handler as typed and gets one sentence in the
+status line above the grid (Gradio's own check would raise once for each event it reaches).
 Public API: /augment_preview (pure: image + settings in, gallery out).
 """
 from __future__ import annotations
 
 import inspect
+from abc import ABCMeta
 from dataclasses import fields
 
 import gradio as gr
 import numpy as np
 
-from ..data.augment import GROUPS, AugmentConfig, min_max_pairs, pipeline_code, validate
-from ..app.lab import AUG_FIELDS, augment_grid, clamp_pairs
+from ..data.augment import GROUPS, AugmentConfig, min_max_pairs, validate
+from ..app.lab import AUG_FIELDS, augment_grid, clamp_pairs, link_pair, out_of_range, snippet
 from ..app.session import Session
 from ..app.uinput import MAX_SEED, MAX_VIEWS, coerce_augment, whole_number
 from .common import AppContext, Shared, image_input, to_rgb32, user_errors
@@ -54,8 +57,9 @@ augment_preview.__signature__ = _api_signature()
 
 
 def _pad(values: tuple) -> list:
-    """API callers may leave trailing arguments out: defaults, then n=11, seed=0."""
+    """API callers may leave trailing arguments out, or send None: defaults, then n=11, seed=0."""
     defaults = [*default_values(), 11, 0]
+    values = [d if v is None else v for v, d in zip(values, defaults)]
     return [*values, *defaults[len(values):]][:len(defaults)]
 
 
@@ -63,12 +67,15 @@ def lab_update(image, *values_n_seed_session):
     """For the page: (grid, status, sampled parameters, code, session); never raises for a user
     mistake: the one status line says what is wrong, and the last good grid stays."""
     *values, n, seed, session = values_n_seed_session
+    typed = out_of_range(dict(zip(AUG_FIELDS, values)))
+    if typed:
+        return gr.skip(), f"⚠️ **Cannot show this:** {typed}", None, gr.skip(), session
     values_by_name, moved = clamp_pairs(dict(zip(AUG_FIELDS, values)))
     try:
         cfg = validate(coerce_augment(values_by_name))
         n = whole_number(n, "augmented versions", 1, MAX_VIEWS)
         seed = whole_number(seed, "seed", 0, MAX_SEED)
-        code = pipeline_code(cfg, seed)
+        code = snippet(cfg, seed, n)
         if image is None:
             return gr.skip(), "Choose an image (here or on the Classify tab).", None, code, session.with_aug(cfg)
         grid, applied = augment_grid(to_rgb32(image), cfg, n, seed)
@@ -80,15 +87,43 @@ def lab_update(image, *values_n_seed_session):
     return grid, status, applied, code, session.with_aug(cfg).with_image(str(image))
 
 
+def _as_sent(self, payload):
+    return payload
+
+
+# A gr.Slider whose value reaches the handler as the visitor typed it: `lab_update` says what is
+# out of range once, in the status line (gr.Slider's own check raises "Value 99 is greater than
+# maximum value 32." in every event the value reaches: two toasts for one typo). A class, since
+# Gradio rebuilds a component from its class after each gr.update; made without running
+# ComponentMeta.__new__, which would write a .pyi stub next to this module (it only wraps
+# __init__ and EVENTS, which are inherited from gr.Slider ready-made). `is_template`: the page
+# draws it as gr.Slider.
+LabSlider = ABCMeta.__new__(type(gr.Slider), "LabSlider", (gr.Slider,),
+                            {"preprocess": _as_sent, "is_template": True, "__module__": __name__,
+                             "__qualname__": "LabSlider", "__doc__": "gr.Slider, unchecked"})
+
+
 def clamp_partner(changed: str):
-    """`.input` handler of one control of a min/max pair: moves the partner if needed."""
+    """`.input` handler of one control of a min/max pair: moves the partner if needed and starts
+    the max slider's range at the min (values out of range are left to the status line)."""
     lo, hi = next(p for p in min_max_pairs() if changed in p)
 
     def handler(a, b):
-        values, moved = clamp_pairs({lo: a, hi: b}, changed)
-        return values[lo], values[hi]
+        linked = link_pair(lo, hi, a, b, changed)
+        if linked is None:
+            return gr.skip(), gr.skip()
+        a, b, floor = linked
+        return a, gr.update(value=b, minimum=floor)
     handler.__name__ = f"clamp_{changed}"
     return handler
+
+
+def reset_controls() -> list:
+    """Every control back to its default, and each max slider's range back to start at its min's."""
+    values = dict(zip(AUG_FIELDS, default_values()))
+    floors = {hi: values[lo] for lo, hi in min_max_pairs()}
+    return [gr.update(value=v, minimum=floors[name]) if name in floors else v
+            for name, v in values.items()]
 
 
 def reroll(seed) -> int:
@@ -114,6 +149,8 @@ def build_controls() -> list:
     """One control per AugmentConfig field, grouped in accordions by the field metadata."""
     d = AugmentConfig()
     by_name = {}
+    floors = {hi: lo for lo, hi in min_max_pairs()}  # a max slider starts at its min's value
+    infos = {hi: f"from {lo} up" for lo, hi in min_max_pairs()}
     by_group = {g: [f for f in fields(AugmentConfig) if f.metadata.get("group") == g] for g in GROUPS}
     for group, group_fields in by_group.items():
         with gr.Accordion(group, open=group in GROUPS[:2]):
@@ -125,38 +162,41 @@ def build_controls() -> list:
                                                       label=meta["label"], min_width=150)
                     else:
                         lo, hi = meta["range"]
-                        by_name[f.name] = gr.Slider(lo, hi, getattr(d, f.name), step=meta["step"],
-                                                    label=meta["label"], elem_id=f.name, min_width=150)
+                        lo = getattr(d, floors[f.name]) if f.name in floors else lo
+                        by_name[f.name] = LabSlider(lo, hi, getattr(d, f.name), step=meta["step"],
+                                                    label=meta["label"], elem_id=f.name, min_width=150,
+                                                    info=infos.get(f.name))
     return [by_name[name] for name in AUG_FIELDS]
 
 
 def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     examples = shared.examples
+    # the controls on the left, the grid on the right; the grid's column stays in view while the
+    # sliders scroll (app.css: sticky; on a phone it comes first and sticks to the top)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280):
             aug_image = image_input(label="Image (the current image from Classify, or your own)",
                                     height=200, value=examples[3] if len(examples) > 3 else None,
                                     elem_id="aug_image")
             with gr.Row():
-                n_views = gr.Slider(1, MAX_VIEWS, 11, step=1, label="augmented versions", min_width=150)
+                n_views = LabSlider(1, MAX_VIEWS, 11, step=1, label="augmented versions", min_width=150)
                 # no minimum= here: Gradio would refuse a negative seed with its own toast and a
                 # traceback in the log; lab_update says it once in the status line instead
                 seed = gr.Number(0, precision=0, label="seed", min_width=120)
             with gr.Row():
                 reroll_btn = gr.Button("🎲 Re-roll", min_width=100)
                 reset_btn = gr.Button("Reset to defaults", min_width=100)
+            controls = build_controls()
             send_btn = gr.Button("Use these settings in the Train tab ➜", variant="primary")
-        with gr.Column(scale=2, min_width=280):
+        with gr.Column(scale=2, min_width=280, elem_id="aug_view"):
+            status = gr.Markdown(elem_id="aug_status")  # the one status line, above the grid
             grid = gr.Gallery(label="original + augmented", columns=6, height="auto", format="png",
                               object_fit="contain", elem_id="aug_grid", elem_classes="pixelated",
                               allow_preview=False)
-    # the one status line: pinned to the top of the window while the controls below scroll
-    status = gr.Markdown(elem_id="aug_status")
-    controls = build_controls()
-    with gr.Row(equal_height=False):
-        applied = gr.JSON(label="parameters sampled for each view", open=False)
-        code = gr.Code(label="albumentations pipeline (reproduces this grid with seed=)",
-                       language="python")
+    with gr.Accordion("parameters sampled for each view", open=False):
+        applied = gr.JSON(show_label=False)
+    code = gr.Code(label="Python: this grid on your own picture (crop, resize, seeded pipeline)",
+                   language="python")
     session = shared.session
     inputs = [aug_image, *controls, n_views, seed]
     api = gr.Button(visible=False, elem_id="augment_api")  # the named API (see classify.py)
@@ -170,6 +210,6 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         a.input(clamp_partner(lo), [a, b], [a, b], api_visibility="private")
         b.input(clamp_partner(hi), [a, b], [a, b], api_visibility="private")
     reroll_btn.click(reroll, [seed], [seed], api_visibility="private")
-    reset_btn.click(default_values, None, controls, api_visibility="private")
+    reset_btn.click(reset_controls, None, controls, api_visibility="private")
     tab.select(current_image, [session], [aug_image], api_visibility="private")
     send_btn.click(send_to_train, [session], [shared.tabs], api_visibility="private")

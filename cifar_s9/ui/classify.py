@@ -6,10 +6,15 @@ the page itself makes one request per change and shows one message per bad input
 """
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 import gradio as gr
 import numpy as np
 
+from .. import paths
 from ..analysis import gradcam
+from ..analysis.ood import Calibration
 from ..data import images
 from ..app import texts
 from ..data.cifar import CLASSES
@@ -19,6 +24,9 @@ from ..app.uinput import whole_number
 from .common import AppContext, Shared, image_input, to_rgb32, user_errors
 
 PREDICTED = "predicted"
+FIRST_EXAMPLE = "ship"  # what the page shows classified when it opens
+TOP_K = 3        # classes listed by default
+OPACITY = 0.5    # Grad-CAM over the image
 
 
 class ClassifyHandlers:
@@ -28,17 +36,23 @@ class ClassifyHandlers:
         self.ctx = ctx
 
     @user_errors
-    def classify(self, image, k: int = 3, session: Session | None = None) -> dict[str, float]:
+    def classify(self, image, k: int = TOP_K, session: Session | None = None) -> dict[str, float]:
         """Top-k class probabilities for one image of any size and mode."""
         model = self.ctx.model(session).model
+        k = TOP_K if k is None else k  # an API value left out is the default
         return top_k(probabilities(model, to_rgb32(image)), whole_number(k, "top-k", 1, len(CLASSES)))
 
     @user_errors
     def explain(self, image, method: str = gradcam.DEFAULT_METHOD, layer: str = gradcam.DEFAULT_LAYER,
-                target: str = PREDICTED, opacity: float = 0.5, session: Session | None = None) -> np.ndarray:
+                target: str = PREDICTED, opacity: float = OPACITY, session: Session | None = None) -> np.ndarray:
         """Grad-CAM overlay (256x256 RGB, colour bar at the right) for the predicted or `target` class."""
         if image is None:
             return None
+        # an API value left out (None) is the parameter's default
+        method = gradcam.DEFAULT_METHOD if method is None else method
+        layer = gradcam.DEFAULT_LAYER if layer is None else layer
+        target = PREDICTED if target is None else target
+        opacity = OPACITY if opacity is None else opacity
         model = self.ctx.model(session).model
         rgb = to_rgb32(image)
         heatmap = gradcam.explain(model, rgb, method, layer, class_index(target))
@@ -67,7 +81,13 @@ class ClassifyHandlers:
         caption = texts.explain_caption(probs, method, layer, class_index(target),
                                         method in gradcam.CLASS_AGNOSTIC)
         return (session.with_image(str(image)), images.upscale(rgb, 256), label,
-                texts.classify_note(probs), cam, caption)
+                self.note(image, probs, session), cam, caption)
+
+    def note(self, image, probs, session: Session | None) -> str:
+        """The words under the prediction: the crop's and the size's warnings, the calibrated
+        out-of-distribution check (for the weights it was measured on)."""
+        return texts.classify_note(probs, _picture_size(image),
+                                   _calibration(self.ctx.model(session).card.get("weights_sha256")))
 
     def refresh(self, k, method, layer, target, opacity, session: Session):
         """After the session's model changed: the same image through the new model."""
@@ -84,7 +104,10 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         with gr.Column(scale=1, min_width=260):
             image_in = image_input(label="Your image (any size)", height=260,
                                    sources=["upload", "webcam", "clipboard"], elem_id="input_image")
-            topk = gr.Slider(1, 10, 3, step=1, label="top-k")
+            # thumbnails under the upload box: one click classifies a CIFAR-10 test image
+            gr.Examples(examples=[[p] for p in shared.examples], inputs=[image_in], examples_per_page=10,
+                        label="CIFAR-10 test examples (click one)", elem_id="examples")
+            topk = gr.Slider(1, 10, TOP_K, step=1, label="top-k")
         with gr.Column(scale=1, min_width=260):
             view = gr.Image(label="What the network sees (32x32, enlarged)", format="png",
                             interactive=False, height=260, elem_classes="pixelated", elem_id="network_view")
@@ -100,18 +123,17 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                 layer = gr.Dropdown(layers, value=gradcam.DEFAULT_LAYER, label="target layer")
             with gr.Row():
                 target = gr.Dropdown([PREDICTED, *CLASSES], value=PREDICTED, label="target class")
-                opacity = gr.Slider(0, 1, 0.5, step=0.05, label="opacity")
-    gr.Examples(examples=[[p] for p in shared.examples], inputs=[image_in], examples_per_page=10,
-                label="CIFAR-10 test examples (click one)", elem_id="examples",
-                example_labels=[_example_name(p) for p in shared.examples])
-
+                opacity = gr.Slider(0, 1, OPACITY, step=0.05, label="opacity")
     session = shared.session
     settings = [topk, method, layer, target, opacity]
     # the named API: a button nobody can see or click; clients call these by name (wired first,
     # so the names are not taken by the page's own private events on the same functions)
     api = gr.Button(visible=False, elem_id="classify_api")
-    api.click(h.classify, [image_in, topk, session], [label], api_name="classify")
-    api.click(h.explain, [image_in, method, layer, target, opacity, session], [cam], api_name="explain")
+    # numbers as hidden gr.Number (valued with the defaults the API page shows): a gr.Slider
+    # cannot take the None that means "the default" (Gradio's own check fails on it)
+    api_k, api_opacity = gr.Number(TOP_K, visible=False), gr.Number(OPACITY, visible=False)
+    api.click(h.classify, [image_in, api_k, session], [label], api_name="classify")
+    api.click(h.explain, [image_in, method, layer, target, api_opacity, session], [cam], api_name="explain")
     image_in.change(h.view, [image_in, *settings, session],
                     [session, view, label, note, cam, cam_caption], api_visibility="private",
                     trigger_mode="always_last")
@@ -121,9 +143,24 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
           trigger_mode="always_last")
     gr.on([method.change, layer.change, target.change], h.explain_caption,
           [image_in, method, layer, target, session], [cam_caption], api_visibility="private")
+    # the page opens on an example already classified. The upload box stays empty: Gradio sends
+    # two change events when a visitor replaces a picture already in it (two messages for one
+    # bad file), none when it fills an empty box
+    if shared.examples:
+        first = next((p for p in shared.examples if Path(p).stem == FIRST_EXAMPLE), shared.examples[0])
+        shared.demo.load(functools.partial(h.view, first), [*settings, session],
+                         [session, view, label, note, cam, cam_caption], api_visibility="private")
     shared.refreshers.append((h.refresh, [*settings, session], [label, note, cam, cam_caption]))
 
 
-def _example_name(path: str) -> str:
-    from pathlib import Path
-    return Path(path).stem
+def _picture_size(image) -> tuple[int, int] | None:
+    """(width, height) of the visitor's picture from its header (None if it is not a file)."""
+    if not isinstance(image, str):
+        return None
+    with images.open_image(image) as im:
+        return im.size
+
+
+@functools.lru_cache(maxsize=8)
+def _calibration(weights_sha256: str | None) -> Calibration | None:
+    return Calibration.load(paths.OOD_CALIBRATION, weights_sha256)

@@ -21,9 +21,16 @@ from ..errors import UserError
 
 PREDICTED = "predicted"
 MAP_LAYER = "C2"          # the first layer shown: 64 channels at 16x16, edges and colours
+STRIDE_INFO = "up to the patch size (every pixel covered), within 400 occluded copies"
+RF_LAYER = "C4"           # the API's receptive field: the last block's units see most of the image
 NO_IMAGE = "Choose an image in the **Classify** tab first; this tab looks inside the network at it."
 STALE = ("These channels were shown for another model, layer or image; they are being shown again "
          "for your current choice. Click a channel once they appear.")
+
+
+def _or(value, default):
+    """An API value left out (None, or an empty text box) means the parameter's default."""
+    return default if value is None or (isinstance(value, str) and not value.strip()) else value
 
 
 def _channel(value):
@@ -54,21 +61,22 @@ class InsideHandlers:
         """Every channel of `layer` as a picture (highest mean activation first), and the numbers:
         {"layer", "shape": [C, h, w], "order", "ranges", "activations": C x h x w}."""
         model, rgb = self._inputs(image, session)
-        fm = features.feature_maps(model, rgb, layer)
-        tiles = features.channel_tiles(fm, scale)
+        fm = features.feature_maps(model, rgb, _or(layer, MAP_LAYER))
+        tiles = features.channel_tiles(fm, _or(scale, "shared"))
         data = {"layer": fm.layer, "shape": list(fm.shape), "order": [int(c) for c in fm.order],
                 "ranges": [list(fm.value_range(c)) for c in range(fm.shape[0])],
                 "activations": fm.activations.tolist()}
         return tiles, data
 
     @user_errors
-    def receptive_field(self, image, layer: str = "C4", row=0, column=0, channel=None,
+    def receptive_field(self, image, layer: str = RF_LAYER, row=0, column=0, channel=None,
                         session: Session | None = None):
         """The unit's theoretical receptive field drawn on the image, its effective one (gradient
         magnitude), the words, and {"size", "centre", "box", "on_image", "padding_pixels",
         "central_square"} (the box may leave the image: that part is zero padding)."""
         model, rgb = self._inputs(image, session)
-        field, mass = fields.effective_field(model, rgb, layer, row, column, _channel(channel))
+        field, mass = fields.effective_field(model, rgb, _or(layer, RF_LAYER), _or(row, 0),
+                                             _or(column, 0), _channel(channel))
         data = {"layer": field.layer, "row": field.y, "column": field.x, "size": field.size,
                 "centre": list(field.centre), "box": list(field.box), "on_image": list(field.on_image),
                 "padding_pixels": field.padding_pixels,
@@ -82,8 +90,9 @@ class InsideHandlers:
         """Occlusion, integrated gradients and Grad-CAM for one class, their agreement, and
         {"target", "probability", "agreement"}."""
         model, rgb = self._inputs(image, session)
-        target = None if target in (None, "", PREDICTED) else class_index(target)
-        result = attribution.attributions(model, rgb, target, patch, stride)
+        target = None if _or(target, PREDICTED) == PREDICTED else class_index(target)
+        result = attribution.attributions(model, rgb, target, _or(patch, attribution.PATCH),
+                                          _or(stride, attribution.STRIDE))
         agreement = {k: (None if np.isnan(v) else v) for k, v in result.agreement.items()}
         data = {"target": CLASSES[result.target], "probability": result.probability,
                 "agreement": agreement, "logit_change": result.logit_change,
@@ -94,7 +103,7 @@ class InsideHandlers:
     def explain_all(self, image, layer: str = why_not.LAYER, session: Session | None = None):
         """Grad-CAM for each of the ten classes (class order) and {class: probability}."""
         model, rgb = self._inputs(image, session)
-        maps = why_not.all_class_cams(model, rgb, layer)
+        maps = why_not.all_class_cams(model, rgb, _or(layer, why_not.LAYER))
         return why_not.grid(rgb, maps), {c: float(p) for c, p in zip(CLASSES, maps.probabilities)}
 
     # ------------------------------------------------------------ the page (current image)
@@ -163,7 +172,12 @@ class InsideHandlers:
         """(occlusion, integrated gradients, Grad-CAM pictures, the agreement in words)."""
         if session.image is None:
             return None, None, None, NO_IMAGE
-        pictures, summary, _ = self.occlusion(None, target, patch, stride, session)
+        fitted = attribution.fit_stride(patch, stride)  # a stride sent before its slider followed
+        pictures, summary, _ = self.occlusion(None, target, patch, fitted, session)
+        if fitted != stride:
+            lo, hi = attribution.stride_range(int(patch))
+            summary = (f"Stride {fitted} used: a {int(patch)}-pixel patch allows strides {lo} to "
+                       f"{hi}.\n\n" + summary)
         return (*(p for p, _ in pictures), summary)
 
     @user_errors
@@ -175,9 +189,11 @@ class InsideHandlers:
         maps = why_not.all_class_cams(model, rgb, layer)
         top = maps.predicted
         return why_not.grid_picture(rgb, maps), (
-            f"Grad-CAM at **{layer}** for every class: where the evidence for each class sits, so "
-            f"you see what would have to be there for another answer. The network says "
-            f"**{CLASSES[top]}** ({maps.probabilities[top]:.1%}, framed in red).")
+            f"Grad-CAM at **{layer}** for every class, each labelled with its probability: where the "
+            f"evidence for each class sits, so you see what would have to be there for another "
+            f"answer. All ten share one colour scale (red: the strongest evidence for any class), so "
+            f"a class with little evidence stays blue. The network says **{CLASSES[top]}** "
+            f"({maps.probabilities[top]:.1%}, framed in red).")
 
 
 def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
@@ -213,8 +229,11 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                 target = gr.Dropdown([PREDICTED, *CLASSES], value=PREDICTED, label="target class",
                                      min_width=140)
                 patch = gr.Slider(*attribution.PATCH_RANGE, attribution.PATCH, step=1,
-                                  label="patch (pixels)")
-                stride = gr.Slider(*attribution.STRIDE_RANGE, attribution.STRIDE, step=1, label="stride")
+                                  label="patch (pixels)", elem_id="inside_patch")
+                # its range follows the patch (link_stride): only strides the server accepts
+                stride = gr.Slider(*attribution.stride_range(attribution.PATCH), attribution.STRIDE,
+                                   step=1, label="stride", info=STRIDE_INFO,
+                                   elem_id="inside_stride")
             attr_pics = []
             with gr.Row(equal_height=False):
                 for key, title in (("occlusion", "**Occlusion**: probability drop when a patch is greyed"),
@@ -233,24 +252,26 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     order, channel = gr.State({"seen": None, "order": []}), gr.State(None)
 
     # the named API on a button nobody sees; hidden inputs pass a client's values untouched to
-    # the package's checks (visible sliders and dropdowns would answer with Gradio's messages)
+    # the package's checks (visible sliders and dropdowns would answer with Gradio's messages).
+    # Each endpoint has its own inputs, whose values are its defaults: the API page shows them
+    # and a client may send the image alone (None, or a left-out value, is the default too).
     with gr.Group(visible=False):
         api = gr.Button(visible=False)
         api_image = image_input(visible=False)
-        api_layer, api_scale, api_target = (gr.Textbox(visible=False) for _ in range(3))
-        api_row, api_column, api_channel, api_patch, api_stride = (gr.Number(visible=False)
-                                                                   for _ in range(5))
+        hidden_text, hidden_number = (lambda v: gr.Textbox(v, visible=False)), (lambda v: gr.Number(v, visible=False))
+        fm_in = [hidden_text(MAP_LAYER), hidden_text("shared")]
+        rf_in = [hidden_text(RF_LAYER), hidden_number(0), hidden_number(0), hidden_number(None)]
+        occ_in = [hidden_text(PREDICTED), hidden_number(attribution.PATCH), hidden_number(attribution.STRIDE)]
+        all_in = [hidden_text(why_not.LAYER)]
         api_tiles = gr.Gallery(visible=False, format="png")
         api_pics = [gr.Image(visible=False, format="png") for _ in range(2)]
         api_text, api_json = gr.Markdown(visible=False), gr.JSON(visible=False)
-    api.click(h.feature_maps, [api_image, api_layer, api_scale, session], [api_tiles, api_json],
-              api_name="feature_maps")
-    api.click(h.receptive_field, [api_image, api_layer, api_row, api_column, api_channel, session],
-              [*api_pics, api_text, api_json], api_name="receptive_field")
-    api.click(h.occlusion, [api_image, api_target, api_patch, api_stride, session],
-              [api_tiles, api_text, api_json], api_name="occlusion")
-    api.click(h.explain_all, [api_image, api_layer, session], [api_tiles, api_json],
-              api_name="explain_all")
+    api.click(h.feature_maps, [api_image, *fm_in, session], [api_tiles, api_json], api_name="feature_maps")
+    api.click(h.receptive_field, [api_image, *rf_in, session], [*api_pics, api_text, api_json],
+              api_name="receptive_field")
+    api.click(h.occlusion, [api_image, *occ_in, session], [api_tiles, api_text, api_json],
+              api_name="occlusion")
+    api.click(h.explain_all, [api_image, *all_in, session], [api_tiles, api_json], api_name="explain_all")
 
     # each view computes when its sub-tab opens, or when the Inside tab opens on it (the image
     # or model may have changed meanwhile): `shown` remembers the open sub-tab
@@ -260,8 +281,13 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                       [maps_note, gallery, order, channel, input_pic, *unit_outputs]),
              "occlusion": (h.page_occlusion, [target, patch, stride], [*attr_pics, occ_summary]),
              "why": (h.page_explain_all, [why_layer], [why_picture, why_note])}
+    # a new patch first moves the stride slider's range (and value) to what that patch allows,
+    # then the view computes with both. On .change, not .release: a typed patch is released
+    # before its new value is sent
+    patch_moved = patch.change(link_stride, [patch, stride], [stride], api_visibility="private",
+                               trigger_mode="always_last")
     for name, sub_tab, changes in (("maps", maps_tab, [layer.input, scale.input]),
-                                   ("occlusion", occ_tab, [target.input, patch.release, stride.release]),
+                                   ("occlusion", occ_tab, [target.input, stride.release]),
                                    ("why", why_tab, [why_layer.input])):
         fn, inputs, outputs = views[name]
         sub_tab.select(lambda name=name: name, None, shown, api_visibility="private")
@@ -272,10 +298,26 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         # the session's model changed (activate, restore): the open view shows the new model
         shared.refreshers.append((_if_shown(name, fn, len(outputs), quiet=True), [shown, *inputs, session],
                                   outputs))
+    patch_moved.then(h.page_occlusion, [target, patch, stride, session], [*attr_pics, occ_summary],
+                     api_visibility="private", trigger_mode="always_last")
     gallery.select(h.pick_channel, [layer, scale, order, session], [channel, *unit_outputs],
                    api_visibility="private")
     channel_pic.select(h.pick_unit, [layer, scale, channel, session], unit_outputs,
                        api_visibility="private")
+
+
+def link_stride(patch, stride):
+    """The stride slider for a new patch: its range is what the patch allows, its value the
+    nearest allowed one (a slider value Gradio sends is within its range, so never refused)."""
+    try:
+        lo, hi = attribution.stride_range(int(attribution.whole(patch, "patch", *attribution.PATCH_RANGE)))
+    except ValueError:
+        return gr.skip()
+    if lo == hi:  # one stride only (a 2-pixel patch): Gradio needs minimum < maximum, so show it fixed
+        return gr.update(minimum=lo - 1, maximum=hi, value=hi, interactive=False,
+                         info=f"a {int(patch)}-pixel patch allows stride {hi} only")
+    return gr.update(minimum=lo, maximum=hi, value=attribution.fit_stride(patch, stride), interactive=True,
+                     info=STRIDE_INFO)
 
 
 def _if_shown(name: str, fn, n_outputs: int, quiet: bool = False):

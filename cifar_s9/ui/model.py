@@ -61,7 +61,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                             interactive=False, max_height=420, wrap=False, elem_id="arch")
         with gr.Column():
             rules = gr.Dataframe(headers=report.RULE_COLUMNS, label="rules", interactive=False,
-                                 wrap=False, elem_id="rules")
+                                 wrap=True, elem_id="rules")  # rows grow with wrapped rules (app.css): "PASS" on a phone
             card = gr.Markdown(elem_id="model_card")
     with gr.Row(equal_height=False):
         rf_table = gr.Dataframe(headers=report.RF_COLUMNS, label="receptive field", interactive=False,

@@ -142,7 +142,8 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         batch = gr.Dropdown([32, 64, 128, 256, 512], value=128, label="batch size", min_width=100)
         subset = gr.Number(2000, precision=0,  # its range is checked (with a message) by TrainRequest
                            label="training images (subset)", min_width=120)
-    train_aug = gr.JSON(label="augmentation (from the lab)", open=False)
+    with gr.Accordion("augmentation settings (from the lab)", open=False):  # keeps Start in view
+        train_aug = gr.JSON(show_label=False, elem_id="train_aug")
     with gr.Row():
         start_btn = gr.Button("Start", variant="primary")
         stop_btn = gr.Button("Stop my run", variant="stop")

@@ -61,12 +61,35 @@ def windows(patch: int, stride: int, size: int = IMAGE_SIZE) -> int:
     return per_side * per_side
 
 
+def stride_range(patch: int) -> tuple[int, int]:
+    """The strides a `patch` allows, (lowest, highest): at most the patch itself (a larger stride
+    would leave pixels no patch covers), at least the smallest that keeps the occluded copies
+    within MAX_WINDOWS. The page's stride slider takes this range whenever the patch changes."""
+    hi = min(STRIDE_RANGE[1], patch)
+    lo = next(s for s in range(STRIDE_RANGE[0], hi + 1) if windows(patch, s) <= MAX_WINDOWS)
+    return lo, hi
+
+
+def fit_stride(patch, stride) -> int:
+    """The stride nearest to `stride` that `patch` allows (for the page: a patch change moves the
+    stride instead of refusing it); values that are not whole numbers are left to check_occlusion."""
+    lo, hi = stride_range(whole(patch, "patch size", *PATCH_RANGE))
+    try:
+        return min(max(int(stride), lo), hi) if float(stride).is_integer() else stride
+    except (TypeError, ValueError, OverflowError):
+        return stride
+
+
 def check_occlusion(patch, stride) -> tuple[int, int]:
     patch = whole(patch, "patch size", *PATCH_RANGE)
-    stride = whole(stride, "stride", STRIDE_RANGE[0], min(STRIDE_RANGE[1], patch))
-    if windows(patch, stride) > MAX_WINDOWS:
+    lo, hi = stride_range(patch)
+    stride = whole(stride, "stride", *STRIDE_RANGE)
+    if stride > hi:
+        raise InsideError(f"stride {stride} is larger than the {patch}-pixel patch, so some pixels "
+                          f"would never be covered: use a stride from {lo} to {hi}")
+    if stride < lo:
         raise InsideError(f"a {patch}x{patch} patch with stride {stride} makes {windows(patch, stride)} "
-                          f"occluded copies; at most {MAX_WINDOWS}: use a larger stride")
+                          f"occluded copies; at most {MAX_WINDOWS}: use a stride from {lo} to {hi}")
     return patch, stride
 
 
@@ -160,7 +183,29 @@ def summary(result: Attributions) -> str:
              "Rank correlation (Spearman, over the 1,024 pixels; 1 = same ranking, 0 = unrelated):"]
     for pair, rho in result.agreement.items():
         lines.append(f"- {pair}: " + ("undefined (a map is flat)" if np.isnan(rho) else f"{rho:+.2f}"))
+    lines.append("\n" + agreement_sentence(result.agreement))
     lines.append(f"\nIntegrated gradients add up to {float(result.gradients.sum()):+.2f}; the "
                  f"{CLASSES[result.target]} logit changes by {result.logit_change:+.2f} from the "
                  "mean-colour image to this one (equal with exact integration).")
     return "\n".join(lines)
+
+
+AGREE, DISAGREE = 0.5, 0.2  # |Spearman| at least this: the rankings agree; under that: they do not
+
+
+def agreement_sentence(agreement: dict[str, float]) -> str:
+    """What to conclude from the three rank correlations, in one sentence."""
+    known = {pair: rho for pair, rho in agreement.items() if not np.isnan(rho)}
+    if not known:
+        return "**What it means:** a map is flat, so there is nothing to compare."
+    best_pair, best = max(known.items(), key=lambda kv: kv[1])
+    if all(rho >= AGREE for rho in known.values()):
+        return ("**What it means:** the three methods rank the pixels alike, so the regions they "
+                "share are a fair account of what the network used.")
+    if all(abs(rho) < DISAGREE for rho in known.values()):
+        return ("**What it means:** the three maps barely agree (every |correlation| under "
+                f"{DISAGREE}): each method measures something different here (a greyed patch, "
+                "pixel gradients, the last block's coarse evidence), so read no single map as the "
+                "explanation.")
+    return (f"**What it means:** only {best_pair} agree somewhat ({best:+.2f}); where the others "
+            "disagree, treat each map as one method's view, not as the network's reason.")

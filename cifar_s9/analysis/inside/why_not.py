@@ -5,6 +5,8 @@ d logit_k / d A come from one batched backward pass (`is_grads_batched`: the row
 identity as output gradients). Each map is Grad-CAM's: ReLU(sum_c mean(dlogit_k/dA_c) * A_c),
 then pytorch-grad-cam's own min-max scaling and resize, so each equals what
 `cifar_s9.analysis.gradcam.explain(..., "GradCAM", layer, k)` returns (a test checks it).
+The pictures use `shared` instead: the same maps resized, divided by the largest value of all
+ten, so a class with little evidence stays dark instead of glowing as red as the prediction.
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ LAYER = "C4"
 class ClassMaps:
     layer: str
     probabilities: np.ndarray  # (K,)
-    cams: np.ndarray           # (K, H, W) in [0, 1], one Grad-CAM per class
+    cams: np.ndarray           # (K, H, W) in [0, 1], one Grad-CAM per class, each scaled on its own
+    shared: np.ndarray         # (K, H, W) in [0, 1], the same maps on one scale for all classes
 
     @property
     def predicted(self) -> int:
@@ -43,20 +46,24 @@ def all_class_cams(model: nn.Module, image: np.ndarray, layer: str = LAYER) -> C
         (grads,) = torch.autograd.grad(logits, acts, grad_outputs=eye, is_grads_batched=True)
     a = acts.detach()[0].cpu().numpy()                   # (C, h, w)
     weights = grads[:, 0].mean(dim=(2, 3)).cpu().numpy()  # (K, C): Grad-CAM's channel weights
-    cams = np.maximum(np.einsum("kc,chw->khw", weights, a), 0)
+    raw = np.maximum(np.einsum("kc,chw->khw", weights, a), 0)
     size = (x.shape[-1], x.shape[-2])
-    cams = np.stack([scale_cam_image(scale_cam_image(c[None], size))[0] for c in cams])
+    cams = np.stack([scale_cam_image(scale_cam_image(c[None], size))[0] for c in raw])
+    resized = torch.nn.functional.interpolate(torch.from_numpy(raw[:, None]).float(), size=size[::-1],
+                                              mode="bilinear", align_corners=False)[:, 0].numpy()
+    shared = np.maximum(resized, 0) / max(float(resized.max()), 1e-12)
     probs = logits.detach().softmax(1)[0].cpu().numpy()
-    return ClassMaps(layer, probs, np.nan_to_num(cams.astype(np.float32), nan=0.0))
+    return ClassMaps(layer, probs, np.nan_to_num(cams.astype(np.float32), nan=0.0),
+                     np.nan_to_num(shared.astype(np.float32), nan=0.0))
 
 
 def grid(image: np.ndarray, maps: ClassMaps, size: int = 128,
          opacity: float = 0.5) -> list[tuple[np.ndarray, str]]:
-    """[(image with class k's Grad-CAM blended on, "cat 71.2%")] in class order (a 2x5 grid);
-    the predicted class is marked."""
+    """[(image with class k's Grad-CAM blended on, "cat 71.2%")] in class order (a 2x5 grid),
+    all ten on one colour scale; the predicted class is marked."""
     base = render.enlarge(image, size)
     out = []
-    for k, (cam, p) in enumerate(zip(maps.cams, maps.probabilities)):
+    for k, (cam, p) in enumerate(zip(maps.shared, maps.probabilities)):
         picture = render.blend(base, render.enlarge(render.colour(cam, "jet"), size), opacity)
         mark = " (predicted)" if k == maps.predicted else ""
         out.append((picture, f"{CLASSES[k]} {p:.1%}{mark}"))

@@ -1,0 +1,254 @@
+"""Issue 26, points 6, 7 and 9 in a real browser (Debian's chromium through Playwright), on the
+shipped weights: controls that cannot ask for what the server refuses (the occlusion stride
+follows the patch, the lab's min/max pairs are linked, a typed out-of-range value is one
+sentence), the first minutes (Classify opens classified with thumbnails, notes for tiny and
+cropped pictures, errors cleared by the next good input, the lab's grid in view while its sliders
+move) and the phone at 390 px (header button, Plotly toolbar, ticks, collapsed settings).
+Screenshots go to test-artifacts/issue26-*.png (git-ignored). Skips without Playwright or chromium.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from browsing import ARTIFACTS, ROOT
+from synthetic import free_port
+from waiting import HANG_MS, SLOW_TEST_S, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
+
+
+@pytest.fixture(scope="module")
+def server(weights_path, tmp_path_factory):
+    import app
+    from cifar_s9.paths import DEFAULT_WEIGHTS
+
+    weights = DEFAULT_WEIGHTS if Path(DEFAULT_WEIGHTS).exists() else weights_path  # the real model
+    app.configure(weights=weights, runs_dir=tmp_path_factory.mktemp("runs"))
+    options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
+               "prevent_thread_lock": True, "quiet": True}
+    app.demo.queue(**app.QUEUE).launch(**options)
+    yield app.demo.local_url
+    app.demo.close()
+
+
+def open_page(browser, url: str, width: int = 1400, height: int = 1000):
+    page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+    page.set_default_timeout(HANG_MS)
+    page.goto(url)
+    page.locator("#banner").get_by_text("Active model").wait_for()
+    return page
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(400)  # images fade in
+    page.screenshot(path=str(ARTIFACTS / f"issue26-{name}.png"), full_page=True)
+
+
+def record_messages(page) -> None:
+    """Keep every toast message from now on (as test_browser.record_messages)."""
+    page.evaluate("""() => {
+        window.seenMessages = [];
+        const shown = () => document.querySelectorAll('[data-testid=toast-text]');
+        shown().forEach(e => { e.dataset.seen = '1'; });
+        window.messageObserver = new MutationObserver(() => shown().forEach(e => {
+            if (!e.dataset.seen) { e.dataset.seen = '1'; window.seenMessages.push(e.innerText); }
+        }));
+        window.messageObserver.observe(document.body, {childList: true, subtree: true});
+    }""")
+
+
+def messages(page) -> list[str]:
+    return page.evaluate("() => window.seenMessages")
+
+
+def idle(page) -> None:
+    """Every event this app was sent has been answered (then a moment for a toast to be drawn)."""
+    import app
+    wait_until(lambda: not any(app.demo._queue.pending_event_ids_session.values()), "events never answered")
+    page.wait_for_timeout(1500)
+
+
+def set_number(page, elem_id: str, value) -> None:
+    """Type into a slider's number box and leave it (Gradio sends input, change and release)."""
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def attr(page, selector: str, name: str) -> str:
+    return page.eval_on_selector(selector, f"e => e.getAttribute('{name}')")
+
+
+def open_sub_tab(page, name: str) -> None:
+    page.get_by_role("tab", name=name, exact=True).first.click()
+
+
+# ---------------------------------------------------------------- 26.6 linked controls
+
+def test_a_small_patch_moves_the_stride_slider_and_no_error(server, browser):
+    page = open_page(browser, server)
+    page.locator("#prediction .output-class").wait_for()  # the opening example is the current image
+    page.get_by_role("tab", name="Inside").click()
+    open_sub_tab(page, "Occlusion & gradients")
+    page.locator("#inside_agreement").get_by_text("Spearman", exact=False).wait_for()
+    record_messages(page)
+    set_number(page, "inside_patch", 2)
+    page.wait_for_function("document.querySelector('#inside_stride input[type=number]').max === '2'")
+    assert page.locator("#inside_stride input[type=number]").input_value() == "2"
+    page.locator("#inside_agreement").get_by_text("Explaining", exact=False).wait_for()
+    idle(page)
+    assert messages(page) == []  # before: "stride must be a whole number in [1, 2], got 4", three times
+    assert "What it means" in page.locator("#inside_agreement").inner_text()
+    shot(page, "occlusion-patch2")
+    page.context.close()
+
+
+def test_the_lab_pairs_are_linked_and_a_typed_value_is_one_sentence(server, browser):
+    page = open_page(browser, server)
+    page.get_by_role("tab", name="Augmentation lab").click()
+    page.locator("#aug_status").get_by_text("Settings valid").wait_for()
+    record_messages(page)
+    page.locator("#holes_min input[type=range]").fill("10")  # dragged
+    page.wait_for_function("document.querySelector('#holes_max input[type=number]').value === '10'")
+    assert attr(page, "#holes_max input[type=number]", "min") == "10"  # the max slider starts at the min
+    idle(page)
+    set_number(page, "hole_height_max", 99)
+    page.locator("#aug_status").get_by_text("hole_height_max 99 is above its maximum 32").wait_for()
+    idle(page)
+    assert messages(page) == []  # before: "Value 99 is greater than maximum value 32." twice
+    shot(page, "lab-linked")
+    page.context.close()
+
+
+# ---------------------------------------------------------------- 26.7 the first minutes
+
+@pytest.mark.parametrize("width, height", [(1400, 1000), (390, 844)])
+def test_classify_opens_classified_with_thumbnails_beside_the_upload(server, browser, width, height):
+    page = open_page(browser, server, width, height)
+    page.locator("#prediction .output-class").wait_for()  # no click: an example is classified
+    assert page.locator("#prediction .output-class").inner_text().strip() == "ship"
+    page.wait_for_function("document.querySelectorAll('#examples img').length >= 10")
+    upload = page.locator("#input_image").bounding_box()
+    thumbs = page.locator("#examples img").first.bounding_box()
+    assert thumbs["y"] < height  # in the first screen
+    assert abs(thumbs["x"] - upload["x"]) < 40 and thumbs["y"] > upload["y"]  # right under the box
+    shot(page, f"classify-open-{width}")
+    page.context.close()
+
+
+def write_picture(name: str, pixels: np.ndarray) -> Path:
+    from PIL import Image
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def note(page) -> str:
+    return page.locator("#classify_note").inner_text()
+
+
+def test_warnings_and_an_error_cleared_by_the_next_good_picture(server, browser):
+    page = open_page(browser, server)
+    page.locator("#prediction .output-class").wait_for()
+    upload = page.locator("#input_image input[type=file]")
+    rng = np.random.default_rng(0)
+    panorama = np.repeat(np.linspace(0, 255, 4000, dtype=np.uint8)[None, :, None], 300, 0).repeat(3, 2)
+    upload.set_input_files(str(write_picture("panorama.png", panorama)))
+    page.locator("#classify_note").get_by_text("Heavy crop", exact=False).wait_for()
+    assert "centre 300x300 square of this 4000x300 image; 92% of it (left and right)" in note(page)
+    page.locator("#input_image button[aria-label='Remove Image']").first.click()
+    upload.set_input_files(str(write_picture("noise8.png", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8))))
+    page.locator("#classify_note").get_by_text("Tiny image (8x8)", exact=False).wait_for()
+    assert "Out-of-distribution check" in note(page) or "Possibly not a CIFAR-10 picture" in note(page)
+    bad = ARTIFACTS / "corrupt26.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 20)
+    page.locator("#input_image button[aria-label='Remove Image']").first.click()
+    upload.set_input_files(str(bad))
+    page.locator(".toast-body").first.wait_for()
+    idle(page)
+    page.locator("#input_image button[aria-label='Remove Image']").first.click()
+    upload.set_input_files(str(ROOT / "assets" / "examples" / "cat.jpg"))
+    page.wait_for_function("(document.querySelector('#prediction .output-class') || {}).innerText?.trim() === 'cat'")
+    idle(page)
+    badges = page.eval_on_selector_all(
+        "#network_view, #prediction, #classify_note, #cam",
+        "els => els.filter(e => /\\bError\\b/.test(e.innerText)).map(e => e.id)")
+    assert badges == [], badges  # before: a red "Error" stayed on every output
+    shot(page, "classify-after-error")
+    page.context.close()
+
+
+@pytest.mark.parametrize("width, height", [(1400, 700), (390, 844)])  # a laptop's window, a phone
+def test_the_lab_grid_stays_in_view_while_the_dropout_sliders_move(server, browser, width, height):
+    page = open_page(browser, server, width, height)
+    page.get_by_role("tab", name="Augmentation lab").click()
+    page.wait_for_function("document.querySelectorAll('#aug_grid img').length >= 12")
+    page.get_by_text("Colour jitter").first.click()  # the last group: the farthest sliders
+    for slider_id in ("hole_width_max", "hue"):
+        # the slider at the bottom of the window, as a visitor scrolls down to it
+        page.eval_on_selector(f"#{slider_id}", "e => e.scrollIntoView({block: 'end'})")
+        page.wait_for_timeout(300)
+        slider = page.locator(f"#{slider_id}").bounding_box()
+        grid = page.locator("#aug_grid").bounding_box()
+        assert 0 <= slider["y"] < height, slider_id
+        assert grid["y"] < height and grid["y"] + grid["height"] > 0, slider_id  # the grid on screen too
+        # ... and the slider not hidden under it: below it (a phone) or beside it (a desktop)
+        view = page.locator("#aug_view").bounding_box() if page.locator("#aug_view").count() else grid
+        assert slider["y"] >= view["y"] + view["height"] - 1 or slider["x"] + slider["width"] <= view["x"] + 1
+    shot(page, f"lab-sticky-{width}")
+    page.context.close()
+
+
+# ---------------------------------------------------------------- 26.9 the phone
+
+def overlapping_ticks(page) -> list[str]:
+    """Neighbouring x-axis tick labels that collide, in every Plotly chart on the page. Level
+    labels collide when their boxes overlap; labels slanted by an angle a collide when their
+    parallel baselines are closer than the font's size (anchors dx apart: dx * sin(a))."""
+    return page.evaluate("""() => {
+        const bad = [];
+        document.querySelectorAll('.js-plotly-plot .xaxislayer-above').forEach(layer => {
+            const ticks = [...layer.querySelectorAll('text')].filter(t => t.getBoundingClientRect().width > 0);
+            for (let i = 1; i < ticks.length; i++) {
+                const [a, b] = [ticks[i - 1], ticks[i]];
+                const [ra, rb] = [a.getBoundingClientRect(), b.getBoundingClientRect()];
+                const angle = Math.abs(parseFloat(((b.getAttribute('transform') || '').match(/rotate\\((-?[\\d.]+)/) || [0, 0])[1]));
+                const size = parseFloat(getComputedStyle(b).fontSize);
+                const collide = angle > 1
+                    ? Math.abs(rb.right - ra.right) * Math.sin(angle * Math.PI / 180) < size
+                    : !(ra.right <= rb.left || rb.right <= ra.left);
+                if (collide) bad.push(a.textContent + '|' + b.textContent);
+            }
+        });
+        return bad;
+    }""")
+
+
+def test_phone_header_plots_and_settings(server, browser):
+    page = open_page(browser, server, 390, 844)
+    restore = page.locator("#restore").bounding_box()
+    assert restore["height"] < 60, restore  # before: as tall as the wrapped banner
+    page.get_by_role("tab", name="Mistakes").click()
+    page.locator("#mistakes_note").get_by_text("Accuracy", exact=False).wait_for()
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2")
+    page.wait_for_timeout(1000)  # Plotly lays the ticks out after drawing
+    assert overlapping_ticks(page) == []
+    assert page.eval_on_selector_all(".modebar-container", "els => els.filter(e => e.offsetParent !== null).length") == 0
+    shot(page, "phone-mistakes")
+    page.get_by_role("tab", name="Model").click()
+    page.get_by_text("C4.conv3").first.wait_for()
+    page.wait_for_function("[...document.querySelectorAll('#rules td')].some(e => e.textContent.trim() === 'PASS')")
+    cells = page.eval_on_selector_all("#rules td", "els => els.map(e => [e.textContent.trim(), "
+                                      "e.getBoundingClientRect().right, e.scrollWidth - e.clientWidth])")
+    assert any(text == "PASS" for text, _, _ in cells)
+    assert all(right <= 390 and hidden <= 1 for _, right, hidden in cells), cells  # before: "PAS" at the edge
+    page.get_by_role("tab", name="Train").click()
+    start = page.get_by_role("button", name="Start")
+    start.wait_for()
+    assert not page.locator("#train_aug").is_visible()  # the 20-line JSON is in a closed accordion
+    shot(page, "phone-train")
+    page.context.close()
