@@ -64,10 +64,17 @@ def classify_example(page, name: str = "cat") -> str:
     open_tab(page, "Classify")
     page.locator("#prediction .output-class").wait_for()  # the page opens on an example, classified
     before = pending_events()
+    shown = page.eval_on_selector("#network_view img", "e => e.src")  # the opening example's view
     page.locator(f"#examples img[src$='/{name}.jpg']").first.click()
     page.wait_for_function("n => (document.querySelector('#input_image img') || {}).src?.endsWith('/' + n + '.jpg')",
                            arg=name)
     wait_until(answered_since(before), f"the {name} example was never classified")
+    # the answer drawn: the network's view of the new picture replaced the old one (its label
+    # comes in the same message), unless the picture is the one the page opened on (the same
+    # file: its view keeps its address)
+    page.wait_for_function("([old, n]) => (document.querySelector('#network_view img') || {}).src !== old"
+                           " || (document.querySelector('#prediction .output-class') || {}).innerText?.trim() === n",
+                           arg=[shown, name])
     page.wait_for_function("document.querySelector('#cam img') !== null")
     return page.locator("#prediction .output-class").inner_text().strip()
 
