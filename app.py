@@ -62,7 +62,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(title="cifar_s9 lab") as demo:
         gr.Markdown("# cifar_s9 lab\nA <200k-parameter CIFAR-10 network: classify, explain, augment, "
                     "train and inspect it. Your choices (model, image, settings) are yours alone.")
-        with gr.Row(equal_height=True):
+        with gr.Row(equal_height=True, elem_id="header_row"):
             banner = gr.Markdown(elem_id="banner")
             shared = Shared(demo, gr.State(Session()), banner,
                             [str(p) for p in app_data.example_paths()])
