@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 import gradio as gr
 
@@ -51,7 +52,9 @@ def configure(weights=None, data_dir=None, runs_dir=None, local: bool | None = N
                         policy=LOCAL_SLOT if local else PUBLIC_SLOT)
     evals = EvaluationCache(disk_dir=DEFAULT_CACHE / "evaluations")  # per weights and test set
     experiments = Experiments(jobs, lambda: experiment_data(data_dir))  # in the same one slot
-    ctx = AppContext(ModelCache(weights), evals, jobs, experiments, data_dir)
+    reference = os.environ.get("CIFAR_S9_REFERENCE_WEIGHTS") or paths.REFERENCE_WEIGHTS
+    ctx = AppContext(ModelCache(weights), evals, jobs, experiments, data_dir,
+                     Path(reference) if Path(reference).is_file() else None)
     if "CTX" not in globals():
         return ctx
     vars(CTX).update(vars(ctx))

@@ -27,6 +27,7 @@ def _home() -> Path:
 HOME = _home()                                   # project root (checkout) or the installed data
 WEIGHTS_DIR = HOME / "weights"                   # released checkpoints: read-only for the app
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "default.safetensors"
+REFERENCE_WEIGHTS = WEIGHTS_DIR / "seed.safetensors"  # the reference design (`seed` preset), shipped beside ours
 OOD_CALIBRATION = WEIGHTS_DIR / "ood.json"       # the out-of-distribution flag's threshold (bench/ood_calibration.py)
 ASSETS_DIR = HOME / "assets"
 EXAMPLES_DIR = ASSETS_DIR / "examples"

@@ -170,3 +170,36 @@ def card_markdown(card: dict, source: str, warning: str | None = None,
             lines.append(f"\n<details><summary>{title}</summary>\n\n```json\n"
                          f"{json.dumps(card[key], indent=1, default=str).replace('```', '')}\n```\n</details>")
     return "\n\n".join(lines)
+
+
+# ---------------------------------------------------------------- the shipped designs side by side
+
+COMPARE_ROWS = ("parameters", "receptive field (px)", "depthwise-separable convs", "dilated convs",
+                "test accuracy", "with flip TTA", "clean-pixel check", "epochs", "training time")
+
+
+def _percent(values: dict | None, key: str) -> str:
+    v = (values or {}).get(key)
+    return f"{v:.2%}" if isinstance(v, (int, float)) and not isinstance(v, bool) else "-"
+
+
+def design_column(model: nn.Module, card: dict) -> list[str]:
+    """One shipped network's column of `compare_rows`: measured on the model, read from its card."""
+    from ..model.rules import rules_summary
+
+    rules = rules_summary(model)
+    accuracy = card.get("accuracy") if isinstance(card.get("accuracy"), dict) else {}
+    epochs = card.get("epochs")
+    return [f"{rules['params']:,}", str(rules["receptive_field"]), str(rules["depthwise_separable"]),
+            str(rules["dilated"]), _percent(accuracy.get("test"), "plain"), _percent(accuracy.get("test"), "tta"),
+            _percent(accuracy.get("clean_check"), "plain"),
+            str(epochs) if isinstance(epochs, int) and not isinstance(epochs, bool) else "-",
+            duration(card.get("wall_time_s"))]
+
+
+def compare_rows(designs: dict[str, tuple[nn.Module, dict]]) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows) of the shipped designs side by side: {name: (model, card)} -> one row per
+    property, one column per design, every number from the model itself or its measured card."""
+    columns = {name: design_column(model, card) for name, (model, card) in designs.items()}
+    rows = [[label, *(col[i] for col in columns.values())] for i, label in enumerate(COMPARE_ROWS)]
+    return ["", *map(str, columns)], rows

@@ -16,9 +16,12 @@ from ..app import redact, uploads
 from ..data.app_data import EvalData, load_test_data
 from ..app.experiment_jobs import Experiments
 from ..app.jobs import TrainingJobs
-from ..app.serving import ActiveModel, EvaluationCache, ModelCache
+from ..app.serving import ActiveModel, EvaluationCache, ModelCache, ModelChoice
 from ..app.session import Session
 from ..errors import UserError
+
+
+REFERENCE_LABEL = "reference design (seed.safetensors)"
 
 
 @dataclass
@@ -31,12 +34,32 @@ class AppContext:
     jobs: TrainingJobs
     experiments: Experiments
     data_dir: str | None = None
+    reference: Path | None = None    # the reference design's weights, shipped beside ours
     _test: EvalData | None = field(default=None, repr=False)
+    _reference_choice: ModelChoice | None = field(default=None, repr=False)
     _test_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def model(self, session: Session | None) -> ActiveModel:
         """The model this session chose (the shipped one unless it activated another)."""
         return self.models.get(session.model if session is not None else None)
+
+    def reference_choice(self, owner: str | None = None) -> ModelChoice:
+        """The reference design as a ModelChoice (held for `owner`); UserError when not shipped."""
+        if self.reference is None or not Path(self.reference).is_file():
+            raise UserError("the reference design is not shipped with this app")
+        self._reference_choice = self.models.add(self.reference, REFERENCE_LABEL, owner=owner)
+        return self._reference_choice
+
+    def designs(self) -> dict[str, tuple]:
+        """{name: (model, card)} of the shipped designs: ours and, if shipped, the reference."""
+        shipped = self.models.shipped
+        out = {f"ours ({shipped.source})": (shipped.model, shipped.card)}
+        try:
+            ref = self.models.get(self._reference_choice or self.reference_choice())
+        except UserError:
+            return out
+        out[REFERENCE_LABEL] = (ref.model, ref.card)
+        return out
 
     def measured(self, active: ActiveModel) -> tuple[float, int, bool] | None:
         """(accuracy, images, full test set?) of the app's own evaluation of `active`, the one

@@ -37,6 +37,14 @@ class ModelHandlers:
                 report.rule_rows(active.model), redact.scrub(card), curves)
 
     @user_errors
+    def designs(self):
+        """The shipped designs side by side (the same for every visitor)."""
+        import pandas as pd
+
+        headers, rows = report.compare_rows(self.ctx.designs())
+        return pd.DataFrame(rows, columns=["property", *headers[1:]])
+
+    @user_errors
     def use_upload(self, file, session: Session, request: gr.Request = None):
         """An uploaded checkpoint becomes this session's model: only a file Gradio stored in its
         upload folder, only if it loads, classifies 32x32 images and passes the rules."""
@@ -68,12 +76,20 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                                 wrap=False)
         rf_chart = gr.Plot(label="receptive field per layer")
     card_curves = gr.Plot(label="training curves (model card)")
+    with gr.Accordion("The shipped designs side by side (ours and the course's reference)", open=True,
+                      visible=ctx.reference is not None):
+        designs = gr.Dataframe(label="measured on each network and its card", interactive=False,
+                               wrap=True, elem_id="designs")
+        gr.Markdown("Both obey the Session 9 rules and were trained on this CPU; each test accuracy "
+                    "was measured once, after the design and its checkpoint were chosen on held-back "
+                    "training images. **Use the reference design** (above) to see it in every tab.")
     with gr.Accordion("Use a checkpoint of your own (this browser session only)", open=False):
         upload = gr.File(label=".safetensors checkpoint", file_types=[".safetensors"], type="filepath")
         use_btn = gr.Button("Use it in my session")
         upload_status = gr.Markdown()
     outputs = [arch, rf_table, rf_chart, rules, card, card_curves]
     tab.select(h.show, [shared.session], outputs, api_visibility="private")
+    tab.select(h.designs, None, designs, api_visibility="private")
     event = use_btn.click(h.use_upload, [upload, shared.session],
                           [upload_status, shared.banner, shared.session], api_visibility="private")
     shared.model_events.append(event)
