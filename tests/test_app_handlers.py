@@ -224,7 +224,7 @@ def test_only_the_owner_can_stop_a_running_run(app):
     real = tiny_data()
     # (a fixed 10 s here let the run go on, with no data, on a busy machine: issue 23)
     app.ctx.jobs.load_data = lambda: (gate.wait(HANG_S), real())[1]
-    owner, other = Session(), Session()
+    owner = Session()
     stream = app.train.start("default", 1, 0.05, 32, 32, owner, A)
     try:
         first = next(stream)

@@ -2,7 +2,6 @@
 nothing unpickles, and the app binds locally with an upload limit unless told otherwise."""
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -12,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from cifar_s9.records.checkpoint import load_weights
 from cifar_s9.app.jobs import SHIPPED_WEIGHTS, TrainingJobs, check_output_dir

@@ -218,7 +218,7 @@ class PeakGrowth:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    import app as module  # noqa: the app module, as `python app.py` runs it
+    import app as module  # the app module, as `python app.py` runs it
 
     data_dir = make_dataset_dir(tmp_path_factory.mktemp("data"), train_per_class=20, test_per_class=2)
     runs_dir = tmp_path_factory.mktemp("runs")
