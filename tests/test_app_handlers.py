@@ -272,10 +272,10 @@ def test_mistakes_view_and_cams(app):
     accuracy = note.split("**Accuracy ")[1].split("**")[0]
     assert f": {accuracy} on a " in banner and "-image sample of the test set" in banner  # one number
     assert app.header.banner(S0) == banner  # the banner reads the same evaluation from now on
-    if gallery:
-        assert "→" in gallery[0][1] and gallery[0][1].endswith("%") and gallery[0][0].shape == (96, 96, 3)
-        pred_cam, true_cam, caption = app.mistakes.cams(listed, S0, SimpleNamespace(index=0))
-        assert pred_cam.shape == true_cam.shape and "true" in caption
+    assert gallery  # an untrained network gets most of the sample wrong
+    assert "→" in gallery[0][1] and gallery[0][1].endswith("%") and gallery[0][0].shape == (96, 96, 3)
+    pred_cam, true_cam, caption = app.mistakes.cams(listed, S0, SimpleNamespace(index=0))
+    assert pred_cam.shape == true_cam.shape and "true" in caption
     with pytest.raises(gr.Error):
         app.mistakes.cams(listed, S0, SimpleNamespace(index=10_000))
     for hostile in ([1, 2, 3], None, {"model": "shipped", "indices": "abc"}, {"model": "shipped"}):

@@ -216,8 +216,9 @@ def test_unusual_valid_images_give_the_network_the_right_pixels(app, tmp_path, v
     expected = images.load_rgb32(looks_like)
     assert seen.shape == (32, 32, 3) and seen.dtype == np.uint8
     assert np.abs(seen.astype(int) - expected.astype(int)).mean() <= tolerance
-    top = app.classify(path, 3)
-    assert list(top) == list(app.classify(looks_like, 3)) or tolerance > 0  # lossy ones may reorder
+    if tolerance == 0:  # lossless: the very same pixels, so the very same answer (lossy ones are
+        # bounded by the pixel check above; their near-tied classes may swap places)
+        assert app.classify(path, 3) == app.classify(looks_like, 3)
     assert app.explain(path).shape[0] == 256
 
 

@@ -111,12 +111,13 @@ def test_a_student_learns_from_the_teacher_alone(trained_teacher, tiny_split):
 
 
 def test_init_weights_start_the_network_from_the_file(trained_teacher, tiny_split):
-    trainer = Trainer(tiny_config(residual=True), replace(TINY, init_weights=str(trained_teacher)), NO_AUGMENT, tiny_split)
+    trainer = Trainer(tiny_config(residual=True), replace(TINY, init_weights=str(trained_teacher), ema_decay=0.99),
+                      NO_AUGMENT, tiny_split)
     saved = load_weights(trained_teacher)[0].state_dict()
     for k, v in trainer.model.state_dict().items():
         assert torch.equal(v, saved[k]), k
-    assert trainer.ema is None or torch.equal(trainer.ema.module.state_dict()["head.classifier.weight"],
-                                              saved["head.classifier.weight"])
+    assert trainer.ema is not None  # the averaged copy starts from the file too
+    assert torch.equal(trainer.ema.module.state_dict()["head.classifier.weight"], saved["head.classifier.weight"])
 
 
 def test_init_weights_of_another_architecture_are_refused(tiny_split, tmp_path):
