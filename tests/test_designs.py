@@ -53,7 +53,7 @@ def test_a_session_takes_the_reference_design_and_the_model_tab_shows_both(app):
     assert app.ctx.model(session).card["preset"] == "seed"
     assert app.ctx.model(Session()).card["preset"] == "default"  # other sessions keep theirs
     table = app.model.designs()
-    assert list(table.columns) == ["property", "ours (tiny.safetensors)", REFERENCE_LABEL]
+    assert list(table.columns) == ["property", "ours", "reference"]
     assert table.iloc[0].tolist() == ["parameters", "198,250", "197,413"]
 
 
@@ -61,4 +61,4 @@ def test_without_a_shipped_reference_the_button_says_so_and_the_table_shows_ours
     app.ctx.reference, app.ctx._reference_choice = None, None
     with pytest.raises(gr.Error, match="reference design is not shipped"):
         app.header.use_reference(Session(), A)
-    assert list(app.model.designs().columns) == ["property", "ours (tiny.safetensors)"]
+    assert list(app.model.designs().columns) == ["property", "ours"]

@@ -53,12 +53,12 @@ class AppContext:
     def designs(self) -> dict[str, tuple]:
         """{name: (model, card)} of the shipped designs: ours and, if shipped, the reference."""
         shipped = self.models.shipped
-        out = {f"ours ({shipped.source})": (shipped.model, shipped.card)}
+        out = {"ours": (shipped.model, shipped.card)}  # short names: three columns fit a phone
         try:
             ref = self.models.get(self._reference_choice or self.reference_choice())
         except UserError:
             return out
-        out[REFERENCE_LABEL] = (ref.model, ref.card)
+        out["reference"] = (ref.model, ref.card)
         return out
 
     def measured(self, active: ActiveModel) -> tuple[float, int, bool] | None:

@@ -80,7 +80,8 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                       visible=ctx.reference is not None):
         designs = gr.Dataframe(label="measured on each network and its card", interactive=False,
                                wrap=True, elem_id="designs")
-        gr.Markdown("Both obey the Session 9 rules and were trained on this CPU; each test accuracy "
+        gr.Markdown("**ours**: the shipped `default.safetensors`; **reference**: `seed.safetensors`, the "
+                    "course's reference architecture. Both obey the Session 9 rules and were trained on this CPU; each test accuracy "
                     "was measured once, after the design and its checkpoint were chosen on held-back "
                     "training images. **Use the reference design** (above) to see it in every tab.")
     with gr.Accordion("Use a checkpoint of your own (this browser session only)", open=False):
