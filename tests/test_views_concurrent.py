@@ -29,7 +29,7 @@ TOUR_S = 6.0  # s of hot views after each visitor's full tour: the old code fail
 HOT = {"show", "page_maps", "pick_channel", "pick_unit", "feature_maps", "receptive_field",
        "explain", "view", "cams", "page_explain_all", "explain_all", "classify"}
 # events that change the session's model, the shared slot or files, or that only wire the page
-LEFT_OUT = {"start", "stop", "activate", "restore", "use_upload", "send_to_train", "load_example",
+LEFT_OUT = {"start", "stop", "activate", "restore", "use_reference", "use_upload", "send_to_train", "load_example",
             "<lambda>", "reroll", "default_values", "refresh", "run", "status", "overlay"}
 CLICKS = {"pick_unit": [40, 40]}  # a point on the enlarged channel; other selects: the first tile
 # the named Inside API sits on hidden inputs without page values: what a client sends

@@ -25,10 +25,12 @@ def share_one_budget(demo, limit: int = HEAVY_LIMIT) -> list[str]:
     return left_out
 
 
-# Waiting events (queued, not yet running) one visitor may have: a page needs one or two at a
-# time; 80 joins from one client in 1.3 s took 28 of the 64 places. A class behind one NAT
-# shares an address, so the per-address cap is half the queue, not a handful.
-PER_SESSION_WAITING = 4
+# Waiting events (queued, not yet running) one visitor may have: a page opening fires several at
+# once (its example classified, the banner, the run token's re-attachment, the heartbeat, a tab's
+# views): at 4 the Experiments tab's own plan line was refused on a busy machine, so 16; 80 joins
+# from one client in 1.3 s took 28 of the 64 places. A class behind one NAT shares an address, so
+# the per-address cap is half the queue, not a handful.
+PER_SESSION_WAITING = 16
 PER_CLIENT_WAITING = 32
 
 
