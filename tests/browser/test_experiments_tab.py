@@ -66,7 +66,7 @@ def test_short_ab_on_the_sample_shows_overlay_and_table(server, browser):
     page.get_by_text("Past runs (run tracker)").click()
     # the past-runs table lists both arms without a Refresh (26.5), and still after one
     for arm in ("no Coarse Dropout", "current settings"):
-        page.wait_for_function("arm => document.querySelector('#exp_runs').innerText.includes(arm)", arg=arm)
+        page.wait_for_function("arm => (document.querySelector('#exp_runs')?.innerText ?? '').includes(arm)", arg=arm)
     page.get_by_role("button", name="Refresh").click()
     page.wait_for_function("() => document.body.innerText.split('current settings').length > 5")
     page.get_by_role("button", name="Overlay").click()
