@@ -221,3 +221,28 @@ def test_forged_run_tokens_over_http_neither_extend_attach_nor_stop(server):
         gate.set()
     job.thread.join(HANG_S)
     assert not app.CTX.jobs.busy
+
+
+def test_the_reference_design_over_http_changes_only_the_callers_session(server):
+    """The header's 'Use the reference design' over raw queue/join: hostile data changes nothing
+    but the caller's own model, repeated calls load it once, a second session keeps the shipped."""
+    app, base, gate = server
+    if app.CTX.reference is None:
+        pytest.skip("weights/seed.safetensors is not in this checkout")
+    use_reference = fn_index(app, "use_reference", "HeaderHandlers")
+    classify = fn_index(app, "classify", "ClassifyHandlers")
+    a, b = Visitor(base), Visitor(base)
+    image_a, image_b = a.upload(CAT), b.upload(CAT)
+    ok_b, shipped = b.call(classify, [image_b, 10, None])
+    for hostile in ([None], ["../../etc/passwd"], [{"model": "x" * 10_000}], []):
+        a.call(use_reference, hostile)  # the only input is the server-side session: junk is ignored or refused
+    loaded = len(app.CTX.models)
+    for _ in range(5):
+        ok, out = a.call(use_reference, [None])
+        assert ok and "reference design" in out[0], out
+    assert len(app.CTX.models) == loaded  # the same file is one cached model, not five
+    ok, a_says = a.call(classify, [image_a, 10, None])
+    ok_b2, b_says = b.call(classify, [image_b, 10, None])
+    assert ok and ok_b and ok_b2
+    assert confidences(b_says) == confidences(shipped) and confidences(a_says) != confidences(shipped)
+    assert str(app.CTX.reference.parent) not in json.dumps(out)  # the banner names the file, never its folder
