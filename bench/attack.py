@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(HERE), str(HERE / "tests"), str(HERE / "bench")]
 from hostile import data_url  # noqa: E402
 from hostile_payloads import Peak, call, vm_rss_mb  # noqa: E402
-from load import percentile  # noqa: E402
+from load import percentile, stop_server, user_address  # noqa: E402
 from synthetic import free_port  # noqa: E402
 
 EXAMPLES = sorted((HERE / "assets" / "examples").glob("*.jpg"))
@@ -86,9 +86,9 @@ class App:
         return data
 
 
-def ordinary(url: str, app: App, payloads: list, until: float, out: list, lock) -> None:
+def ordinary(url: str, app: App, payloads: list, until: float, out: list, lock, u: int = 0) -> None:
     fn, dep = app.fn("classify")
-    with httpx.Client(base_url=url, timeout=120) as client:
+    with httpx.Client(base_url=url, timeout=120, headers=user_address(u)) as client:
         i = 0
         while time.monotonic() < until:
             t = time.perf_counter()
@@ -131,8 +131,8 @@ def phase(url: str, app: App, pid: int, users: int, seconds: float, bombs: list[
     results, sent, lock = [], [], threading.Lock()
     until = time.monotonic() + seconds
     with Peak(pid) as rss:
-        workers = [threading.Thread(target=ordinary, args=(url, app, uploads, until, results, lock))
-                   for _ in range(users)]
+        workers = [threading.Thread(target=ordinary, args=(url, app, uploads, until, results, lock, u))
+                   for u in range(users)]
         if bombs:
             workers.append(threading.Thread(target=attacker, args=(url, app, bombs, until, every, sent),
                                             daemon=True))
@@ -180,11 +180,7 @@ def main() -> None:
                   f"peak RSS {r['peak_rss_mb']:6.0f} MB  attack requests {r['attack_requests']} "
                   f"{r['attack_outcomes']}")
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
         for d in scratch:
             subprocess.run(["rm", "-rf", d], check=False)
     print(json.dumps({"bench": "attack", "phases": rows, "machine": platform.machine(),

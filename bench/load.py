@@ -74,6 +74,20 @@ def start_server(weights: str | None, threads: int, runs_dir: str) -> tuple[subp
     raise RuntimeError("the server did not start within 120 s")
 
 
+def stop_server(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL if the server has not gone within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def user_address(u: int) -> dict:
+    """X-Forwarded-For of user `u`: the app's per-address queue cap is for one client, not a class."""
+    return {"X-Forwarded-For": f"10.{u // 65536 % 256}.{u // 256 % 256}.{u % 256 + 1}"}
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -87,7 +101,8 @@ def run_users(url: str, n_users: int, n_requests: int) -> dict:
     latencies: list[float] = []
     failures: list[str] = []
     lock = threading.Lock()
-    clients = [Client(url, verbose=False) for _ in range(n_users)]  # connect before the clock starts
+    # each user behind its own address (as the Space's proxy reports them); connected before the clock
+    clients = [Client(url, verbose=False, headers=user_address(u)) for u in range(n_users)]
     barrier = threading.Barrier(n_users + 1)
 
     def user(u: int) -> None:
@@ -187,11 +202,7 @@ def main(argv: list[str] | None = None) -> dict:
                       f"{args.explain_calls} explain calls: growth {memory['rss_growth_mb']:+.1f} MB "
                       f"({memory['failures']} failures, {memory['wall_s']} s)")
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_server(proc)
     result = {"bench": "load", "users": rows, "memory": memory, "requests_per_user": args.requests,
               "server_threads": args.threads, "weights": args.weights or "app default",
               "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),

@@ -101,3 +101,13 @@ class Recorder:
 
     def of(self, kind):
         return [e for e in self.events if isinstance(e, kind)]
+
+
+class FakeClock:
+    """A clock the test moves (`clock.now += 60`): minutes pass without waiting for them."""
+
+    def __init__(self, now: float = 0.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -4,11 +4,11 @@ the default the API page shows) and over raw HTTP with None for every optional v
 handlers read as the default, server-side)."""
 from __future__ import annotations
 
-import json
 import uuid
 
 import httpx
 import pytest
+from rawhttp import join_and_wait
 from waiting import HANG_S, SLOW_TEST_S
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(SLOW_TEST_S)]  # waits are for the answer (issue 23)
@@ -58,17 +58,7 @@ def test_every_named_endpoint_answers_with_its_required_inputs_alone(app_client,
 
 
 def _raw_call(http: httpx.Client, fn_index: int, data: list) -> dict:
-    session = uuid.uuid4().hex[:12]
-    r = http.post("/gradio_api/queue/join", json={"data": data, "fn_index": fn_index,
-                                                  "session_hash": session})
-    assert r.status_code == 200, r.text
-    with http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as s:
-        for line in s.iter_lines():
-            if line.startswith("data:"):
-                msg = json.loads(line[5:])
-                if msg.get("msg") in ("process_completed", "unexpected_error"):
-                    return msg
-    raise AssertionError("the stream ended without an answer")
+    return join_and_wait(http, fn_index, data, uuid.uuid4().hex[:12])
 
 
 def test_none_for_every_optional_input_means_its_default_over_raw_http(app_client, api):

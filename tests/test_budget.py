@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from synthetic import Recorder, make_split, tiny_config
+from synthetic import FakeClock, Recorder, make_split, tiny_config
 
 import cifar_s9.train.trainer as train_module
 from cifar_s9.data.augment import NO_AUGMENT
@@ -23,14 +23,6 @@ from cifar_s9.train.trainer import Trainer
 BUDGETED = TrainConfig(epochs=1, batch_size=8, lr=0.05, label_smoothing=0.0, device="cpu",
                        threads=1, workers=0, log_every=1, time_budget_s=60.0)
 CALIBRATION_STEPS = 23
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import gradio as gr
 import httpx
 import pytest
+from rawhttp import fn_indices, join_and_wait
 from synthetic import free_port, make_split
 from waiting import HANG_S, SLOW_TEST_S, wait_until
 
@@ -203,22 +204,9 @@ def served(weights_path, tmp_path_factory):
 
 
 def raw_call(base: str, api_name: str, data: list, session: str = "hostile0001") -> dict:
-    """POST /gradio_api/queue/join with the fn_index read from /config, then read the event
-    stream until the call completes; returns the final message."""
-    config = httpx.get(f"{base}/config").json()
-    fn_index = next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name)
-    joined = httpx.post(f"{base}/gradio_api/queue/join",
-                        json={"data": data, "fn_index": fn_index, "session_hash": session,
-                              "event_data": None, "trigger_id": None}, timeout=HANG_S)
-    assert joined.status_code == 200, joined.text
-    with httpx.stream("GET", f"{base}/gradio_api/queue/data", params={"session_hash": session},
-                      timeout=HANG_S) as stream:
-        for line in stream.iter_lines():
-            if line.startswith("data:"):
-                msg = json.loads(line[5:])
-                if msg.get("msg") == "process_completed":
-                    return msg
-    raise AssertionError("the call never completed")
+    """The final message of `api_name` called over raw queue/join (fn_index from /config)."""
+    with httpx.Client(base_url=base, timeout=HANG_S) as http:
+        return join_and_wait(http, fn_indices(http)[api_name], data, session)
 
 
 HOSTILE = {

@@ -8,22 +8,7 @@ from cifar_s9.analysis import gradcam, private
 from cifar_s9.data.transforms import normalize_uint8
 from cifar_s9.app import serving as service
 from cifar_s9.analysis.gradcam import ExplainError, explain, hooks_left, layer_names, overlay, target_layer
-from cifar_s9.model.net import build_model
-
-
-@pytest.fixture(scope="module")
-def image():
-    return np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-
-
-@pytest.fixture(scope="module")
-def trained_like():
-    """A random model whose residual branches are switched on, so every layer carries signal."""
-    torch.manual_seed(1)
-    m = build_model("default")
-    for block in m.blocks:
-        torch.nn.init.ones_(block.conv3[1].weight)
-    return m.eval()
+from inside_fixtures import image, net  # noqa: F401,E402  (shared fixtures)
 
 
 def test_layer_names_follow_the_architecture(model):
@@ -42,56 +27,56 @@ def test_unknown_layer_names_are_refused(model, bad):
 
 @pytest.mark.parametrize("method", list(gradcam.METHODS))
 @pytest.mark.parametrize("layer", ["C4", "C2.conv1", "C1.conv3"])
-def test_every_method_and_layer_gives_a_clean_heatmap(trained_like, image, method, layer):
-    h = explain(trained_like, image, method, layer, target_class=3)
+def test_every_method_and_layer_gives_a_clean_heatmap(net, image, method, layer):
+    h = explain(net, image, method, layer, target_class=3)
     assert h.shape == (32, 32) and h.dtype == np.float32
     assert np.isfinite(h).all() and 0 <= h.min() and h.max() <= 1
-    assert hooks_left(trained_like) == 0
-    assert all(p.grad is None for p in trained_like.parameters())
+    assert hooks_left(net) == 0
+    assert all(p.grad is None for p in net.parameters())
 
 
-def test_conv_unit_target_is_post_activation(trained_like, image):
+def test_conv_unit_target_is_post_activation(net, image):
     seen = []
-    unit = target_layer(trained_like, "C2.conv2")
+    unit = target_layer(net, "C2.conv2")
     handle = unit.register_forward_hook(lambda m, i, o: seen.append(o.detach().clone()))
     with torch.no_grad():
-        trained_like(torch.from_numpy(normalize_uint8(image[None])))
+        net(torch.from_numpy(normalize_uint8(image[None])))
     handle.remove()
     assert seen and (seen[0] >= 0).all()  # the unit ends with its ReLU (conv-bn-act order)
 
 
-def test_explain_never_hooks_the_network_it_is_given(trained_like, image):
+def test_explain_never_hooks_the_network_it_is_given(net, image):
     """The served network is only read (issue 26.1): a hook on it would fire on other visitors'
     passes. A hook placed on it here sees no forward pass during explain."""
     seen = []
-    handle = target_layer(trained_like, "C4").register_forward_hook(lambda m, i, o: seen.append(1))
+    handle = target_layer(net, "C4").register_forward_hook(lambda m, i, o: seen.append(1))
     try:
-        explain(trained_like, image, "GradCAM", "C4")
+        explain(net, image, "GradCAM", "C4")
     finally:
         handle.remove()
     assert seen == []
 
 
-def test_target_class_changes_the_map(trained_like, image):
-    maps = [explain(trained_like, image, "GradCAM", "C3", c) for c in range(10)]
+def test_target_class_changes_the_map(net, image):
+    maps = [explain(net, image, "GradCAM", "C3", c) for c in range(10)]
     assert any(not np.allclose(maps[0], m) for m in maps[1:])
-    predicted = explain(trained_like, image, "GradCAM", "C3", None)
-    top = int(service.probabilities(trained_like, image).argmax())
+    predicted = explain(net, image, "GradCAM", "C3", None)
+    top = int(service.probabilities(net, image).argmax())
     assert np.allclose(predicted, maps[top], atol=1e-5)
 
 
-def test_works_under_no_grad_and_keeps_mode(trained_like, image):
-    trained_like.train()
+def test_works_under_no_grad_and_keeps_mode(net, image):
+    net.train()
     try:
         with torch.no_grad():
-            h = explain(trained_like, image)
+            h = explain(net, image)
         assert h.max() > 0
-        assert trained_like.training  # mode restored
+        assert net.training  # mode restored
     finally:
-        trained_like.eval()
+        net.eval()
 
 
-def test_hooks_removed_when_the_cam_fails(trained_like, image, monkeypatch):
+def test_hooks_removed_when_the_cam_fails(net, image, monkeypatch):
     from pytorch_grad_cam import GradCAM
 
     class Boom(GradCAM):
@@ -100,12 +85,12 @@ def test_hooks_removed_when_the_cam_fails(trained_like, image, monkeypatch):
 
     monkeypatch.setitem(gradcam.METHODS, "Boom", Boom)
     with pytest.raises(RuntimeError, match="boom"):
-        explain(trained_like, image, "Boom")
-    assert hooks_left(trained_like) == 0
-    assert all(hooks_left(twin) == 0 for twin in private._IDLE.get(trained_like, []))  # the copies too
+        explain(net, image, "Boom")
+    assert hooks_left(net) == 0
+    assert all(hooks_left(twin) == 0 for twin in private._IDLE.get(net, []))  # the copies too
 
 
-def test_swallowed_index_error_is_not_returned_as_a_heatmap(trained_like, image, monkeypatch):
+def test_swallowed_index_error_is_not_returned_as_a_heatmap(net, image, monkeypatch):
     from pytorch_grad_cam import GradCAM
 
     class Swallowed(GradCAM):  # pytorch-grad-cam's __exit__ swallows IndexError
@@ -114,31 +99,31 @@ def test_swallowed_index_error_is_not_returned_as_a_heatmap(trained_like, image,
 
     monkeypatch.setitem(gradcam.METHODS, "Swallowed", Swallowed)
     with pytest.raises(ExplainError, match="failed"):
-        explain(trained_like, image, "Swallowed")
-    assert hooks_left(trained_like) == 0
+        explain(net, image, "Swallowed")
+    assert hooks_left(net) == 0
 
 
 @pytest.mark.parametrize("kwargs, match", [({"method": "Nope"}, "unknown method"),
                                            ({"target_class": 10}, "target class"),
                                            ({"layer": "C9"}, "unknown layer")])
-def test_bad_arguments(trained_like, image, kwargs, match):
+def test_bad_arguments(net, image, kwargs, match):
     with pytest.raises(ExplainError, match=match):
-        explain(trained_like, image, **kwargs)
+        explain(net, image, **kwargs)
     with pytest.raises(ExplainError):
-        explain(trained_like, image[:, :, :2])
+        explain(net, image[:, :, :2])
 
 
-def test_concurrent_requests_do_not_mix_heatmaps(trained_like):
+def test_concurrent_requests_do_not_mix_heatmaps(net):
     rng = np.random.default_rng(5)
     imgs = [rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(4)]
-    expected = [explain(trained_like, im, "GradCAM", "C3", 1) for im in imgs]
+    expected = [explain(net, im, "GradCAM", "C3", 1) for im in imgs]
     results, errors = {}, []
 
     def worker(i):
         try:
             for _ in range(3):
-                results.setdefault(i, []).append(explain(trained_like, imgs[i], "GradCAM", "C3", 1))
-                service.probabilities(trained_like, imgs[(i + 1) % 4])  # plain forwards in between
+                results.setdefault(i, []).append(explain(net, imgs[i], "GradCAM", "C3", 1))
+                service.probabilities(net, imgs[(i + 1) % 4])  # plain forwards in between
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -151,7 +136,7 @@ def test_concurrent_requests_do_not_mix_heatmaps(trained_like):
     for i in range(4):
         for h in results[i]:
             assert np.allclose(h, expected[i], atol=1e-5)
-    assert hooks_left(trained_like) == 0
+    assert hooks_left(net) == 0
 
 
 def test_overlay(image):

@@ -5,6 +5,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.testclient import TestClient
+from synthetic import FakeClock
 
 from cifar_s9.app import http_limits
 from cifar_s9.app.http_limits import BodyLimit, limit_for
@@ -125,14 +126,6 @@ def test_every_response_says_nosniff_and_monitoring_is_hidden():
         assert r.headers["x-content-type-options"] == "nosniff"
 
 
-class Clock:
-    def __init__(self):
-        self.t = 0.0
-
-    def __call__(self):
-        return self.t
-
-
 def quota_app(ledger):
     app, calls = make_app(upload=10_000)
     app.add_middleware(http_limits.UploadQuota, ledger=ledger)
@@ -140,7 +133,7 @@ def quota_app(ledger):
 
 
 def test_an_address_over_its_upload_quota_is_refused_and_others_are_not():
-    clock = Clock()
+    clock = FakeClock()
     ledger = http_limits.UploadLedger(max_bytes=10_000, max_files=100, window_s=600, clock=clock)
     app, calls = quota_app(ledger)
     client = TestClient(app)
@@ -151,12 +144,12 @@ def test_an_address_over_its_upload_quota_is_refused_and_others_are_not():
     assert refused.status_code == 429 and "Upload quota" in refused.text
     assert calls.count("upload") == 2  # refused before the body reached the app
     assert client.post("/gradio_api/upload", content=b"u" * 4000, headers=victim).status_code == 200
-    clock.t = 601  # the window has passed
+    clock.now = 601  # the window has passed
     assert client.post("/gradio_api/upload", content=b"u" * 4000, headers=attacker).status_code == 200
 
 
 def test_a_streamed_upload_is_charged_what_it_sent_and_files_are_counted():
-    clock = Clock()
+    clock = FakeClock()
     ledger = http_limits.UploadLedger(max_bytes=10_000, max_files=3, window_s=600, clock=clock)
     client = TestClient(quota_app(ledger)[0])
     who = {"x-forwarded-for": "10.0.0.3"}

@@ -4,13 +4,13 @@ the tensors a forward hook records), and raw HTTP (`POST /gradio_api/queue/join`
 and the app keeps serving."""
 from __future__ import annotations
 
-import json
 import uuid
 
 import httpx
 import numpy as np
 import pytest
 import torch
+from rawhttp import join_and_wait
 from waiting import HANG_S, SLOW_TEST_S
 
 from cifar_s9.data.transforms import normalize_uint8
@@ -59,18 +59,7 @@ class Raw:
         self.image = {"path": upload.json()[0], "orig_name": "cat.jpg", "meta": {"_type": "gradio.FileData"}}
 
     def call(self, endpoint: str, data: list) -> dict:
-        session = uuid.uuid4().hex[:12]
-        r = self.http.post("/gradio_api/queue/join", json={
-            "data": [*data, None], "fn_index": self.fn_index[endpoint], "session_hash": session})
-        if r.status_code != 200:
-            return {"msg": "refused", "success": False, "output": {"error": r.text}}
-        with self.http.stream("GET", "/gradio_api/queue/data", params={"session_hash": session}) as s:
-            for line in s.iter_lines():
-                if line.startswith("data:"):
-                    msg = json.loads(line[5:])
-                    if msg.get("msg") in ("process_completed", "unexpected_error"):
-                        return msg
-        raise AssertionError("the stream ended without an answer")
+        return join_and_wait(self.http, self.fn_index[endpoint], [*data, None], uuid.uuid4().hex[:12])
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 from test_jobs import OWNER, REQUEST, STRANGER, finish, tiny_data
+from synthetic import FakeClock
 from waiting import HANG_S, SLOW_TEST_S
 
 from cifar_s9.app import texts
@@ -64,16 +65,6 @@ def test_local_apps_have_no_limit_and_the_texts_say_which(tmp_path):
 
 # ---------------------------------------------------------------- the owner has gone (issue 25)
 
-class Clock:
-    """The slot's clock, moved by the test: minutes pass without waiting for them."""
-
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def gate():
     """Holds a run in its data loading until opened (also at teardown)."""
@@ -92,7 +83,7 @@ FORGED = ["", None, 7, {"token": "x"}, ["x"], "x" * 5000, "../../etc/passwd"]
 
 
 def test_a_run_whose_owner_sends_no_heartbeat_is_stopped_after_the_grace(tmp_path, gate):
-    clock = Clock()
+    clock = FakeClock(1000.0)
     jobs = TrainingJobs(tmp_path, gated(gate), policy=MOVED_BY_HAND, clock=clock)
     job = jobs.start(LONG, OWNER)
     clock.now += 59
@@ -113,7 +104,7 @@ def test_a_run_whose_owner_sends_no_heartbeat_is_stopped_after_the_grace(tmp_pat
 
 
 def test_a_request_from_an_owner_session_is_a_sign_of_life_and_only_for_its_own_job(tmp_path, gate):
-    clock = Clock()
+    clock = FakeClock(1000.0)
     jobs = TrainingJobs(tmp_path, gated(gate), policy=MOVED_BY_HAND, clock=clock)
     job = jobs.start(LONG, OWNER)
     clock.now += 50
@@ -137,7 +128,7 @@ def test_the_watchdog_stops_a_run_with_no_page_on_its_own(tmp_path):
 
 
 def test_a_reloaded_page_reattaches_with_the_token_and_only_with_it(tmp_path, gate):
-    clock = Clock()
+    clock = FakeClock(1000.0)
     jobs = TrainingJobs(tmp_path, gated(gate), policy=MOVED_BY_HAND, clock=clock)
     job = jobs.start(LONG, OWNER)
     for forged in [job.token.upper() if job.token.upper() != job.token else "y" * 43, *FORGED]:
@@ -158,7 +149,7 @@ def test_a_reloaded_page_reattaches_with_the_token_and_only_with_it(tmp_path, ga
 
 
 def test_the_busy_message_says_what_a_waiting_visitor_can_do(tmp_path, gate):
-    clock = Clock()
+    clock = FakeClock(1000.0)
     jobs = TrainingJobs(tmp_path, gated(gate), policy=MOVED_BY_HAND, clock=clock)
     job = jobs.start(LONG, OWNER)
     clock.now += 5 * 60

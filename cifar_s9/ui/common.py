@@ -12,7 +12,7 @@ import gradio as gr
 import numpy as np
 
 from ..data import images
-from ..app import redact, uploads
+from ..app import redact, texts, uploads
 from ..data.app_data import EvalData, load_test_data
 from ..app.experiment_jobs import Experiments
 from ..app.jobs import TrainingJobs
@@ -42,6 +42,16 @@ class AppContext:
     def model(self, session: Session | None) -> ActiveModel:
         """The model this session chose (the shipped one unless it activated another)."""
         return self.models.get(session.model if session is not None else None)
+
+    def switch_to(self, session: Session, choice: ModelChoice, whose: str) -> tuple[str, str, Session]:
+        """This session now uses `choice` (`whose`: "your trained model"): the confirmation line,
+        the banner and the new session; other sessions keep theirs."""
+        session = session.with_model(choice)
+        active = self.model(session)
+        gr.Info(f"Your session now uses {whose}; other visitors keep theirs.")
+        return (f"✅ This session's active model is now **{texts.md_escape(choice.label)}**.",
+                texts.banner(active.source, active.card, active.warning, False, self.measured(active)),
+                session)
 
     def reference_choice(self, owner: str | None = None) -> ModelChoice:
         """The reference design as a ModelChoice (held for `owner`); UserError when not shipped."""

@@ -55,11 +55,7 @@ class ModelHandlers:
         if not name.endswith(".safetensors"):
             raise UserError("only .safetensors checkpoints can be used")
         choice = self.ctx.models.add(path, f"upload {name}", check=passes_rules, owner=owner(request))
-        session = session.with_model(choice)
-        active = self.ctx.model(session)
-        gr.Info("Your session now uses the uploaded model; other visitors keep theirs.")
-        return (f"✅ This session's active model is now **{texts.md_escape(choice.label)}**.",
-                texts.banner(active.source, active.card, active.warning, False), session)
+        return self.ctx.switch_to(session, choice, "the uploaded model")
 
 
 def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:

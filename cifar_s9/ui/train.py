@@ -123,11 +123,7 @@ class TrainHandlers:
             raise UserError("train a model first: this session has no finished run to activate")
         weights = self.ctx.jobs.trained_weights(session.run, owner(request))
         choice = self.ctx.models.add(weights, f"run {session.run}", owner=owner(request))
-        session = session.with_model(choice)
-        active = self.ctx.model(session)
-        gr.Info("Your session now uses your trained model; other visitors keep theirs.")
-        return (f"✅ This session's active model is now **{choice.label}**.",
-                texts.banner(active.source, active.card, active.warning, False), session)
+        return self.ctx.switch_to(session, choice, "your trained model")
 
 
 def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:

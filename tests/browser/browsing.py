@@ -3,6 +3,7 @@ browser of its own here), its flags, and where screenshots go (git-ignored)."""
 from __future__ import annotations
 
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -11,3 +12,50 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # without the background-networking flags chromium keeps dialling out of a closed network
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def shipped_or(weights_path: Path) -> Path:
+    """The shipped model when the checkout has it (what visitors see), else the test's tiny one."""
+    from cifar_s9.paths import DEFAULT_WEIGHTS
+
+    return Path(DEFAULT_WEIGHTS) if Path(DEFAULT_WEIGHTS).exists() else Path(weights_path)
+
+
+@contextmanager
+def launched_app(weights: Path, runs_dir: Path, sample_training: bool = False):
+    """The app as `python app.py` launches it (its CSS, theme and HTTP limits) on a free local
+    port; yields (url, context). `sample_training`: training runs use the bundled sample, so no
+    dataset is needed."""
+    import app
+    from cifar_s9.data.app_data import load_training_data
+    from synthetic import free_port
+
+    ctx = app.configure(weights=weights, runs_dir=runs_dir)
+    if sample_training:
+        ctx.jobs.load_data = lambda: load_training_data(None)
+    options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
+               "prevent_thread_lock": True, "quiet": True}
+    app.demo.queue(**app.QUEUE).launch(**options)
+    try:
+        yield app.demo.local_url, ctx
+    finally:
+        app.demo.close()
+
+
+def record_messages(page) -> None:
+    """From now on, keep every message a toast shows (one `toast-text` each: Gradio 6 stacks the
+    errors of one kind in one toast, "Error (2)"), even after its toast has closed itself."""
+    page.evaluate("""() => {
+        window.seenMessages = [];
+        const shown = () => document.querySelectorAll('[data-testid=toast-text]');
+        shown().forEach(e => { e.dataset.seen = '1'; });  // those on screen already are not new
+        if (window.messageObserver) window.messageObserver.disconnect();
+        window.messageObserver = new MutationObserver(() => shown().forEach(e => {
+            if (!e.dataset.seen) { e.dataset.seen = '1'; window.seenMessages.push(e.innerText); }
+        }));
+        window.messageObserver.observe(document.body, {childList: true, subtree: true});
+    }""")
+
+
+def recorded_messages(page) -> list[str]:
+    return page.evaluate("() => window.seenMessages")

@@ -12,8 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browsing import ARTIFACTS
-from synthetic import free_port
+from browsing import ARTIFACTS, launched_app, record_messages, recorded_messages, shipped_or
 from waiting import HANG_MS, SLOW_TEST_S, wait_until
 
 # waits are on the page's (or the server's) state, under a deadline only a hang reaches (issue 23)
@@ -24,18 +23,8 @@ TABS = ["Classify", "Augmentation lab", "Train", "Experiments", "Mistakes", "Mod
 
 @pytest.fixture(scope="module")
 def server(weights_path, tmp_path_factory):
-    import app
-    from cifar_s9.data.app_data import load_training_data
-    from cifar_s9.paths import DEFAULT_WEIGHTS
-
-    weights = DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.exists() else weights_path  # real model if shipped
-    ctx = app.configure(weights=weights, runs_dir=tmp_path_factory.mktemp("runs"))
-    ctx.jobs.load_data = lambda: load_training_data(None)  # the bundled sample: no dataset needed
-    options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
-               "prevent_thread_lock": True, "quiet": True}
-    app.demo.queue(**app.QUEUE).launch(**options)
-    yield app.demo.local_url, ctx
-    app.demo.close()
+    with launched_app(shipped_or(weights_path), tmp_path_factory.mktemp("runs"), sample_training=True) as served:
+        yield served
 
 
 
@@ -53,6 +42,15 @@ def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.wait_for_timeout(400)  # let plots finish their transitions
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def train_and_use(page) -> None:
+    """Train the Train tab's default short run and make it this session's model."""
+    open_tab(page, "Train")
+    page.get_by_role("button", name="Start").click()
+    page.locator("#train_progress").get_by_text(re.compile("finished 2 epochs")).wait_for()
+    page.get_by_role("button", name="Use this model in my session").click()
+    page.locator("#banner").get_by_text("your model").wait_for()
 
 
 def open_tab(page, name: str) -> None:
@@ -92,25 +90,6 @@ def answered_since(before: set[str]):
     return lambda: not (pending_events() - before)
 
 
-def record_messages(page) -> None:
-    """From now on, keep every message a toast shows (one `toast-text` each: Gradio 6 stacks the
-    errors of one kind in one toast, "Error (2)"), even after its toast has closed itself."""
-    page.evaluate("""() => {
-        window.seenMessages = [];
-        const shown = () => document.querySelectorAll('[data-testid=toast-text]');
-        shown().forEach(e => { e.dataset.seen = '1'; });  // those on screen already are not new
-        if (window.messageObserver) window.messageObserver.disconnect();
-        window.messageObserver = new MutationObserver(() => shown().forEach(e => {
-            if (!e.dataset.seen) { e.dataset.seen = '1'; window.seenMessages.push(e.innerText); }
-        }));
-        window.messageObserver.observe(document.body, {childList: true, subtree: true});
-    }""")
-
-
-def messages_since_recording(page) -> list[str]:
-    return page.evaluate("() => window.seenMessages")
-
-
 def banner(page) -> str:
     return page.locator("#banner").inner_text()
 
@@ -124,11 +103,7 @@ def test_two_visitors_each_keep_their_model(server, browser):
     shot(b, "b-classify")
 
     classify_example(a)
-    open_tab(a, "Train")
-    a.get_by_role("button", name="Start").click()
-    a.locator("#train_progress").get_by_text(re.compile("finished 2 epochs")).wait_for()
-    a.get_by_role("button", name="Use this model in my session").click()
-    a.locator("#banner").get_by_text("your model").wait_for()
+    train_and_use(a)
     shot(a, "a-train-activated")
 
     # B: another session; its banner, prediction and accuracy are still the shipped model's
@@ -168,7 +143,7 @@ def test_one_bad_input_one_message(server, browser):
     # for the page to draw a toast from an answer already sent: only then is one message the count
     wait_until(answered_since(before), "the upload's events were never all answered")
     page.wait_for_timeout(2000)
-    messages = messages_since_recording(page)  # kept even if the toast has closed itself by now
+    messages = recorded_messages(page)  # kept even if the toast has closed itself by now
     assert len(messages) == 1, messages
     text = messages[0]
     assert "image" in text.lower() and "/tmp" not in text and "Traceback" not in text
@@ -182,7 +157,7 @@ def test_one_bad_input_one_message(server, browser):
     page.locator("#aug_status").get_by_text("seed must be", exact=False).wait_for()
     wait_until(answered_since(before), "the seed's events were never all answered")
     page.wait_for_timeout(1000)
-    assert messages_since_recording(page) == [], messages_since_recording(page)  # the status line says it
+    assert recorded_messages(page) == [], recorded_messages(page)  # the status line says it
     page.context.close()
 
 

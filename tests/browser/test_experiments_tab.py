@@ -4,8 +4,7 @@ from __future__ import annotations
 
 
 import pytest
-from browsing import ARTIFACTS
-from synthetic import free_port
+from browsing import ARTIFACTS, launched_app
 from waiting import HANG_MS, SLOW_TEST_S
 
 # every check waits on the page's state, never a count taken once (issue 23: the plot had not
@@ -18,14 +17,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TE
 def server(weights_path, tmp_path_factory):
     import os
 
-    import app
-
     os.environ.pop("CIFAR_S9_DATA_DIR", None)  # experiments run on the bundled sample
-    app.configure(weights=weights_path, runs_dir=tmp_path_factory.mktemp("runs"))
-    app.demo.queue(**app.QUEUE).launch(prevent_thread_lock=True, server_name="127.0.0.1",
-                                       server_port=free_port(), quiet=True)
-    yield app.demo.local_url
-    app.demo.close()
+    with launched_app(weights_path, tmp_path_factory.mktemp("runs")) as (url, _):
+        yield url
 
 
 

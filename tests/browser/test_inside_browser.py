@@ -6,11 +6,9 @@ test-artifacts/inside-<view>-<width>.png (git-ignored). Skips when Playwright or
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-from browsing import ARTIFACTS, ROOT
-from synthetic import free_port
+from browsing import ARTIFACTS, ROOT, launched_app, shipped_or
 from waiting import HANG_MS, SLOW_TEST_S
 
 # waits are on the page's state, under a deadline only a hang reaches (issue 23)
@@ -21,16 +19,8 @@ CAT = ROOT / "assets" / "examples" / "cat.jpg"
 
 @pytest.fixture(scope="module")
 def server(weights_path, tmp_path_factory):
-    import app
-    from cifar_s9.paths import DEFAULT_WEIGHTS
-
-    weights = DEFAULT_WEIGHTS if Path(DEFAULT_WEIGHTS).exists() else weights_path  # the real model
-    app.configure(weights=weights, runs_dir=tmp_path_factory.mktemp("runs"))
-    options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
-               "prevent_thread_lock": True, "quiet": True}
-    app.demo.queue(**app.QUEUE).launch(**options)
-    yield app.demo.local_url
-    app.demo.close()
+    with launched_app(shipped_or(weights_path), tmp_path_factory.mktemp("runs")) as (url, _):
+        yield url
 
 
 

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from browsing import ARTIFACTS, ROOT
-from synthetic import free_port
+from browsing import ARTIFACTS, ROOT, launched_app, record_messages, recorded_messages, shipped_or
 from waiting import HANG_MS, SLOW_TEST_S, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
@@ -21,16 +20,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TE
 
 @pytest.fixture(scope="module")
 def server(weights_path, tmp_path_factory):
-    import app
-    from cifar_s9.paths import DEFAULT_WEIGHTS
-
-    weights = DEFAULT_WEIGHTS if Path(DEFAULT_WEIGHTS).exists() else weights_path  # the real model
-    app.configure(weights=weights, runs_dir=tmp_path_factory.mktemp("runs"))
-    options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
-               "prevent_thread_lock": True, "quiet": True}
-    app.demo.queue(**app.QUEUE).launch(**options)
-    yield app.demo.local_url
-    app.demo.close()
+    with launched_app(shipped_or(weights_path), tmp_path_factory.mktemp("runs")) as (url, _):
+        yield url
 
 
 def open_page(browser, url: str, width: int = 1400, height: int = 1000):
@@ -46,23 +37,6 @@ def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.wait_for_timeout(400)  # images fade in
     page.screenshot(path=str(ARTIFACTS / f"issue26-{name}.png"), full_page=True)
-
-
-def record_messages(page) -> None:
-    """Keep every toast message from now on (as test_browser.record_messages)."""
-    page.evaluate("""() => {
-        window.seenMessages = [];
-        const shown = () => document.querySelectorAll('[data-testid=toast-text]');
-        shown().forEach(e => { e.dataset.seen = '1'; });
-        window.messageObserver = new MutationObserver(() => shown().forEach(e => {
-            if (!e.dataset.seen) { e.dataset.seen = '1'; window.seenMessages.push(e.innerText); }
-        }));
-        window.messageObserver.observe(document.body, {childList: true, subtree: true});
-    }""")
-
-
-def messages(page) -> list[str]:
-    return page.evaluate("() => window.seenMessages")
 
 
 def pending() -> set[str]:
@@ -107,7 +81,7 @@ def test_a_small_patch_moves_the_stride_slider_and_no_error(server, browser):
     assert page.locator("#inside_stride input[type=number]").input_value() == "2"
     page.locator("#inside_agreement").get_by_text("Explaining", exact=False).wait_for()
     idle(page)
-    assert messages(page) == []  # before: "stride must be a whole number in [1, 2], got 4", three times
+    assert recorded_messages(page) == []  # before: "stride must be a whole number in [1, 2], got 4", three times
     assert "What it means" in page.locator("#inside_agreement").inner_text()
     shot(page, "occlusion-patch2")
     page.context.close()
@@ -125,7 +99,7 @@ def test_the_lab_pairs_are_linked_and_a_typed_value_is_one_sentence(server, brow
     set_number(page, "hole_height_max", 99)
     page.locator("#aug_status").get_by_text("hole_height_max 99 is above its maximum 32").wait_for()
     idle(page)
-    assert messages(page) == []  # before: "Value 99 is greater than maximum value 32." twice
+    assert recorded_messages(page) == []  # before: "Value 99 is greater than maximum value 32." twice
     shot(page, "lab-linked")
     page.context.close()
 

@@ -7,8 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from browsing import ARTIFACTS
-from synthetic import free_port
+from browsing import ARTIFACTS, launched_app
 from waiting import HANG_MS, HANG_S, SLOW_TEST_S
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
@@ -16,23 +15,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TE
 
 @pytest.fixture(scope="module")
 def server(weights_path, tmp_path_factory):
-    import app
-    from cifar_s9.data.app_data import load_training_data
-
-    ctx = app.configure(weights=weights_path, runs_dir=tmp_path_factory.mktemp("runs"))
-    gate = threading.Event()  # holds a run in "loading data" until the test opens it (a signal)
-    gate.set()
-    ctx.jobs.load_data = lambda: (gate.wait(HANG_S), load_training_data(None))[1]  # bundled sample
-    options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
-               "prevent_thread_lock": True, "quiet": True}
-    app.demo.queue(**app.QUEUE).launch(**options)
-    try:
-        yield app.demo.local_url, ctx, gate
-    finally:
+    with launched_app(weights_path, tmp_path_factory.mktemp("runs"), sample_training=True) as (url, ctx):
+        gate = threading.Event()  # holds a run in "loading data" until the test opens it (a signal)
         gate.set()
-        if ctx.jobs.current is not None and ctx.jobs.current.thread is not None:
-            ctx.jobs.current.thread.join(HANG_S)  # a training thread alive at exit aborts the process
-        app.demo.close()
+        load_sample = ctx.jobs.load_data
+        ctx.jobs.load_data = lambda: (gate.wait(HANG_S), load_sample())[1]
+        try:
+            yield url, ctx, gate
+        finally:
+            gate.set()
+            if ctx.jobs.current is not None and ctx.jobs.current.thread is not None:
+                ctx.jobs.current.thread.join(HANG_S)  # a training thread alive at exit aborts the process
 
 
 def open_page(browser, url: str, width: int = 1400, height: int = 1000):

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from synthetic import free_port
-from test_browser import answered_since, classify_example, open_page, open_tab, pending_events, shot
+from browsing import launched_app, shipped_or
+from test_browser import answered_since, classify_example, open_page, open_tab, pending_events, shot, train_and_use
 from waiting import SLOW_TEST_S, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
@@ -24,18 +24,8 @@ RESTORES = 8
 
 @pytest.fixture(scope="module")
 def server(weights_path, tmp_path_factory):
-    import app
-    from cifar_s9.data.app_data import load_training_data
-    from cifar_s9.paths import DEFAULT_WEIGHTS
-
-    weights = DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.exists() else weights_path
-    ctx = app.configure(weights=weights, runs_dir=tmp_path_factory.mktemp("runs"))
-    ctx.jobs.load_data = lambda: load_training_data(None)  # the bundled sample: no dataset needed
-    options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
-               "prevent_thread_lock": True, "quiet": True}
-    app.demo.queue(**app.QUEUE).launch(**options)
-    yield app.demo.local_url, ctx
-    app.demo.close()
+    with launched_app(shipped_or(weights_path), tmp_path_factory.mktemp("runs"), sample_training=True) as served:
+        yield served
 
 
 def error_badges(page) -> int:
@@ -72,11 +62,7 @@ def accuracy(page) -> str:
 def test_mistakes_follows_a_restore_and_its_tiles_match_their_caption(server, browser):
     url, ctx = server
     page = open_page(browser, url)
-    open_tab(page, "Train")
-    page.get_by_role("button", name="Start").click()
-    page.locator("#train_progress").get_by_text(re.compile("finished 2 epochs")).wait_for()
-    page.get_by_role("button", name="Use this model in my session").click()
-    page.locator("#banner").get_by_text("your model").wait_for()
+    train_and_use(page)
     open_tab(page, "Mistakes")
     page.locator("#mistakes_note").get_by_text("Accuracy", exact=False).wait_for()
     run_accuracy = accuracy(page)
