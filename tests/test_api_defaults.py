@@ -17,6 +17,7 @@ CAT = "assets/examples/cat.jpg"
 DEFAULTS = {
     "/classify": {"k": 3},
     "/explain": {"method": "GradCAM", "layer": "C4", "target": "predicted", "opacity": 0.5},
+    "/compare": {"k": 3, "method": "GradCAM", "layer": "C4", "target": "predicted", "opacity": 0.5},
     "/feature_maps": {"layer": "C2", "scale": "shared"},
     "/receptive_field": {"layer": "C4", "row": 0, "column": 0, "channel": None},
     "/occlusion": {"target": "predicted", "patch": 8, "stride": 4},

@@ -12,6 +12,7 @@ from cifar_s9.analysis.report import COMPARE_ROWS, compare_rows
 from cifar_s9.app.session import Session
 from cifar_s9.model.net import build_model
 from cifar_s9.records.checkpoint import save_weights
+from cifar_s9.ui.classify import ClassifyHandlers
 from cifar_s9.ui.common import REFERENCE_LABEL
 from cifar_s9.ui.header import HeaderHandlers
 from cifar_s9.ui.model import ModelHandlers
@@ -62,3 +63,56 @@ def test_without_a_shipped_reference_the_button_says_so_and_the_table_shows_ours
     with pytest.raises(gr.Error, match="reference design is not shipped"):
         app.header.use_reference(Session(), A)
     assert list(app.model.designs().columns) == ["property", "ours"]
+
+
+# ---------------------------------------------------------------- Classify: the two designs on one image
+
+CAT = "assets/examples/cat.jpg"
+
+
+def test_classify_sets_the_reference_beside_the_sessions_model_without_changing_either(app):
+    classify = ClassifyHandlers(app.ctx)
+    session = Session().with_image(CAT)
+    loaded = len(app.ctx.models)
+    note, title, top, cam, other_title, other_top, other_cam = classify.compare(CAT, 3, session=session)
+    assert title.startswith("**Your model**: tiny.safetensors") and "35.00%" in title  # the fixture's card
+    assert other_title.startswith(f"**Reference design**: {REFERENCE_LABEL}")
+    assert top == classify.classify(CAT, 3, session)  # the Classify tab's own answer
+    assert len(other_top) == 3 and cam.shape == other_cam.shape == (256, 312, 3)
+    for _ in range(3):
+        classify.compare(CAT, 3, session=session)
+    assert len(app.ctx.models) == loaded + 1  # the reference: loaded once, shared
+    assert session.model.shipped and app.ctx.model(session).card["preset"] == "default"  # its choice kept
+    shown = classify.compare_view(True, 3, "GradCAM", "C4", "predicted", 0.5, session)
+    assert shown[0]["visible"] is True and shown[2] == title and shown[3] == top
+
+
+def test_a_session_on_the_reference_design_is_compared_with_the_shipped_model(app):
+    classify = ClassifyHandlers(app.ctx)
+    _, session = app.header.use_reference(Session(), A)
+    note, title, top, _, other_title, other_top, _ = classify.compare(CAT, 10, session=session)
+    assert "already uses the reference design" in note and "**shipped model**" in note
+    assert title.startswith(f"**Your model**: {REFERENCE_LABEL}")
+    assert other_title.startswith("**Shipped model**: tiny.safetensors")
+    assert other_top == classify.classify(CAT, 10, Session())
+
+
+def test_the_page_computes_nothing_while_the_comparison_is_off(app, monkeypatch):
+    classify = ClassifyHandlers(app.ctx)
+    monkeypatch.setattr(ClassifyHandlers, "compare", lambda *a, **k: pytest.fail("computed while off"))
+    for off in (False, None, "yes", 1):  # only a real True (the checkbox's value) turns it on
+        hidden, *rest = classify.compare_view(off, 3, "GradCAM", "C4", "predicted", 0.5, Session().with_image(CAT))
+        assert hidden == {"__type__": "update", "visible": False} and len(rest) == 7
+    shown, note, *empty = classify.compare_view(True, 3, "GradCAM", "C4", "predicted", 0.5, Session())
+    assert shown["visible"] and "Choose an image" in note and empty == [None] * 6
+
+
+def test_without_a_shipped_reference_the_comparison_refuses_cleanly(app):
+    app.ctx.reference, app.ctx._reference_choice = None, None
+    classify = ClassifyHandlers(app.ctx)
+    with pytest.raises(gr.Error, match="reference design is not shipped"):
+        classify.compare(CAT, 3, session=Session())
+    with pytest.raises(gr.Error, match="reference design is not shipped"):
+        classify.compare_view(True, 3, "GradCAM", "C4", "predicted", 0.5, Session().with_image(CAT))
+    with pytest.raises(gr.Error, match="give an image"):
+        classify.compare(None, 3, session=Session())

@@ -246,3 +246,57 @@ def test_the_reference_design_over_http_changes_only_the_callers_session(server)
     assert ok and ok_b and ok_b2
     assert confidences(b_says) == confidences(shipped) and confidences(a_says) != confidences(shipped)
     assert str(app.CTX.reference.parent) not in json.dumps(out)  # the banner names the file, never its folder
+
+
+def test_the_comparison_over_http_refuses_junk_and_changes_no_model(server):
+    """Classify's 'Compare with the reference design' over raw queue/join: /compare and the page's
+    own event. None is the default; wrong types, huge numbers and long text get one short readable
+    error each; the reference is loaded once, never changed, and nobody's model choice moves."""
+    app, base, _ = server
+    if app.CTX.reference is None:
+        pytest.skip("weights/seed.safetensors is not in this checkout")
+    import torch
+    compare = fn_index(app, "compare", "ClassifyHandlers")       # /compare: image + 5 settings + session
+    page_view = fn_index(app, "view", "ClassifyHandlers")        # the page's classify of a new image
+    compare_view = fn_index(app, "compare_view", "ClassifyHandlers")  # the page's comparison after it
+    classify = fn_index(app, "classify", "ClassifyHandlers")
+    a, b = Visitor(base), Visitor(base)
+    image_a, image_b = a.upload(CAT), b.upload(CAT)
+    _, shipped = b.call(classify, [image_b, 10, None])
+    ok, out = a.call(compare, [image_a, None, None, None, None, None, None])  # every default
+    assert ok and len(out) == 7, out
+    assert "**Your model**" in out[1] and "**Reference design**" in out[4]
+    assert [c["label"] for c in out[2]["confidences"]] == [c["label"] for c in shipped[0]["confidences"][:3]]
+    reference = app.CTX.reference_model().model
+    weights = {k: v.clone() for k, v in reference.state_dict().items()}
+    loaded = len(app.CTX.models)
+    good = [image_a, 3, "GradCAM", "C4", "predicted", 0.5, None]
+    hostile = {1: ["3.5", 0, 11, 1e308, -(2**63), [3], {"k": 3}, True],
+               2: ["Nope", 5, ["GradCAM"], "x" * 20_000],
+               3: ["C9", "../../etc/passwd", 4, "C4" * 10_000],
+               4: ["zebra", 99, -1, ["cat"], "9" * 600_000],
+               5: ["half", 2, -0.1, 1e308, [0.5], {"o": 1}]}
+    for i, values in hostile.items():
+        for value in values:
+            data = list(good)
+            data[i] = value
+            ok, out = a.call(compare, data)
+            assert not ok and out, (i, str(value)[:40], str(out)[:200])
+            assert str(app.CTX.reference.parent) not in out, (i, out[:200])
+            # the app's own refusals are one short sentence (Gradio's dropdown check, before the
+            # handler, quotes whatever it was sent)
+            assert len(out) < 400 or "not in the list of choices" in out, (i, out[:200])
+    ok, out = a.call(compare, [None, *good[1:]])
+    assert not ok and "give an image" in out
+    ok, _ = a.call(page_view, [image_a, 3, "GradCAM", "C4", "predicted", 0.5, None])
+    assert ok
+    for on in (True, "yes", None, 7):  # only the checkbox's True computes; junk hides the section
+        ok, out = a.call(compare_view, [on, 3, "GradCAM", "C4", "predicted", 0.5, None])
+        assert ok and out[0]["visible"] is (on is True), (on, out)
+        if on is True:
+            assert "**Reference design**" in out[5]
+    assert len(app.CTX.models) == loaded  # the same shared network every time, not a copy per call
+    assert all(torch.equal(v, reference.state_dict()[k]) for k, v in weights.items())
+    ok_a, a_says = a.call(classify, [image_a, 10, None])
+    ok_b, b_says = b.call(classify, [image_b, 10, None])
+    assert ok_a and ok_b and confidences(a_says) == confidences(b_says) == confidences(shipped)

@@ -4,7 +4,8 @@ hook ("Failed to run torchinfo ... probe._Stop"); the views now run on private c
 
 Each visitor speaks the queue protocol as a page does: its own session_hash, every event of the
 page (except those that change what the session or the slot holds: training, experiments,
-model changes) with the values the page starts with, the image it uploaded, a click on the first
+model changes) with the values the page starts with (but Classify's comparison ticked, so the
+shared reference design runs beside the others), the image it uploaded, a click on the first
 tile of each gallery. Four visitors tour the whole app once, then for a few seconds more the
 views that hook the network or run it in pieces (where the old race was); every call must
 succeed and every Classify answer must be the shipped model's.
@@ -27,7 +28,7 @@ VISITORS = 4
 TOUR_S = 6.0  # s of hot views after each visitor's full tour: the old code failed in 3 runs of 3
 # the views that hook the network or run it in pieces (occlusion is left to the full tour: slow)
 HOT = {"show", "page_maps", "pick_channel", "pick_unit", "feature_maps", "receptive_field",
-       "explain", "view", "cams", "page_explain_all", "explain_all", "classify"}
+       "explain", "view", "cams", "page_explain_all", "explain_all", "classify", "compare", "compare_view"}
 # events that change the session's model, the shared slot or files, or that only wire the page
 LEFT_OUT = {"start", "stop", "activate", "restore", "use_reference", "use_upload", "send_to_train", "load_example",
             "<lambda>", "reroll", "default_values", "refresh", "run", "status", "overlay"}
@@ -68,6 +69,8 @@ def tour(app) -> list[tuple[int, str, list]]:
             continue
         dep = next(x for x in config["dependencies"] if x["id"] == i)
         page = [("IMAGE" if kinds[c] == "image" else values[c]) for c in dep["inputs"]]
+        if name == "compare_view":  # its checkbox ticked: the shared reference design runs too
+            page[0] = True
         events.append((i, name, API_VALUES.get(d.api_name, page)))
     return events
 
@@ -120,7 +123,7 @@ def test_every_view_of_every_tab_at_once_from_several_sessions(server):
     names = {name for _, name, _ in events}
     assert {"view", "classify", "explain", "cams", "page_maps", "pick_channel", "pick_unit",
             "page_occlusion", "page_explain_all", "feature_maps", "occlusion", "show",
-            "lab_update"} <= names, names
+            "lab_update", "compare", "compare_view"} <= names, names
     errors, answers, calls = [], [], [0]
 
     def visit():
@@ -147,3 +150,5 @@ def test_every_view_of_every_tab_at_once_from_several_sessions(server):
     assert answers and all(a == shipped for a in answers)
     assert calls[0] >= VISITORS * len(events)
     assert hooks_left(app.CTX.models.shipped.model) == 0
+    if app.CTX.reference is not None:
+        assert hooks_left(app.CTX.reference_model().model) == 0

@@ -134,3 +134,12 @@ def with_colorbar(overlay_image: np.ndarray, width: int = 14, gap: int = 6, labe
     for text, y in (("high", 12), ("low", h - 4)):
         cv2.putText(out, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (40, 40, 40), 1, cv2.LINE_AA)
     return out
+
+
+def picture(model: nn.Module, image: np.ndarray, method: str = DEFAULT_METHOD,
+            layer: str = DEFAULT_LAYER, target_class: int | None = None, opacity: float = 0.5) -> np.ndarray:
+    """What the app shows for a Grad-CAM: the image enlarged, its heatmap blended on top, the
+    colour scale at the right (256 pixels high). The opacity is checked before any work."""
+    if not 0.0 <= opacity <= 1.0:
+        raise ExplainError(f"opacity must be in [0, 1], got {opacity}")
+    return with_colorbar(overlay(image, explain(model, image, method, layer, target_class), opacity))

@@ -29,15 +29,44 @@ def banner(source: str, card: dict, warning: str | None, shipped: bool,
     Mistakes tab shows; without it, what the model card recorded, and on which images."""
     if warning:
         return f"⚠️ **{md_escape(warning)}**"
-    if measured is not None:
-        accuracy, n, full = measured
-        acc_text = f": {accuracy:.2%} on {test_images(n, full)}"
-    else:
-        acc = (card.get("accuracy") or {}).get("test") or {}
-        line = card_accuracy("test", acc) if isinstance(acc, dict) else None
-        acc_text = f": {line} (its model card)" if line else ""
+    words = accuracy_words(card, measured)
+    acc_text = f": {words}" if words else ""
     whose = "shipped model" if shipped else "your model (this browser session only)"
     return f"Active model: **{whose}** `{md_escape(source)}`{acc_text}."
+
+
+def accuracy_words(card: dict, measured: tuple[float, int, bool] | None = None) -> str | None:
+    """The accuracy the app shows for a model, wherever it names one: its own evaluation
+    (`measured`: accuracy, images, full test set?) once there is one, else the test accuracy its
+    card recorded, and on which images; None when neither is known."""
+    if measured is not None:
+        accuracy, n, full = measured
+        return f"{accuracy:.2%} on {test_images(n, full)}"
+    recorded = card.get("accuracy") if isinstance(card.get("accuracy"), dict) else {}
+    test = recorded.get("test")
+    line = card_accuracy("test", test) if isinstance(test, dict) else None
+    return f"{line} (its model card)" if line else None
+
+
+def design_title(role: str, source: str, card: dict, warning: str | None = None,
+                 measured: tuple[float, int, bool] | None = None) -> str:
+    """The head of one column of Classify's comparison: whose model, its name and its accuracy
+    in the banner's words ("**Reference design**: reference design (seed.safetensors)", then
+    "83.39% on the 10,000 test images")."""
+    head = f"**{role}**: {md_escape(source)}"
+    words = f"⚠️ {md_escape(warning)}" if warning else accuracy_words(card, measured)
+    return f"{head}\n\n{words}" if words else head
+
+
+def compare_note(method: str, layer: str, target: int | None, class_agnostic: bool, partner: str,
+                 mine_is_reference: bool) -> str:
+    """The line above Classify's two columns: what is compared, and why with `partner` (the
+    reference design, or the shipped model when the session already uses the reference)."""
+    why = (f"Your session already uses the reference design, so it is set beside the **{partner}**. "
+           if mine_is_reference else "")
+    whose = "the predicted class" if target is None else f"class **{CLASSES[target]}**"
+    cam = f"{method} at `{layer}`" + ("" if class_agnostic else f" for {whose}")
+    return f"{why}The same 32x32 image through both networks; Grad-CAM: {cam} (the settings above)."
 
 
 NETWORK_SIDE = 32    # pixels per side of what the network sees

@@ -1,8 +1,10 @@
 """Classify tab: the current image, what the network sees, its prediction and a Grad-CAM.
 
 The image chosen here (upload, paste, webcam or an example) becomes the session's current image,
-which the other tabs use too. Public API: /classify and /explain (wired to a hidden trigger, so
-the page itself makes one request per change and shows one message per bad input).
+which the other tabs use too. "Compare with the reference design" (off by default) sets the
+session's model and the reference design side by side for that image. Public API: /classify,
+/explain and /compare (wired to a hidden trigger, so the page itself makes one request per change
+and shows one message per bad input).
 """
 from __future__ import annotations
 
@@ -16,11 +18,12 @@ from .. import paths
 from ..analysis import gradcam
 from ..analysis.ood import Calibration
 from ..data import images
-from ..app import texts
+from ..app import compare as designs, texts
 from ..data.cifar import CLASSES
 from ..app.serving import class_index, probabilities, top_k
 from ..app.session import Session
-from ..app.uinput import whole_number
+from ..app.uinput import number, whole_number
+from ..errors import UserError
 from .common import AppContext, Shared, image_input, to_rgb32, user_errors
 
 PREDICTED = "predicted"
@@ -54,9 +57,8 @@ class ClassifyHandlers:
         target = PREDICTED if target is None else target
         opacity = OPACITY if opacity is None else opacity
         model = self.ctx.model(session).model
-        rgb = to_rgb32(image)
-        heatmap = gradcam.explain(model, rgb, method, layer, class_index(target))
-        return gradcam.with_colorbar(gradcam.overlay(rgb, heatmap, float(opacity)))
+        return gradcam.picture(model, to_rgb32(image), method, layer, class_index(target),
+                               number(opacity, "opacity"))
 
     @user_errors
     def explain_caption(self, image, method: str, layer: str, target: str,
@@ -82,6 +84,34 @@ class ClassifyHandlers:
                                         method in gradcam.CLASS_AGNOSTIC)
         return (session.with_image(str(image)), images.upscale(rgb, 256), label,
                 self.note(image, probs, session), cam, caption)
+
+    @user_errors
+    def compare(self, image, k: int = TOP_K, method: str = gradcam.DEFAULT_METHOD,
+                layer: str = gradcam.DEFAULT_LAYER, target: str = PREDICTED, opacity: float = OPACITY,
+                session: Session | None = None):
+        """The image through this session's model and the reference design (the shipped model
+        when the session uses the reference), with the same Grad-CAM settings: a note, then for
+        each design its title (name and test accuracy), top-k classes and Grad-CAM overlay."""
+        if image is None:
+            raise UserError("give an image to compare the two designs on")
+        k = whole_number(TOP_K if k is None else k, "top-k", 1, len(CLASSES))
+        cam = designs.CamSettings.parse(method, layer, PREDICTED if target is None else target,
+                                        OPACITY if opacity is None else opacity)
+        reference = self.ctx.reference_model()  # shared and read-only; the session keeps its model
+        result = designs.compare(self.ctx.model(session), reference, self.ctx.models.shipped,
+                                 to_rgb32(image), k, cam, self.ctx.measured)
+        return (result.note, result.yours.title, result.yours.top, result.yours.cam,
+                result.other.title, result.other.top, result.other.cam)
+
+    @user_errors
+    def compare_view(self, on, k, method, layer, target, opacity, session: Session | None):
+        """The page's comparison for the session's current image: shown and filled when `on`,
+        hidden (nothing computed) when off."""
+        if on is not True:
+            return gr.update(visible=False), *[gr.skip()] * 7
+        if session is None or session.image is None:
+            return gr.update(visible=True), "Choose an image above to compare the two designs on.", *[None] * 6
+        return gr.update(visible=True), *self.compare(session.image, k, method, layer, target, opacity, session)
 
     def note(self, image, probs, session: Session | None) -> str:
         """The words under the prediction: the crop's and the size's warnings, the calibrated
@@ -124,6 +154,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
             with gr.Row():
                 target = gr.Dropdown([PREDICTED, *CLASSES], value=PREDICTED, label="target class")
                 opacity = gr.Slider(0, 1, OPACITY, step=0.05, label="opacity")
+    compare_on, compare_box, compared = _compare_section(ctx)
     session = shared.session
     settings = [topk, method, layer, target, opacity]
     # the named API: a button nobody can see or click; clients call these by name (wired first,
@@ -134,9 +165,18 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     api_k, api_opacity = gr.Number(TOP_K, visible=False), gr.Number(OPACITY, visible=False)
     api.click(h.classify, [image_in, api_k, session], [label], api_name="classify")
     api.click(h.explain, [image_in, method, layer, target, api_opacity, session], [cam], api_name="explain")
-    image_in.change(h.view, [image_in, *settings, session],
-                    [session, view, label, note, cam, cam_caption], api_visibility="private",
-                    trigger_mode="always_last")
+    api.click(h.compare, [image_in, api_k, method, layer, target, api_opacity, session], compared,
+              api_name="compare")
+    viewed = image_in.change(h.view, [image_in, *settings, session],
+                             [session, view, label, note, cam, cam_caption], api_visibility="private",
+                             trigger_mode="always_last")
+    # the comparison follows the image (once its view succeeded: one message per bad file) and
+    # every setting; off, it answers at once without running a network
+    compare_inputs, compare_outputs = [compare_on, *settings, session], [compare_box, *compared]
+    viewed.success(h.compare_view, compare_inputs, compare_outputs, api_visibility="private")
+    gr.on([compare_on.change, topk.release, method.change, layer.change, target.change, opacity.release],
+          h.compare_view, compare_inputs, compare_outputs, api_visibility="private",
+          trigger_mode="always_last")
     topk.release(h.classify, [image_in, topk, session], [label], api_visibility="private")
     gr.on([method.change, layer.change, target.change, opacity.release], h.explain,
           [image_in, method, layer, target, opacity, session], [cam], api_visibility="private",
@@ -151,6 +191,31 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         shared.demo.load(functools.partial(h.view, first), [*settings, session],
                          [session, view, label, note, cam, cam_caption], api_visibility="private")
     shared.refreshers.append((h.refresh, [*settings, session], [label, note, cam, cam_caption]))
+    shared.refreshers.append((h.compare_view, compare_inputs, compare_outputs))
+
+
+def _compare_section(ctx: AppContext):
+    """The checkbox (hidden when the reference design is not shipped) and, under it, the two
+    designs side by side: (checkbox, the section, its outputs: note, then title, top classes
+    and Grad-CAM of your model and of the other design)."""
+    compare_on = gr.Checkbox(False, label="Compare with the reference design", elem_id="compare_on",
+                             visible=ctx.reference is not None,
+                             info="The same image and Grad-CAM settings through the course's reference "
+                                  "design, beside your model (one more forward pass and Grad-CAM).")
+    with gr.Column(visible=False, elem_id="compare") as box:
+        compare_note = gr.Markdown(elem_id="compare_note")
+        outputs = [compare_note]
+        with gr.Row(equal_height=False, elem_id="compare_row"):
+            for side in ("yours", "other"):
+                with gr.Column(min_width=280, elem_id=f"compare_{side}"):
+                    title = gr.Markdown(elem_classes="compare-title")
+                    with gr.Row(equal_height=False, elem_classes="compare-pair"):
+                        top = gr.Label(show_label=False, num_top_classes=10, min_width=200,
+                                       elem_classes="compare-top")
+                        picture = gr.Image(show_label=False, format="png", interactive=False, height=220,
+                                           min_width=200, elem_classes="compare-cam")
+                    outputs += [title, top, picture]
+    return compare_on, box, outputs
 
 
 def _picture_size(image) -> tuple[int, int] | None:

@@ -60,12 +60,24 @@ class AppContext:
         self._reference_choice = self.models.add(self.reference, REFERENCE_LABEL, owner=owner)
         return self._reference_choice
 
+    def reference_model(self) -> ActiveModel:
+        """The reference design as every session may read it: one shared, read-only network in
+        the model cache (loaded once, reloaded if evicted), held by nobody; nobody's model choice
+        changes. UserError when it is not shipped."""
+        if self.reference is None:
+            raise UserError("the reference design is not shipped with this app")
+        choice = self._reference_choice or self.reference_choice()
+        active = self.models.get(choice)
+        if active.key != choice.key:  # the cache forgot its file: the shipped stand-in is no reference
+            active = self.models.get(self.reference_choice())
+        return active
+
     def designs(self) -> dict[str, tuple]:
         """{name: (model, card)} of the shipped designs: ours and, if shipped, the reference."""
         shipped = self.models.shipped
         out = {"ours": (shipped.model, shipped.card)}  # short names: three columns fit a phone
         try:
-            ref = self.models.get(self._reference_choice or self.reference_choice())
+            ref = self.reference_model()
         except UserError:
             return out
         out["reference"] = (ref.model, ref.card)
