@@ -16,7 +16,7 @@ from pathlib import Path
 import gradio as gr
 
 from cifar_s9.data import app_data
-from cifar_s9.app import cleanup, http_limits, uploads, workload
+from cifar_s9.app import cleanup, http_limits, picture_cache, uploads, workload
 from cifar_s9 import paths
 from cifar_s9.data.cifar import DEFAULT_CACHE
 from cifar_s9.app.experiment_jobs import Experiments
@@ -35,9 +35,11 @@ TABS = [("Classify", "classify", classify.build), ("Augmentation lab", "augment"
 CSS_FILE = paths.PACKAGE_DIR / "ui" / "app.css"
 # Safe defaults for a public app: local-only unless GRADIO_SERVER_NAME says otherwise, request
 # bodies and uploads capped before they are read (cifar_s9.app.http_limits), 4 requests at a time,
-# 64 queued; the upload folder pruned by age and size (cifar_s9.app.cleanup).
+# 64 queued; the upload folder pruned by age and size (cifar_s9.app.cleanup). Queue positions are
+# sent once a second: Gradio's "auto" sends every waiting visitor a message each time any event
+# starts, 60 messages per request with a full queue (a tenth of the server's time at 64 users).
 MAX_UPLOAD = http_limits.MAX_UPLOAD_BYTES
-QUEUE = dict(default_concurrency_limit=4, max_size=64)
+QUEUE = dict(default_concurrency_limit=4, max_size=64, status_update_rate=1)
 
 
 def configure(weights=None, data_dir=None, runs_dir=None, local: bool | None = None) -> AppContext:
@@ -62,6 +64,7 @@ def configure(weights=None, data_dir=None, runs_dir=None, local: bool | None = N
 
 
 def build_demo(ctx: AppContext) -> gr.Blocks:
+    picture_cache.install()  # output pictures written atomically (two visitors, one example)
     with gr.Blocks(title="cifar_s9 lab") as demo:
         gr.Markdown("# cifar_s9 lab\nA <200k-parameter CIFAR-10 network: classify, explain, augment, "
                     "train and inspect it. Your choices (model, image, settings) are yours alone.")

@@ -10,7 +10,7 @@ server process before and after --explain-calls /explain calls (4 client threads
     python bench/load.py --users 1,2 --requests 3 --explain-calls 20   # a quick smoke run
 
 Last line: JSON with every number, the settings and the machine. The server uses the same queue
-settings as `python app.py` (app.QUEUE); the weights are --weights or the app's default (an
+settings and launch options as `python app.py` (app.QUEUE, app.launch_options: its HTTP limits); the weights are --weights or the app's default (an
 untrained fallback when absent: speed, not accuracy, is measured).
 """
 from __future__ import annotations
@@ -37,7 +37,8 @@ import torch
 torch.set_num_threads({threads})
 import app
 app.configure(weights={weights!r})
-app.demo.queue(**app.QUEUE).launch(server_name="127.0.0.1", server_port={port}, quiet=True)
+app.demo.queue(**app.QUEUE).launch(**{{**app.launch_options(), "server_name": "127.0.0.1",
+                                      "server_port": {port}, "quiet": True}})
 """
 
 

@@ -20,7 +20,7 @@ from torch import nn
 
 from ..data.images import upscale
 from ..data.transforms import normalize_uint8
-from .pictures import blend, colour
+from .pictures import blend, colour, colour_levels
 from ..errors import UserError
 from .private import borrowed, hooks_left, model_lock  # noqa: F401 (re-exported)
 
@@ -103,10 +103,11 @@ def explain(model: nn.Module, image: np.ndarray, method: str = DEFAULT_METHOD,
 # ---------------------------------------------------------------- display
 
 def colorize(heatmap: np.ndarray, size: int) -> np.ndarray:
-    """(h, w) in [0, 1] -> (size, size, 3) uint8 jet colours, smoothly (bilinear) enlarged."""
+    """(h, w) in [0, 1] -> (size, size, 3) uint8 jet colours, smoothly (bilinear) enlarged.
+    Quantised to the colour map's 256 levels before the enlargement, which then runs in 8 bits."""
     import cv2
-    h = cv2.resize(np.clip(heatmap, 0, 1).astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
-    return colour(h, "jet")
+    levels = np.uint8(np.rint(255 * np.clip(np.nan_to_num(heatmap), 0, 1)))
+    return colour_levels(cv2.resize(levels, (size, size), interpolation=cv2.INTER_LINEAR), "jet")
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, size: int = 256) -> np.ndarray:

@@ -24,7 +24,7 @@ from ..app.serving import class_index, probabilities, top_k
 from ..app.session import Session
 from ..app.uinput import number, whole_number
 from ..errors import UserError
-from .common import AppContext, Shared, image_input, to_rgb32, user_errors
+from .common import SMOOTH_FORMAT, AppContext, Shared, image_input, to_rgb32, user_errors
 
 PREDICTED = "predicted"
 FIRST_EXAMPLE = "ship"  # what the page shows classified when it opens
@@ -145,7 +145,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
             note = gr.Markdown(elem_id="classify_note")
         with gr.Column(scale=1, min_width=260):
             gr.Markdown("**Grad-CAM**: where the evidence is (colour bar: blue low, red high)")
-            cam = gr.Image(label="Grad-CAM", show_label=False, format="png", interactive=False,
+            cam = gr.Image(label="Grad-CAM", show_label=False, format=SMOOTH_FORMAT, interactive=False,
                            height=260, elem_id="cam")
             cam_caption = gr.Markdown()
             with gr.Row():
@@ -212,7 +212,7 @@ def _compare_section(ctx: AppContext):
                     with gr.Row(equal_height=False, elem_classes="compare-pair"):
                         top = gr.Label(show_label=False, num_top_classes=10, min_width=200,
                                        elem_classes="compare-top")
-                        picture = gr.Image(show_label=False, format="png", interactive=False, height=220,
+                        picture = gr.Image(show_label=False, format=SMOOTH_FORMAT, interactive=False, height=220,
                                            min_width=200, elem_classes="compare-cam")
                     outputs += [title, top, picture]
     return compare_on, box, outputs

@@ -22,6 +22,10 @@ from ..errors import UserError
 
 
 REFERENCE_LABEL = "reference design (seed.safetensors)"
+# Smooth pictures (Grad-CAM overlays) travel as JPEG: 0.6 ms to encode against 33 ms for PNG on
+# this CPU, the largest cost of an explain request after the network; pixel art (the network's
+# 32x32 view, feature maps) stays PNG, where JPEG would smear the pixel edges.
+SMOOTH_FORMAT = "jpeg"
 
 
 @dataclass

@@ -16,7 +16,7 @@ from ..data.cifar import CLASSES
 from ..analysis.evaluate import mistakes
 from ..app.serving import class_index
 from ..app.session import Session
-from .common import AppContext, Shared, user_errors
+from .common import SMOOTH_FORMAT, AppContext, Shared, user_errors
 from ..errors import UserError
 
 SORTS = {"most confident first": "confidence_desc", "least confident first": "confidence_asc"}
@@ -111,8 +111,8 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         with gr.Column(scale=2, min_width=300):
             caption = gr.Markdown(PICK, elem_id="mistakes_caption")
             with gr.Row():
-                cam_pred = gr.Image(label="predicted class", format="png", height=200, interactive=False)
-                cam_true = gr.Image(label="true class", format="png", height=200, interactive=False)
+                cam_pred = gr.Image(label="predicted class", format=SMOOTH_FORMAT, height=200, interactive=False)
+                cam_true = gr.Image(label="true class", format=SMOOTH_FORMAT, height=200, interactive=False)
     listed = gr.State(NOT_LISTED)
     with gr.Row():
         confusion = gr.Plot(label="confusion matrix", elem_id="confusion")
