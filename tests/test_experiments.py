@@ -137,25 +137,3 @@ def test_with_a_dataset_every_arm_is_scored_on_the_validation_split(dataset_dir,
     data = experiment_data(dataset_dir, ValidationSpec(per_class=1), )
     assert not data.demo_only and len(data.evaluation) == 10 and len(data.train) == 30
     assert data.evaluation.source.endswith("train, validation 1/class seed 0")
-
-
-def test_zerogpu_decorated_path_trains_on_the_cpu():
-    from cifar_s9.experiments import zerogpu
-    cfg = tiny(epochs=1)
-    assert zerogpu.gpu_seconds(cfg) == 60 + 2 * 3
-    assert zerogpu.gpu_seconds(replace(cfg, epochs=None, minutes=3.0, repeats=2)) == 60 + 4 * 180
-    assert zerogpu.gpu_seconds(replace(cfg, epochs=None, minutes=120.0, repeats=5)) == 1800
-    result = zerogpu.run_experiment_on_gpu(cfg, make_split(64), make_split(20, seed=1), track=False)
-    assert result.complete and result.device.startswith("CPU")
-
-
-def test_on_zerogpu_the_in_process_arguments_stay_behind(monkeypatch):
-    from cifar_s9.experiments import zerogpu
-    seen = {}
-    monkeypatch.setattr(zerogpu, "run_experiment_on_gpu", lambda config, *a, **kw: seen.update(kw))
-    monkeypatch.setattr(zerogpu, "on_zerogpu", lambda: True)
-    zerogpu.run_in_slot(tiny(), None, None, progress=print, stop=threading.Event(), owner="x")
-    assert seen == {"owner": "x"}  # a lock-holding callback or Event cannot cross into the GPU worker
-    monkeypatch.setattr(zerogpu, "on_zerogpu", lambda: False)
-    zerogpu.run_in_slot(tiny(), None, None, progress=print, owner="x")
-    assert seen["progress"] is print

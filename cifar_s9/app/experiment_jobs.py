@@ -11,9 +11,10 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..experiments.runner import ArmRun, ArmStarted, ExperimentConfig, ExperimentData, ExperimentResult
+from ..experiments.runner import (ArmRun, ArmStarted, ExperimentConfig, ExperimentData, ExperimentResult,
+                                  run_experiment)
+from ..experiments import zerogpu
 from ..experiments.tracker import owner_tag
-from ..experiments.zerogpu import run_in_slot  # @spaces.GPU; a plain call off ZeroGPU
 from ..errors import UserError
 from ..train.trainer import EpochEvent, StepEvent
 from .jobs import APP_LIMITS
@@ -45,6 +46,8 @@ def check_app_budget(config: ExperimentConfig) -> ExperimentConfig:
     lo, hi = APP_LIMITS["subset"]
     if config.subset is not None and not lo <= config.subset <= hi:
         raise UserError(f"subset must be in [{lo}, {hi}] in the app, got {config.subset}")
+    if zerogpu.on_zerogpu():  # every epoch must fit in one GPU call
+        zerogpu.check_fits(config.subset or hi, config.train.batch_size, config.curve_images)
     return config
 
 
@@ -92,14 +95,17 @@ class ExperimentJob(Job):
         else:
             s.message = message
 
-    def run(self, load_data: Callable[[], ExperimentData]) -> dict:
+    def run(self, load_data: Callable[[], ExperimentData],
+            time_left: Callable[[], float | None] | None = None) -> dict:
+        """Every arm in turn (on ZeroGPU each in GPU calls of a few epochs: experiments/zerogpu.py);
+        `time_left()`: the seconds the slot still lends."""
         try:
             self._update(message="loading data")
             data = load_data()
-            result = run_in_slot(self.config, data.train, data.evaluation, data_note=data.note,
-                                 meaningless=data.demo_only, stop=self.stop_event,
-                                 progress=self.progress, owner=owner_tag(self.owner),
-                                 owns_process=False)
+            result = run_experiment(self.config, data.train, data.evaluation, data_note=data.note,
+                                    meaningless=data.demo_only, stop=self.stop_event,
+                                    progress=self.progress, owner=owner_tag(self.owner),
+                                    owns_process=False, time_left=time_left)
             return dict(state=DONE if result.complete else STOPPED, result=result,
                         message="finished" if result.complete else "stopped; the arms that finished are shown")
         except Exception as exc:  # reported to its owner; the slot is released all the same
@@ -119,7 +125,7 @@ class Experiments:
             raise UserError("an experiment needs an owner (the visitor's session)")
         config = check_app_budget(config)  # invalid settings: ValueError before taking the slot
         job = ExperimentJob(config, owner)
-        return self.jobs.run(job, lambda: job.run(self.load_data))
+        return self.jobs.run(job, lambda: job.run(self.load_data, self.jobs.hold_left_s))
 
     def mine(self, owner: str) -> ExperimentJob | None:
         job = self.jobs.latest(owner, ExperimentJob.kind)

@@ -2,7 +2,8 @@
 
 `TrainingJobs` is the slot, plus what a training run needs: `start` validates the settings
 before anything starts and refuses a second job with `Busy` (across all visitors, experiments
-included); the Trainer runs in the slot's thread, which frees the slot in a `finally`. Observers
+included); the Trainer runs in the slot's thread, which frees the slot in a `finally` (on ZeroGPU
+that thread trains it in GPU calls of a few epochs each: experiments/zerogpu.py). Observers
 call `job.wait(version)` to block until something new happened, then read `job.snapshot()`.
 
 Every run has an owner (the app passes the visitor's `session_hash`, and a reloaded page joins
@@ -32,9 +33,10 @@ from . import texts
 from .cleanup import RUN_CAPS, prune_folder
 from ..model.net import get_config
 from ..paths import WEIGHTS_DIR
-from ..records.provenance import device_name
 from ..experiments.tracker import chain, final_metrics, owner_tag, track_trainer
-from ..train.trainer import EpochEvent, StepEvent, Trainer, TrainConfig, resolve_device, validate_train_config
+from ..experiments import zerogpu
+from ..train.chunks import TrainSpec
+from ..train.trainer import EpochEvent, StepEvent, TrainConfig, validate_train_config
 from ..errors import UserError
 from .slot import (DONE, FAILED, LOCAL_SLOT, PUBLIC_SLOT, RUNNING, STOPPED, Busy, Job, JobSnapshot,  # noqa: F401
                    NotOwner, SlotPolicy, TrainingSlot)
@@ -45,6 +47,7 @@ SHIPPED_WEIGHTS = WEIGHTS_DIR  # the released checkpoints: no app run may write 
 APP_LIMITS = {"epochs": (1, 50), "batch_size": (1, 1024), "subset": (1, 50_000)}
 
 
+TEST_IMAGES = 10_000  # CIFAR-10's test set: no run scores more than these after an epoch
 RUN_NAME = re.compile(r"\d{8}-\d{6}-\d{6}-[a-z0-9_]+")  # <date>-<time>-<microseconds>-<preset>
 
 
@@ -115,27 +118,32 @@ class TrainJob(Job):
             acc = f", test accuracy {event.test_acc:.1%}" if event.test_acc is not None else ""
             s.message = f"epoch {event.epoch}/{event.epochs} done{acc}"
 
-    def run(self, load_data: Callable[[], TrainingData]) -> dict:
-        """Train and save; returns the final snapshot changes (applied by the caller)."""
+    def run(self, load_data: Callable[[], TrainingData],
+            time_left: Callable[[], float | None] | None = None) -> dict:
+        """Train and save; returns the final snapshot changes (applied by the caller). On ZeroGPU
+        the trainer here is the CPU copy that GPU calls of a few epochs each bring up to date
+        (experiments/zerogpu.py); `time_left()`: the seconds the slot still lends."""
         req = self.request
         try:
-            device = resolve_device(req.train.device)
             self._update(message="loading data")
             data = load_data()
             test = data.test.subset(req.eval_images, seed=0)
             self._update(data_note=data.note, message="building the model")
-            trainer = Trainer(get_config(req.preset), req.train, req.aug, data.train, test, self.on_event,
-                              owns_process=False)  # the app's threads and RNG are the app's
+            # owns_process=False: the app's threads and RNG are the app's
+            training = zerogpu.SlotTraining(TrainSpec(get_config(req.preset), req.train, req.aug, data.train, test),
+                                            self.on_event, owns_process=False)
+            trainer = training.trainer
             weights = self.out_dir / "model.safetensors"
             logger = track_trainer(trainer, f"app-{req.preset}", "app", weights, preset=req.preset,
                                    demo_only=data.demo_only, owner=owner_tag(self.owner))  # runs/tracker
             trainer.callback = chain(self.on_event, logger)
             steps_per_epoch = trainer.batches.batches_per_epoch
-            self._update(total_steps=trainer.total_steps, message="training", device=device_name(device),
+            self._update(total_steps=trainer.total_steps, message="training", device=training.device,
                          data_note=texts.training_note(len(data.train), len(trainer.train_split),
                                                        req.train.subset, len(test), len(data.test),
                                                        data.demo_only))  # the images used, not those there
-            trainer.fit(self.stop_event)
+            fitted = training.fit(self.stop_event, time_left,
+                                  note=lambda text: self._update(message=text, device=training.device))
             stopped = trainer.epoch < trainer.cfg.epochs
             if trainer.epoch == 0:  # nothing learned: no checkpoint to keep or to activate
                 logger.finish(state="stopped")
@@ -146,10 +154,10 @@ class TrainJob(Job):
             acc = {"plain": last["eval_acc"]} if last.get("eval_acc") is not None else None
             card = model_card(trainer, data.train.source, req.preset, test=test, test_acc=acc,
                               source="cifar_s9 app", demo_only=data.demo_only, stopped_early=stopped,
-                              steps_per_epoch=steps_per_epoch)
+                              steps_per_epoch=steps_per_epoch, device=fitted.device)
             save_weights(trainer.eval_model, weights, card)
             logger.finish(final_metrics(card), state=STOPPED if stopped else DONE)
-            return dict(state=STOPPED if stopped else DONE, weights=str(weights), eta_s=0.0,
+            return dict(state=STOPPED if stopped else DONE, weights=str(weights), eta_s=0.0, device=fitted.device,
                         message=(f"{self.stop_reason or 'stopped'} after {trainer.epoch} of {trainer.cfg.epochs} epochs"
                                  if stopped else f"finished {trainer.epoch} epochs") + f"; saved as run {self.run_id}")
         except Exception as exc:  # reported to the user, and the slot is released all the same
@@ -186,6 +194,9 @@ class TrainingJobs(TrainingSlot):
         if not isinstance(owner, str) or not owner:
             raise UserError("a training run needs an owner (the visitor's session)")
         request = request.validated()  # invalid settings: ValueError before taking the slot
+        if zerogpu.on_zerogpu():  # an epoch must fit in one GPU call: refused now, not after loading data
+            zerogpu.check_fits(request.train.subset or APP_LIMITS["subset"][1], request.train.batch_size,
+                               min(request.eval_images, TEST_IMAGES))
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
         job = TrainJob(request, self.runs_dir / f"{stamp}-{request.preset}", owner)
 
@@ -193,7 +204,7 @@ class TrainingJobs(TrainingSlot):
             self.prune()
             with self._runs_lock:
                 self._runs[job.run_id] = job
-        return self.run(job, lambda: job.run(self.load_data), before=register)
+        return self.run(job, lambda: job.run(self.load_data, self.hold_left_s), before=register)
 
     def trained_weights(self, run_id: str, owner: str) -> Path:
         """The checkpoint of run `run_id`, for its owner to activate in their own session: the run

@@ -1,7 +1,8 @@
 """A/B experiments: two or more arms (a preset and an augmentation each) trained one after
 another with one shared budget, every arm scored on the same evaluation images.
 
-The runner reuses `Trainer` unchanged. Arms differ only in what the experiment is about: the
+The runner reuses `Trainer` unchanged (through `zerogpu.SlotTraining`, so that on ZeroGPU each
+arm trains in GPU calls of a few epochs). Arms differ only in what the experiment is about: the
 same training images (per seed), the same recipe, the same epoch count. A minutes budget is
 turned into an epoch count once, by timing the first arm (`Trainer`'s own calibration), and every
 arm then trains that many epochs: on a shared machine a per-arm time budget would hand the arm that
@@ -22,13 +23,12 @@ import numpy as np
 from . import stats
 from ..data.augment import AugmentConfig, validate
 from ..data.cifar import Split, ValidationSpec, carve_validation
-from ..analysis.evaluate import predict_logits
 from ..model.net import get_config
-from ..records.provenance import device_name
 from ..train.recipes import LAB_TRAIN, get_recipe
+from ..train.chunks import TrainSpec
 from ..train.config import TrainConfig, validate_train_config
-from ..train.trainer import Trainer
 from ..errors import UserError
+from .zerogpu import SlotTraining, planned_epochs
 
 MAX_ARMS, MAX_REPEATS = 4, 5
 SHORT_EPOCHS = 15   # below this many epochs, say that short runs favour weak augmentation
@@ -239,29 +239,26 @@ class ArmStarted:
 Progress = Callable[[str, "ArmRun | None", object], None]
 
 
-def correctness(model, split: Split, device) -> np.ndarray:
-    logits = predict_logits(model, split.images, device)
-    return (logits.argmax(1).numpy() == split.labels)
-
-
 def plan_epochs(config: ExperimentConfig, train: Split, evaluation: Split, owns_process: bool = True) -> int:
     """The epoch count for every arm: fixed, or what the trainer's calibration of the first arm
-    fits in the minutes budget (about 25 timed steps; nothing is trained)."""
+    fits in the minutes budget (about 25 timed steps where the arms will train; nothing is trained)."""
     if config.epochs is not None:
         return config.epochs
     arm = config.arms[0]
-    probe = Trainer(get_config(arm.preset), config.run_config(config.seed, 1, config.minutes * 60),
-                    arm.aug, train, evaluation.subset(config.curve_images, seed=0), owns_process=owns_process)
-    return probe.epochs
+    return planned_epochs(TrainSpec(get_config(arm.preset), config.run_config(config.seed, 1, config.minutes * 60),
+                                    arm.aug, train, evaluation.subset(config.curve_images, seed=0)),
+                          owns_process)
 
 
 def run_experiment(config: ExperimentConfig, train: Split, evaluation: Split, *,
                    data_note: str = "", meaningless: bool = False, device: str | None = None,
                    stop: threading.Event | None = None, progress: Progress | None = None,
-                   track: bool = True, owner: str | None = None,
-                   owns_process: bool = True) -> ExperimentResult:
+                   track: bool = True, owner: str | None = None, owns_process: bool = True,
+                   time_left: Callable[[], float | None] | None = None) -> ExperimentResult:
     """Train every arm (seed-major: A1 B1 A2 B2 ..., so slow drift of the machine hits each arm
-    alike) and score each on `evaluation`. Stops early, keeping what finished, when `stop` is set."""
+    alike) and score each on `evaluation`. Stops early, keeping what finished, when `stop` is set.
+    Each arm trains through `zerogpu.SlotTraining`: in this process, or on ZeroGPU in calls of a
+    few epochs each (`time_left()`: the seconds the app's slot still lends)."""
     config = config.validated()
     stop = stop or threading.Event()
     progress = progress or (lambda message, run, event: None)
@@ -281,7 +278,9 @@ def run_experiment(config: ExperimentConfig, train: Split, evaluation: Split, *,
                      ArmStarted(arm.name, seed, index, total))
             run = _train_arm(config, arm, seed, result.planned_epochs, train, evaluation, group, stop,
                              lambda event, arm=arm: progress(arm.name, None, event), meaningless, owner,
-                             owns_process)
+                             owns_process, time_left,
+                             lambda text, arm=arm, seed=seed: progress(f"{arm.name} (seed {seed}): {text}",
+                                                                       None, None))
             result.runs.append(run)
             result.device = run.device
             progress(f"arm {arm.name} (seed {seed}) {run.state}: {100 * run.accuracy.value:.1f}%", run, None)
@@ -290,7 +289,9 @@ def run_experiment(config: ExperimentConfig, train: Split, evaluation: Split, *,
 
 def _train_arm(config: ExperimentConfig, arm: Arm, seed: int, epochs: int, train: Split,
                evaluation: Split, group: str | None, stop: threading.Event, on_event,
-               meaningless: bool, owner: str | None, owns_process: bool) -> ArmRun:
+               meaningless: bool, owner: str | None, owns_process: bool,
+               time_left: Callable[[], float | None] | None = None,
+               note: Callable[[str], None] | None = None) -> ArmRun:
     from ..records.checkpoint import save_weights
     from .tracker import RunLogger, chain, checkpoint_path
 
@@ -298,8 +299,10 @@ def _train_arm(config: ExperimentConfig, arm: Arm, seed: int, epochs: int, train
     curve = evaluation.subset(config.curve_images, seed=0)  # the same images for every arm
     # owns_process=False inside the app: the server's threads and RNG stay the server's
     # the bundled sample (no CIFAR-10 here) scores on its test images; real data on the validation split
-    trainer = Trainer(get_config(arm.preset), cfg, arm.aug, train, curve, owns_process=owns_process,
-                      eval_split="test" if meaningless else "validation")
+    training = SlotTraining(TrainSpec(get_config(arm.preset), cfg, arm.aug, train, curve,
+                                      "test" if meaningless else "validation", score=evaluation),
+                            owns_process=owns_process)
+    trainer = training.trainer
     logger = name = weights = None
     if group is not None:
         name = _tracker_name(f"{arm.name}-s{seed}")
@@ -312,17 +315,17 @@ def _train_arm(config: ExperimentConfig, arm: Arm, seed: int, epochs: int, train
     trainer.callback = chain(on_event, logger)
     start = time.perf_counter()
     try:
-        trainer.fit(stop)
+        fitted = training.fit(stop, time_left, note)
     except BaseException:
         if logger is not None:
             logger.finish(state="failed")
         raise
     state = "done" if trainer.epoch >= trainer.epochs else "stopped"
     wall = time.perf_counter() - start
-    correct = correctness(trainer.eval_model, evaluation, trainer.device)
+    correct = fitted.correct
     speed = float(np.median([h["images_per_s"] for h in trainer.history])) if trainer.history else 0.0
     run = ArmRun(arm.name, seed, trainer.epoch, list(trainer.history), correct, wall, speed, state,
-                 name, str(weights) if weights else None, device_name(trainer.device))
+                 name, str(weights) if weights else None, fitted.device)
     if logger is not None:
         save_weights(trainer.eval_model, weights, {"source": "cifar_s9 experiment", "arm": arm.name,
                                                    "preset": arm.preset, "train_config": cfg.to_dict(),

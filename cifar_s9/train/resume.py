@@ -2,7 +2,8 @@
 
 The file is a weights-only torch file (records/checkpoint.py): model, EMA, optimizer and
 scheduler states, the epoch, the history, the wall time, the three configs and `eval_split`.
-A resumed run continues bit-for-bit on CPU. Files written before the trainer was split (no
+A resumed run continues bit-for-bit on CPU. The same state, as bytes, is what a ZeroGPU call takes and
+returns (train/chunks.py): `apply_state` puts a trainer where either left off. Files written before the trainer was split (no
 `eval_split`, `test_*` history, a budgeted run's planned epochs inside `train_config`) load the
 same way (tests/test_resume_compat.py).
 """
@@ -44,24 +45,33 @@ def resume(trainer_cls, path: Path, train_split: Split, eval_data: Split | None 
     trainer = trainer_cls(ModelConfig.from_dict(state["model_config"]), train_cfg,
                           AugmentConfig.from_dict(state["aug_config"]), train_split, eval_data, callback,
                           eval_split=eval_split or recorded)
+    apply_state(trainer, state, overrides.get("epochs"), Path(path).name, recorded)
+    return trainer
+
+
+def apply_state(trainer, state: dict, new_epochs: int | None = None, name: str = "the saved state",
+                recorded: EvalSplit | None = None) -> None:
+    """Put `trainer` where `state` (`state_of`) left off: weights, EMA, optimizer, schedule,
+    epoch, history and wall time. The resume file's path and a GPU call's returned state
+    (train/chunks.py) both come here. `name` names the state in a refusal; `recorded`: what the
+    history's scores were on, when the state does not say."""
     trainer.model.load_state_dict(state["model"])
     if trainer.ema is not None and state["ema"] is not None:
         trainer.ema.load_state_dict(state["ema"])
     trainer.optimizer.load_state_dict(state["optimizer"])
-    restore_schedule(trainer, state["scheduler"], state["epoch"], overrides.get("epochs"), path)
+    restore_schedule(trainer, state["scheduler"], state["epoch"], new_epochs, name)
     trainer.epoch, trainer.wall_time_s = state["epoch"], state["wall_time_s"]
-    trainer.history = upgrade_history(state["history"], recorded)
-    return trainer
+    trainer.history = upgrade_history(state["history"], recorded or state.get("eval_split"))
 
 
-def restore_schedule(trainer, saved: dict, epochs_done: int, new_epochs: int | None, path: Path) -> None:
+def restore_schedule(trainer, saved: dict, epochs_done: int, new_epochs: int | None, name: str) -> None:
     """The saved schedule, at its step, and the plan it implies; a new epoch count re-paces it
     from there: a budgeted run's curve at a new pace, a fixed run's one-cycle for the new length."""
     nb = trainer.batches.batches_per_epoch
 
     def refuse_if_past(steps_done: int, total: int) -> None:
         if steps_done > total:
-            raise UserError(f"{Path(path).name} has already trained {epochs_done} epochs; "
+            raise UserError(f"{name} has already trained {epochs_done} epochs; "
                             f"cannot resume with epochs={trainer.cfg.epochs}")
 
     if ReplannableOneCycle.owns(saved):  # a time-budgeted run: its plan, in steps

@@ -55,18 +55,20 @@ class Trainer:
     def __init__(self, model_config: ModelConfig, train_config: TrainConfig, aug_config: AugmentConfig,
                  train_split: Split, eval_data: Split | None = None, callback: Callback | None = None,
                  owns_process: bool = True, clock: Callable[[], float] = time.perf_counter,
-                 eval_split: EvalSplit = "test"):
+                 eval_split: EvalSplit = "test", device: torch.device | None = None):
         """`eval_data` is scored after every `eval_every`-th epoch and the last; `eval_split` says
         what it is ("validation" or "test"), for the events, the log and the checkpoint.
         `owns_process=False` (a trainer inside a server, e.g. the app's training thread): leave
         the process-wide torch state to the caller: no `set_num_threads`, and the seeding for
         init and dropout happens on a forked RNG that is restored afterwards. `clock` times the
-        budget (tests pass a fake one)."""
+        budget (tests pass a fake one). `device`: where this trainer computes, if not where the
+        config says (the copy of a ZeroGPU run in the app's process stays on the CPU while the
+        config, and the GPU calls, say "auto")."""
         if eval_split not in EVAL_SPLITS:
             raise ValueError(f"eval_split must be one of {EVAL_SPLITS}, got {eval_split!r}")
         self.model_config, self.aug_config = model_config, validate(aug_config)
         self.cfg = validate_train_config(train_config)
-        self.device = resolve_device(self.cfg.device)
+        self.device = device if device is not None else resolve_device(self.cfg.device)
         self.bf16 = use_bf16(self.device, self.cfg.precision)
         self.owns_process = owns_process
         if self.device.type == "cpu" and owns_process:

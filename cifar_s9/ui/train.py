@@ -152,12 +152,11 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
 
     session, token = shared.session, shared.run_token
     # Not wrapped in `spaces.GPU`: on ZeroGPU that would run this stream, the slot's lock and the
-    # run's thread in the GPU worker process, away from the heartbeat and the re-attach (and 600 s
-    # is over ZeroGPU's per-call maximum of about 300 s). Train-tab runs use the CPU there until
-    # they go through an in-slot GPU runner like the experiments' (issue 24.3).
-    start_fn = h.start
+    # run's thread in the GPU worker process, away from the heartbeat, Stop and the re-attach. The
+    # run reaches the GPU from the slot's thread instead, in calls of a few epochs and at most 300 s
+    # each (experiments/zerogpu.py); tests/test_zerogpu.py keeps `spaces` out of the UI.
     followed = [progress, curves, ckpt, activate_btn, slot, session]
-    start_btn.click(start_fn, [preset, epochs, lr, batch, subset, session], [*followed, token],
+    start_btn.click(h.start, [preset, epochs, lr, batch, subset, session], [*followed, token],
                     api_visibility="private", concurrency_limit=None)
     # waiting, not computing (like the stream above): outside the heavy group
     shared.demo.load(h.attach, [token, session], followed, api_visibility="private", concurrency_limit=None)
