@@ -16,7 +16,7 @@ from pathlib import Path
 import gradio as gr
 
 from cifar_s9.data import app_data
-from cifar_s9.app import cleanup, http_limits, picture_cache, uploads, workload
+from cifar_s9.app import cleanup, gradio_fixes, http_limits, uploads, workload
 from cifar_s9 import paths
 from cifar_s9.data.cifar import DEFAULT_CACHE
 from cifar_s9.app.experiment_jobs import Experiments
@@ -64,7 +64,7 @@ def configure(weights=None, data_dir=None, runs_dir=None, local: bool | None = N
 
 
 def build_demo(ctx: AppContext) -> gr.Blocks:
-    picture_cache.install()  # output pictures written atomically (two visitors, one example)
+    gradio_fixes.install()  # lean new sessions, atomic output pictures, one matplotlib backend
     with gr.Blocks(title="cifar_s9 lab") as demo:
         gr.Markdown("# cifar_s9 lab\nA <200k-parameter CIFAR-10 network: classify, explain, augment, "
                     "train and inspect it. Your choices (model, image, settings) are yours alone.")

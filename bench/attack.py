@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(HERE), str(HERE / "tests"), str(HERE / "bench")]
 from hostile import data_url  # noqa: E402
 from hostile_payloads import Peak, call, vm_rss_mb  # noqa: E402
-from load import percentile, stop_server, user_address  # noqa: E402
+from load import cpu_s, percentile, stop_server, user_address  # noqa: E402
 from synthetic import free_port  # noqa: E402
 
 EXAMPLES = sorted((HERE / "assets" / "examples").glob("*.jpg"))
@@ -130,6 +130,7 @@ def phase(url: str, app: App, pid: int, users: int, seconds: float, bombs: list[
             uploads.append({"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": p.name})
     results, sent, lock = [], [], threading.Lock()
     until = time.monotonic() + seconds
+    server0, client0 = cpu_s(pid), time.process_time()
     with Peak(pid) as rss:
         workers = [threading.Thread(target=ordinary, args=(url, app, uploads, until, results, lock, u))
                    for u in range(users)]
@@ -140,8 +141,9 @@ def phase(url: str, app: App, pid: int, users: int, seconds: float, bombs: list[
             w.start()
         for w in workers[:users]:
             w.join()
+    server_cpu, client_cpu = cpu_s(pid) - server0, time.process_time() - client0
     ok = [s for outcome, s in results if outcome == "ok"]
-    return {"attack": bool(bombs), "users": users, "seconds": seconds, "completed": len(ok),
+    return {"server_cpu_s": round(server_cpu, 1), "client_cpu_s": round(client_cpu, 1),"attack": bool(bombs), "users": users, "seconds": seconds, "completed": len(ok),
             "failed": len(results) - len(ok), "p50_s": round(percentile(ok, 0.5), 2),
             "p95_s": round(percentile(ok, 0.95), 2), "peak_rss_mb": round(rss.start + rss.grown),
             "attack_requests": len(sent), "attack_outcomes": {o: sent.count(o) for o in set(sent)}}
@@ -177,7 +179,8 @@ def main() -> None:
         for r in rows:
             print(f"{'under attack' if r['attack'] else 'no attack':13s} completed {r['completed']:5d} "
                   f"failed {r['failed']:3d}  p50 {r['p50_s']:6.2f} s  p95 {r['p95_s']:6.2f} s  "
-                  f"peak RSS {r['peak_rss_mb']:6.0f} MB  attack requests {r['attack_requests']} "
+                  f"peak RSS {r['peak_rss_mb']:6.0f} MB  CPU s server {r['server_cpu_s']} "
+                  f"clients {r['client_cpu_s']}  attack requests {r['attack_requests']} "
                   f"{r['attack_outcomes']}")
     finally:
         stop_server(server)
