@@ -4,7 +4,7 @@ Run `python app.py [--weights PATH] [--data-dir DIR]`, then open http://127.0.0.
 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT override the address). This file is layout and launch;
 each tab is a module in `cifar_s9/ui/` (see its docstring for how to add one).
 Named API endpoints: /classify, /explain, /compare, /augment_preview, /feature_maps,
-/receptive_field, /occlusion, /explain_all, /experiment_start, /experiment_status,
+/receptive_field, /occlusion, /explain_all, /faithfulness, /experiment_start, /experiment_status,
 /experiment_stop, /runs, /runs_overlay.
 """
 from __future__ import annotations

@@ -29,6 +29,7 @@ WEIGHTS_DIR = HOME / "weights"                   # released checkpoints: read-on
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "default.safetensors"
 REFERENCE_WEIGHTS = WEIGHTS_DIR / "seed.safetensors"  # the reference design (`seed` preset), shipped beside ours
 OOD_CALIBRATION = WEIGHTS_DIR / "ood.json"       # the out-of-distribution flag's threshold (bench/ood_calibration.py)
+FAITHFULNESS = WEIGHTS_DIR / "faithfulness.json"  # the maps' test-sample ranking (bench/faithfulness.py)
 ASSETS_DIR = HOME / "assets"
 EXAMPLES_DIR = ASSETS_DIR / "examples"
 SAMPLE_TEST = ASSETS_DIR / "test_sample.npz"    # 500 CIFAR-10 test images, the fallback

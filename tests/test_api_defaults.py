@@ -22,6 +22,7 @@ DEFAULTS = {
     "/receptive_field": {"layer": "C4", "row": 0, "column": 0, "channel": None},
     "/occlusion": {"target": "predicted", "patch": 8, "stride": 4},
     "/explain_all": {"layer": "C4"},
+    "/faithfulness": {"methods": "all", "layers": "C1,C2,C3,C4"},
     "/experiment_start": {"budget": 3, "seed": 0},
 }
 # inputs no endpoint can have a default for: the picture, and the two runs an overlay compares

@@ -20,7 +20,7 @@ from cifar_s9.data.images import load_rgb32
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(SLOW_TEST_S)]  # waits are for the answer (issue 23)
 CAT = "assets/examples/cat.jpg"
-ENDPOINTS = ("feature_maps", "receptive_field", "occlusion", "explain_all")
+ENDPOINTS = ("feature_maps", "receptive_field", "occlusion", "explain_all", "faithfulness")
 
 
 def test_feature_maps_through_the_client_equal_a_forward_hook(app_client, weights_path):
@@ -44,6 +44,9 @@ def test_the_other_endpoints_through_the_client(app_client):
     assert len(pictures) == 3 and data["target"] == "cat"
     grid, probs = app_client.predict(handle_file(CAT), "C4", api_name="/explain_all")
     assert len(grid) == 10 and len(probs) == 10
+    words, data = app_client.predict(handle_file(CAT), "HiResCAM,GradCAM", "C4", api_name="/faithfulness")
+    assert "Higher = removing" in words and len(data["ranking"]) == 5
+    assert [r["score"] for r in data["ranking"]] == sorted((r["score"] for r in data["ranking"]), reverse=True)
 
 
 # ---------------------------------------------------------------- raw HTTP
@@ -81,6 +84,13 @@ HOSTILE = [
     ("occlusion", ["cat", 2, 1], "at most 400"),
     ("occlusion", ["../../etc/passwd", 8, 4], "unknown class"),
     ("explain_all", ["C4.conv3.0"], "unknown layer"),
+    ("faithfulness", ["all", "C1,C2,C3,C4,C1.conv1,C2.conv1"], "at most 40"),
+    ("faithfulness", ["9" * 5000, "C4"], "at most 64"),
+    ("faithfulness", [{"$gt": ""}, "C4"], "unknown method"),  # the text box made it text
+    ("faithfulness", ["GradCAM", [["C4"]]], "unknown layer"),
+    ("faithfulness", ["ScoreCAM", "C4"], "unknown method"),
+    ("faithfulness", ["GradCAM", "../../etc/passwd"], "unknown layer"),
+    ("faithfulness", [" , ", "C4"], "at least one method"),
 ]
 
 

@@ -300,3 +300,39 @@ def test_the_comparison_over_http_refuses_junk_and_changes_no_model(server):
     ok_a, a_says = a.call(classify, [image_a, 10, None])
     ok_b, b_says = b.call(classify, [image_b, 10, None])
     assert ok_a and ok_b and confidences(a_says) == confidences(b_says) == confidences(shipped)
+
+
+def test_which_map_to_trust_over_http_is_bounded_and_answers_for_the_callers_model(server):
+    """/faithfulness over raw queue/join: over-budget plans and junk types are refused in words,
+    a request beyond the view's seats is refused (not queued), and each session's answer carries
+    the test-sample ranking of its own model; the served network keeps no hook."""
+    app, base, gate = server
+    from cifar_s9.analysis.gradcam import hooks_left
+    trust = fn_index(app, "faithfulness", "InsideHandlers")
+    classify = fn_index(app, "classify", "ClassifyHandlers")
+    a, b = Visitor(base), Visitor(base)
+    image_a, image_b = a.upload(CAT), b.upload(CAT)
+    ok, shipped = b.call(classify, [image_b, 10, None])
+    for hostile, words in ((["all", "C1,C2,C3,C4,C1.conv1,C2.conv1"], "45 maps; at most 40"),
+                           (["9" * 5000, None], "at most 64"), ([["GradCAM"] * 1000, None], "at most 64"),
+                           # the API's hidden text boxes turn other JSON into its text
+                           ([{"$gt": ""}, None], "unknown method"), ([None, [["C4"]]], "unknown layer"),
+                           (["GradCAM", "C4; rm -rf /"], "unknown layer"), ([1e308, -(2**63)], "unknown method")):
+        ok, out = a.call(trust, [image_a, *hostile, None])
+        assert not ok and words in out, (hostile[0] if len(str(hostile)) < 200 else "long", out)
+    handlers = app.demo.fns[trust].fn.__self__  # the app's own seats, held here as two visitors would
+    with handlers.trust_seats.taken(), handlers.trust_seats.taken():
+        ok, out = a.call(trust, [image_a, "GradCAM", "C4", None])
+        assert not ok and "being scored right now" in out, out
+    ok, (words, data) = a.call(trust, [image_a, "GradCAM", "C4", None])
+    assert ok and "Higher = removing the pixels" in words and len(data["ranking"]) == 4
+    if app.CTX.reference is not None and data["sample"] is not None:  # the shipped ranking exists
+        assert b.call(fn_index(app, "use_reference", "HeaderHandlers"), [None])[0]
+        ok_b, (_, data_b) = b.call(trust, [image_b, "GradCAM", "C4", None])
+        assert ok_b and data_b["sample"] is not None and data_b["sample"]["data"] == data["sample"]["data"]
+        assert data_b["sample"]["ranking"] != data["sample"]["ranking"]  # the reference design's own
+        ok, again = a.call(trust, [image_a, "GradCAM", "C4", None])
+        assert ok and again[1]["sample"]["ranking"] == data["sample"]["ranking"]  # A: still the shipped
+    ok, a_says = a.call(classify, [image_a, 10, None])
+    assert ok and confidences(a_says) == confidences(shipped)
+    assert hooks_left(app.CTX.models.shipped.model) == 0

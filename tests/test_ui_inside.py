@@ -2,6 +2,7 @@
 the page's clicks, and clear errors for every bad input."""
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import gradio as gr
@@ -192,3 +193,66 @@ def test_the_stride_slider_follows_the_patch(patch, stride, expected):
 def test_the_stride_slider_ignores_a_patch_that_is_not_one():
     from cifar_s9.ui.inside import link_stride
     assert link_stride("nine", 4) == gr.skip() and link_stride(99, 4) == gr.skip()
+
+
+# ---------------------------------------------------------------- which map to trust?
+
+def test_faithfulness_endpoint_ranks_the_maps_and_adds_the_shipped_sample(inside, tmp_path):
+    from cifar_s9.ui.inside import InsideHandlers
+    key = inside.ctx.model(S0).digest
+    path = tmp_path / "faithfulness.json"
+    path.write_text(json.dumps({"models": {key: {"weights": "tiny.safetensors", "data": "3 images", "n": 3,
+                                                 "ranking": [{"map": "occlusion", "mean": 0.2, "std": 0.1,
+                                                              "ci95": [0.1, 0.3], "mean_rank": 1.0}]}}}))
+    h = InsideHandlers(inside.ctx, ranking_file=path)
+    words, data = h.faithfulness(CAT, "GradCAM", "C4", S0)
+    assert [r["map"] for r in data["ranking"]] and len(data["ranking"]) == 4
+    assert data["sample"]["ranking"][0]["map"] == "occlusion" and data["removed_percent"] == [20, 40, 60, 80]
+    assert "Higher = removing the pixels" in words
+    assert inside.faithfulness(CAT, "GradCAM", "C4", S0)[1]["sample"] is None  # none for this network
+
+
+def test_the_trust_view_scores_on_a_click_and_clears_a_stale_table(inside):
+    from cifar_s9.ui.inside import TRUST_PROMPT
+    table, words, seen = inside.page_trust(["HiResCAM"], ["C3"], WITH_CAT)
+    assert list(table["map"]).count("HiResCAM at C3") == 1 and len(table) == 4 and "ROAD passes" in words
+    assert list(table["#"]) == [1, 2, 3, 4]
+    kept = inside.page_trust_open(seen, WITH_CAT)
+    assert kept[0] == gr.skip() and kept[1] == gr.skip() and "no ranking is shipped" in kept[3]
+    other = Session().with_image("assets/examples/ship.jpg")
+    cleared = inside.page_trust_open(seen, other)
+    assert len(cleared[0]) == 0 and cleared[1] == TRUST_PROMPT
+    assert inside.page_trust_open(None, S0)[1] == NO_IMAGE
+    assert inside.page_trust(["GradCAM"], ["C4"], S0)[1] == NO_IMAGE
+    with pytest.raises(gr.Error, match="at least one method"):
+        inside.page_trust(None, ["C4"], WITH_CAT)   # every box unticked
+
+
+@pytest.mark.parametrize("methods, layers, message", [
+    ("GradCAM", "C1,C2,C3,C4,C1.conv1,C1.conv2,C1.conv3,C2.conv1,C2.conv2,C2.conv3,C3.conv1,C3.conv2,"
+     "C3.conv3,C4.conv1,C4.conv2,C4.conv3,C1,C2,C3,C4", None),
+    ("all", "C1,C2,C3,C4,C1.conv1,C2.conv1", "45 maps; at most 40"),
+    ("ScoreCAM", "C4", "unknown method 'ScoreCAM'"),
+    ("GradCAM", ["C4", 3], "layers must be names"),
+    (["GradCAM"] * 100, "C4", "methods must be names"),
+])
+def test_the_trust_views_cost_is_bounded_before_it_runs(inside, monkeypatch, methods, layers, message):
+    from cifar_s9.analysis import faithfulness
+    from cifar_s9.errors import UserError
+
+    def work(*args, **kwargs):
+        raise UserError("reached the work")
+    monkeypatch.setattr(faithfulness, "rank_maps", work)
+    # 16 layers of one method (repeats count once) + 3 = 19 maps: allowed, so it reaches the work
+    with pytest.raises(gr.Error, match=message or "reached the work"):
+        inside.faithfulness(CAT, methods, layers, S0)
+
+
+def test_a_third_trust_request_at_once_is_refused_in_words(inside):
+    from cifar_s9.ui.inside import TRUST_AT_ONCE
+    seats = inside.trust_seats
+    with seats.taken(), seats.taken():
+        assert TRUST_AT_ONCE == 2
+        with pytest.raises(gr.Error, match="being scored right now"):
+            inside.faithfulness(CAT, "GradCAM", "C4", S0)
+    assert inside.faithfulness(CAT, "GradCAM", "C4", S0)[1]["ranking"]  # the seats are free again

@@ -68,3 +68,19 @@ def test_one_session_or_address_cannot_fill_the_queue_over_raw_http():
     finally:
         release.set()
         demo.close()
+
+
+def test_seats_refuse_one_more_at_once_and_free_on_every_way_out():
+    import pytest
+    from cifar_s9.errors import UserError
+
+    seats = workload.Seats(2, "busy now")
+    with seats.taken(), seats.taken():
+        with pytest.raises(UserError, match="busy now"):
+            with seats.taken():
+                pass
+    with pytest.raises(RuntimeError):
+        with seats.taken(), seats.taken():
+            raise RuntimeError("the work failed")
+    with seats.taken(), seats.taken():  # both came back after the failure
+        pass

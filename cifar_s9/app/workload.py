@@ -4,6 +4,12 @@ for the whole app (Gradio's `default_concurrency_limit` applies per event listen
 listeners took images, so "4 at a time" meant up to 48)."""
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from ..errors import UserError
+
 HEAVY_GROUP = "cifar_s9-heavy"
 # Two cores: more than this at once only makes each request slower, and the worst case of one
 # (an image decoded at the 40 MP cap, about 160 MB) times this bounds the memory they hold.
@@ -23,6 +29,25 @@ def share_one_budget(demo, limit: int = HEAVY_LIMIT) -> list[str]:
             continue
         fn.concurrency_id, fn.concurrency_limit = HEAVY_GROUP, limit
     return left_out
+
+
+class Seats:
+    """At most `n` requests of one long kind (seconds, not the few hundred ms of a view) run at
+    once; one more is refused at once, in words, rather than waiting: waiting, it would hold one
+    of the HEAVY_LIMIT places, and a few of them would leave no place for anyone's short views."""
+
+    def __init__(self, n: int, busy: str):
+        self.n, self.busy = n, busy
+        self._free = threading.BoundedSemaphore(n)
+
+    @contextmanager
+    def taken(self) -> Iterator[None]:
+        if not self._free.acquire(blocking=False):
+            raise UserError(self.busy)
+        try:
+            yield
+        finally:
+            self._free.release()
 
 
 # Waiting events (queued, not yet running) one visitor may have: a page opening fires several at

@@ -1,20 +1,25 @@
 """Inside tab: feature maps, a unit's receptive field on the image, occlusion and gradients
-beside Grad-CAM, and "why not this class?" (Grad-CAM for all ten classes).
+beside Grad-CAM, "why not this class?" (Grad-CAM for all ten classes) and "which map to trust?"
+(every map scored by ROAD, beside the shipped test-sample ranking).
 
 The page works on the session's current image (chosen in Classify) and model. Every number
 and picture comes from `cifar_s9.analysis.inside`; this module only wires components to it.
 Public API (each takes an image file; hidden inputs, so a client's values reach our checks):
-/feature_maps, /receptive_field, /occlusion, /explain_all.
+/feature_maps, /receptive_field, /occlusion, /explain_all, /faithfulness.
 """
 from __future__ import annotations
 
 import gradio as gr
 import numpy as np
+import pandas as pd
 
 from ..data.cifar import CLASSES
-from ..analysis.gradcam import layer_names
+from .. import paths
+from ..analysis import faithfulness as faith
+from ..analysis.gradcam import METHODS, layer_names
 from ..analysis.inside import attribution, features, fields, render, why_not
 from ..app.serving import class_index
+from ..app.workload import Seats
 from ..app.session import Session
 from .common import AppContext, Shared, image_input, to_rgb32, user_errors
 from ..errors import UserError
@@ -24,6 +29,18 @@ MAP_LAYER = "C2"          # the first layer shown: 64 channels at 16x16, edges a
 STRIDE_INFO = "up to the patch size (every pixel covered), within 400 occluded copies"
 RF_LAYER = "C4"           # the API's receptive field: the last block's units see most of the image
 NO_IMAGE = "Choose an image in the **Classify** tab first; this tab looks inside the network at it."
+TRUST_AT_ONCE = 2  # of the app's 4 heavy places: "which map to trust?" takes seconds, the rest stay free
+TRUST_BUSY = (f"{TRUST_AT_ONCE} other visitors' maps are being scored right now (a few seconds "
+              "each); try again in a moment.")
+TRUST_PROMPT = ("Press **Score the maps** to score every map for the current image (a few seconds); "
+                "the test-sample ranking below is already computed.")
+TRUST_INTRO = (
+    "Every method draws a different map, and a map can look convincing while the network used "
+    "something else. Here each map is **tested**: ROAD removes the pixels the map calls most "
+    "relevant (and, separately, the least relevant ones), fills them in from their neighbours and "
+    "asks the network again. " + faith.MEANING + " The **target layer** is where a CAM reads "
+    "the network's evidence: C1 is early (fine detail, little meaning), C4 the last block (coarse, "
+    "what the answer is made of); occlusion and integrated gradients work on the pixels directly.")
 STALE = ("These channels were shown for another model, layer or image; they are being shown again "
          "for your current choice. Click a channel once they appear.")
 
@@ -43,8 +60,10 @@ def _channel(value):
 class InsideHandlers:
     """Plain methods (tests call them without a server); `ctx` is server-wide."""
 
-    def __init__(self, ctx: AppContext):
+    def __init__(self, ctx: AppContext, ranking_file=paths.FAITHFULNESS):
         self.ctx = ctx
+        self.ranking_file = ranking_file
+        self.trust_seats = Seats(TRUST_AT_ONCE, TRUST_BUSY)  # this app's own: no global state
 
     def _inputs(self, image, session: Session | None):
         """(model, 32x32 RGB image): the image sent, else the session's current image."""
@@ -105,6 +124,30 @@ class InsideHandlers:
         model, rgb = self._inputs(image, session)
         maps = why_not.all_class_cams(model, rgb, _or(layer, why_not.LAYER))
         return why_not.grid(rgb, maps), {c: float(p) for c, p in zip(CLASSES, maps.probabilities)}
+
+    @user_errors
+    def faithfulness(self, image, methods: str = "all", layers: str = ",".join(faith.DEFAULT_LAYERS),
+                     session: Session | None = None):
+        """Every map (each CAM method at each layer, occlusion, integrated gradients, a random
+        map) ROAD-scored for the predicted class, best first: the words, and {"target",
+        "probability", "ranking": [{"map", "score", ...}], "sample": the shipped test-sample
+        ranking of this model or null}. Methods and layers: lists or comma-separated names."""
+        model, rgb = self._inputs(image, session)
+        result = self._rank(model, rgb, methods, layers)
+        sample = self._sample(session)
+        data = faith.to_json(result)
+        data["sample"] = None if sample is None else {"data": sample.data, "n": sample.n,
+                                                      "ranking": sample.rows}
+        return faith.summary(result), data
+
+    def _rank(self, model, rgb, methods, layers) -> faith.Ranking:
+        faith.plan(model, methods, layers)  # a refused plan is refused before a seat is taken
+        with self.trust_seats.taken():
+            return faith.rank_maps(model, rgb, methods, layers)
+
+    def _sample(self, session: Session | None) -> faith.SampleRanking | None:
+        active = self.ctx.model(session)
+        return faith.SampleRanking.load(self.ranking_file, active.digest)
 
     # ------------------------------------------------------------ the page (current image)
 
@@ -196,6 +239,44 @@ class InsideHandlers:
             f"({maps.probabilities[top]:.1%}, framed in red).")
 
 
+    def _trust_seen(self, session: Session) -> list:
+        return [self.ctx.model(session).key, str(session.image)]
+
+    @user_errors
+    def page_trust(self, methods, layers, session: Session):
+        """(the ranked table, the words, what it was scored for) for the current image."""
+        if session.image is None:
+            return _trust_rows([]), NO_IMAGE, None
+        model, rgb = self._inputs(None, session)
+        # the page sends its boxes' lists: none ticked (None) is no choice, not the default
+        result = self._rank(model, rgb, [] if methods is None else methods, [] if layers is None else layers)
+        return (_trust_rows(faith.table(result)), faith.summary(result),
+                self._trust_seen(session))
+
+    @user_errors
+    def page_trust_open(self, scored_for, session: Session):
+        """The view opens (or the model changes): the test-sample ranking of this model, and the
+        image's table cleared if it was scored for another image or model."""
+        sample = self._sample(session)
+        if sample is None:
+            sample_rows, caption = _sample_rows([]), (
+                "**On the test sample:** no ranking is shipped for this model (there is one for the "
+                "shipped model and for the reference design); the table above scores one image.")
+        else:
+            sample_rows, caption = _sample_rows(sample.table()), sample.caption()
+        if scored_for is not None and scored_for == self._trust_seen(session):
+            return gr.skip(), gr.skip(), sample_rows, caption
+        return _trust_rows([]), NO_IMAGE if session.image is None else TRUST_PROMPT, sample_rows, caption
+
+
+def _trust_rows(rows: list[list]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=faith.TABLE_HEADERS)
+
+
+def _sample_rows(rows: list[list]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=faith.SAMPLE_HEADERS)
+
+
 def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     h = InsideHandlers(ctx)
     layers = layer_names(ctx.models.shipped.model)
@@ -249,7 +330,25 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
             why_note = gr.Markdown(elem_id="inside_why_note")
             why_picture = gr.Image(show_label=False, format="png", interactive=False,
                                    elem_id="inside_why")
+        with gr.Tab("Which map to trust?", id="inside_trust", elem_id="inside_trust_view") as trust_tab:
+            gr.Markdown(TRUST_INTRO)
+            with gr.Row():
+                trust_methods = gr.CheckboxGroup(list(METHODS), value=list(METHODS), label="CAM methods",
+                                                 min_width=300, elem_id="inside_trust_methods")
+                trust_layers = gr.CheckboxGroup(
+                    layers, value=list(faith.DEFAULT_LAYERS), label="target layers",
+                    info=f"at most {faith.MAX_MAPS} maps: methods x layers + occlusion, "
+                         "integrated gradients and a random map", min_width=300,
+                    elem_id="inside_trust_layers")  # 300: a phone puts the two groups one above the other
+            trust_run = gr.Button("Score the maps", variant="primary", elem_id="inside_trust_run")
+            trust_note = gr.Markdown(TRUST_PROMPT, elem_id="inside_trust_note")
+            trust_table = gr.Dataframe(_trust_rows([]), label="this image: best first", interactive=False,
+                                       wrap=True, elem_id="inside_trust_table")
+            sample_note = gr.Markdown(elem_id="inside_trust_sample_note")
+            sample_table = gr.Dataframe(_sample_rows([]), label="the test sample: best mean first",
+                                        interactive=False, wrap=True, elem_id="inside_trust_sample")
     order, channel = gr.State({"seen": None, "order": []}), gr.State(None)
+    trust_for = gr.State(None)  # [model key, image] the table was scored for
 
     # the named API on a button nobody sees; hidden inputs pass a client's values untouched to
     # the package's checks (visible sliders and dropdowns would answer with Gradio's messages).
@@ -263,6 +362,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         rf_in = [hidden_text(RF_LAYER), hidden_number(0), hidden_number(0), hidden_number(None)]
         occ_in = [hidden_text(PREDICTED), hidden_number(attribution.PATCH), hidden_number(attribution.STRIDE)]
         all_in = [hidden_text(why_not.LAYER)]
+        trust_in = [hidden_text("all"), hidden_text(",".join(faith.DEFAULT_LAYERS))]
         api_tiles = gr.Gallery(visible=False, format="png")
         api_pics = [gr.Image(visible=False, format="png") for _ in range(2)]
         api_text, api_json = gr.Markdown(visible=False), gr.JSON(visible=False)
@@ -272,6 +372,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     api.click(h.occlusion, [api_image, *occ_in, session], [api_tiles, api_text, api_json],
               api_name="occlusion")
     api.click(h.explain_all, [api_image, *all_in, session], [api_tiles, api_json], api_name="explain_all")
+    api.click(h.faithfulness, [api_image, *trust_in, session], [api_text, api_json], api_name="faithfulness")
 
     # each view computes when its sub-tab opens, or when the Inside tab opens on it (the image
     # or model may have changed meanwhile): `shown` remembers the open sub-tab
@@ -298,6 +399,17 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
         # the session's model changed (activate, restore): the open view shows the new model
         shared.refreshers.append((_if_shown(name, fn, len(outputs), quiet=True), [shown, *inputs, session],
                                   outputs))
+    # "which map to trust?" scores on a click only (seconds of work); opening it shows the shipped
+    # test-sample ranking, and clears a table scored for another image or model
+    trust_outputs = [trust_table, trust_note, sample_table, sample_note]
+    trust_tab.select(lambda: "trust", None, shown, api_visibility="private")
+    trust_tab.select(h.page_trust_open, [trust_for, session], trust_outputs, api_visibility="private")
+    tab.select(_if_shown("trust", h.page_trust_open, len(trust_outputs)), [shown, trust_for, session],
+               trust_outputs, api_visibility="private")
+    shared.refreshers.append((_if_shown("trust", h.page_trust_open, len(trust_outputs), quiet=True),
+                              [shown, trust_for, session], trust_outputs))
+    trust_run.click(h.page_trust, [trust_methods, trust_layers, session], [trust_table, trust_note, trust_for],
+                    api_visibility="private", trigger_mode="once")
     patch_moved.then(h.page_occlusion, [target, patch, stride, session], [*attr_pics, occ_summary],
                      api_visibility="private", trigger_mode="always_last")
     gallery.select(h.pick_channel, [layer, scale, order, session], [channel, *unit_outputs],

@@ -135,3 +135,41 @@ def test_inside_views(browser, server, width, height):
     page.locator("#inside_why_note").get_by_text("framed in red", exact=False).wait_for()
     shot(page, f"inside-why-{width}", "inside_why_view")
     page.close()
+
+
+@pytest.mark.parametrize("width, height", [(1400, 1000), (390, 844)])
+def test_which_map_to_trust(browser, server, width, height):
+    """An example chosen in Classify, the view opened: the shipped test-sample ranking is there at
+    once; "Score the maps" fills the image's ranked table (31 maps at the page's defaults)."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(HANG_MS)
+    page.goto(server)
+    page.get_by_text("cifar_s9 lab").first.wait_for()
+    open_tab(page, "Classify")
+    page.locator("input[type=file]").first.set_input_files(str(CAT))
+    page.locator(".output-class").first.wait_for()
+    open_tab(page, "Inside")
+    open_tab(page, "Which map to trust?")
+    note = page.locator("#inside_trust_note")
+    note.get_by_text("Score the maps", exact=False).wait_for()
+    sample = page.locator("#inside_trust_sample_note")
+    sample.get_by_text("test sample", exact=False).wait_for()
+    from cifar_s9 import paths
+    if paths.FAITHFULNESS.exists():  # the shipped ranking of the shipped model, with its spread
+        sample.get_by_text("95% bootstrap interval", exact=False).wait_for()
+        best_overall = re.search(r"Best: (.+?)[;,]", sample.inner_text()).group(1).strip()
+        # Gradio draws a table's visible rows as .virtual-row (a hidden <table> only measures them)
+        row = page.locator("#inside_trust_sample .virtual-row").first
+        row.get_by_text(best_overall, exact=True).wait_for()
+        assert "\u00b1" in row.inner_text() and " to " in row.inner_text()
+    page.locator("#inside_trust_run").click()
+    note.get_by_text("ROAD passes", exact=False).wait_for()
+    words = note.inner_text()
+    assert "Higher = removing the pixels this map calls important" in words and "31 maps" in words
+    assert "The random map scores" in words
+    best = re.search(r"Best here: (.+?) \(", words).group(1)
+    first = page.locator("#inside_trust_table .virtual-row").first
+    first.get_by_text(best, exact=True).wait_for()  # the best map heads the ranked table
+    assert first.locator(".body-cell").first.inner_text().strip() == "1"
+    shot(page, f"inside-trust-{width}", "inside_trust_view")
+    page.close()
