@@ -123,15 +123,16 @@ def result_curves(result: ExperimentResult) -> dict[str, dict]:
 
 # ---------------------------------------------------------------- table and words
 
-TABLE_HEADERS = ["arm", "seeds", "epochs", "accuracy", "95% CI", "images scored", "images/s"]
+# the answer first: a phone shows the first three columns without scrolling (issue 26.9)
+TABLE_HEADERS = ["arm", "accuracy", "95% CI", "seeds", "epochs", "images scored", "images/s"]
 
 
 def result_rows(result: ExperimentResult | None) -> list[list]:
     if result is None:
         return []
-    return [[row["arm"], row["seeds"], row["epochs"], f"{100 * row['accuracy']:.1f}%",
-             f"{100 * row['ci_low']:.1f} to {100 * row['ci_high']:.1f}", row["images"],
-             f"{row['images_per_s']:.0f}"] for row in result.table()]
+    return [[row["arm"], f"{100 * row['accuracy']:.1f}%",
+             f"{100 * row['ci_low']:.1f}–{100 * row['ci_high']:.1f}%", row["seeds"], row["epochs"],
+             row["images"], f"{row['images_per_s']:.0f}"] for row in result.table()]
 
 
 TESTS_EXPLAINED = ("How to read this: both arms are scored on the same held-back images. McNemar's "

@@ -182,7 +182,8 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
           [image_in, method, layer, target, opacity, session], [cam], api_visibility="private",
           trigger_mode="always_last")
     gr.on([method.change, layer.change, target.change], h.explain_caption,
-          [image_in, method, layer, target, session], [cam_caption], api_visibility="private")
+          [image_in, method, layer, target, session], [cam_caption], api_visibility="private",
+          trigger_mode="always_last")
     # the page opens on an example already classified. The upload box stays empty: Gradio sends
     # two change events when a visitor replaces a picture already in it (two messages for one
     # bad file), none when it fills an empty box

@@ -145,8 +145,11 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                show_progress="hidden")
     stop.click(h.stop, None, [status], api_name="experiment_stop")
     # the result's words change when an experiment ends: its arms are new past runs
-    gr.on([refresh.click, tab.select, words.change], h.runs, None, [runs_table, run_a, run_b], api_name="runs")
+    gr.on([refresh.click, tab.select, words.change], h.runs, None, [runs_table, run_a, run_b], api_name="runs",
+          trigger_mode="always_last")
     tab.select(h.current, [shared.session], [current], api_visibility="private")
+    # always_last: Gradio's default ("once") drops a change that comes while the previous plan is
+    # still being answered, so on a busy machine the line kept the plan of the last-but-one value
     gr.on([tab.select, budget_mode.change, budget.change, repeats.change], h.plan, [budget_mode, budget, repeats],
-          [plan], api_visibility="private", show_progress="hidden")
+          [plan], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
     overlay_btn.click(h.overlay, [run_a, run_b], [overlay], api_name="runs_overlay")

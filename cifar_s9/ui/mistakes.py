@@ -120,7 +120,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     outputs = [note, gallery, listed, confusion, per_class, shared.banner]
     inputs = [true_f, pred_f, sort, shared.session]
     gr.on([tab.select, true_f.input, pred_f.input, sort.input], h.view, inputs, outputs,
-          api_visibility="private", show_progress="full")
+          api_visibility="private", show_progress="full", trigger_mode="always_last")
     gallery.select(h.cams, [listed, shared.session], [cam_pred, cam_true, caption],
                    api_visibility="private")
     shared.refreshers.append((h.refresh, [true_f, pred_f, sort, listed, shared.session],

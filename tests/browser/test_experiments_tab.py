@@ -53,6 +53,12 @@ def test_short_ab_on_the_sample_shows_overlay_and_table(server, browser):
     page.wait_for_timeout(800)
     page.screenshot(path=str(ARTIFACTS / "experiments_1400.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 900})
+    # on a phone the answer is on screen without scrolling the table sideways (26.9): before,
+    # accuracy and CI were the 4th and 5th of seven columns, past the right edge
+    page.wait_for_timeout(800)  # the table re-lays out for the narrow screen
+    edges = page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#exp_result th')]
+        .map(c => [c.innerText.trim(), Math.round(c.getBoundingClientRect().right)]))""")
+    assert edges.get("accuracy", 10**6) <= 390 and edges.get("95% CI", 10**6) <= 390, edges
     page.wait_for_timeout(800)
     page.screenshot(path=str(ARTIFACTS / "experiments_390.png"), full_page=True)
     # the past runs list shows both arms from the tracker; overlay them
