@@ -2,12 +2,15 @@
 
 A process killed mid-write leaves the previous file intact (the rename is atomic on POSIX and
 Windows); a failed write removes its temp file. A killed process may leave a hidden
-`.<name>.<pid>.tmp`, which nothing ever reads.
+`.<name>.<pid>-<thread>.tmp`, which nothing ever reads. The thread is in the name because the app
+writes from its handler threads: two visitors writing the same file at once (the same download)
+must not share one temp file.
 """
 from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -15,7 +18,7 @@ from typing import Callable
 def temp_path(path: Path) -> Path:
     """The temp file a write to `path` goes through (hidden, same folder, so the rename is atomic)."""
     path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    return path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:

@@ -318,3 +318,69 @@ def test_model_tab_and_an_uploaded_checkpoint(app, tmp_path, monkeypatch):
 
 def test_banner_for_each_session(app):
     assert "shipped model" in app.header.banner(S0)
+
+
+# ---------------------------------------------------------------- links (issue 28.2)
+
+def page(query: str = "", host: str = "127.0.0.1:7860"):
+    """A gr.Request as a page's call arrives: the page's query on the queue's URL."""
+    from starlette.datastructures import Headers, QueryParams
+    return SimpleNamespace(session_hash="visitor-a", query_params=QueryParams(query),
+                           url=f"http://{host}/gradio_api/queue/join?{query}", headers=Headers({"host": host}))
+
+
+def test_a_link_sets_the_lab_controls_and_the_session(app):
+    tab, *controls, n, seed, note, session = augment_lab.open_link(
+        S0, page("tab=augment&flip_p=0.25&holes_min=3&holes_max=5&border_mode=wrap&n=4&seed=9&utm=x"))
+    assert tab.selected == "augment" and n == 4 and seed == 9
+    by_name = dict(zip(augment_lab.AUG_FIELDS, controls))
+    assert by_name["flip_p"] == 0.25 and by_name["border_mode"] == "wrap" and by_name["holes_min"] == 3
+    assert by_name["holes_max"]["value"] == 5 and by_name["holes_max"]["minimum"] == 3  # its range starts at 3
+    assert session.aug == AugmentConfig(flip_p=0.25, holes_min=3, holes_max=5, border_mode="wrap")
+    assert note.startswith("🔗") and "utm" in note
+    plain = augment_lab.open_link(S0, page(""))  # a plain visit changes nothing
+    assert all(v == gr.skip() for v in plain)
+
+
+@pytest.mark.parametrize("query", ["flip_p=2", "flip_p=nan", "holes_min=5&holes_max=2", "seed=-1",
+                                   "flip_p=1&flip_p=0", "tab=nowhere", "border_mode=%3Cscript%3E",
+                                   "x=" + "9" * 5000])
+def test_a_hostile_link_changes_nothing_in_the_lab_and_says_why_once(app, query):
+    tab, *controls, n, seed, note, session = augment_lab.open_link(S0, page(query))
+    assert all(v == gr.skip() for v in (tab, *controls, n, seed, session))
+    assert note.startswith("⚠️ **This link's settings were not applied:**") and note.count("\n") == 0
+    assert "<script>" not in note.replace("\\<", "")
+    assert augment_lab.open_link("not a session", page(query))[-2] == note  # any state: no raise
+    opened = augment_lab.open_link(S0, page("tab=augment&" + query))
+    assert opened[0].selected == "augment" and opened[-2].startswith("⚠️")  # the tab opens, to say why there
+
+
+def test_share_gives_the_link_and_albumentations_json(app):
+    import json
+    session = S0.with_aug(AugmentConfig(flip_p=0.25))
+    link, json_file = augment_lab.share(session, 5, 7, page())
+    assert link == "http://127.0.0.1:7860/?tab=augment&flip_p=0.25&n=5&seed=7"
+    assert json.loads(Path(json_file).read_text())["transform"]["transforms"][0] == \
+        {"__class_fullname__": "HorizontalFlip", "p": 0.25}
+    assert augment_lab.share(session, 5, 7, page())[1] == json_file  # one file per setting
+    forged, _ = augment_lab.share(session, 5, 7, page(host='evil"><b>'))
+    assert forged == "?tab=augment&flip_p=0.25&n=5&seed=7"  # a forged Host: a relative link
+    waiting, still = augment_lab.share(session, "x", 7, None)
+    assert waiting == gr.skip() and still == json_file
+
+
+def test_an_experiment_link_fills_the_form_and_the_link_follows_it(app):
+    from cifar_s9.ui.experiments import ExperimentHandlers
+    h = ExperimentHandlers(app.ctx)
+    tab, *form, note, current = h.open_link(page("tab=experiments&question=recipe-default&budget_mode=epochs"
+                                                  "&budget=4&repeats=2&dropout_p=0"))
+    assert tab.selected == "experiments" and form == ["recipe-default", "epochs", 4, 1000, 0, 2]
+    assert note.startswith("🔗") and "Coarse Dropout **off**" in current
+    link = h.share(*form, S0.with_aug(AugmentConfig(dropout_p=0.0)), page())
+    assert link == ("http://127.0.0.1:7860/?tab=experiments&question=recipe-default&budget_mode=epochs"
+                    "&budget=4&subset=1000&exp_seed=0&repeats=2&dropout_p=0")
+    refused = h.open_link(page("tab=experiments&repeats=99"))
+    assert refused[0].selected == "experiments"  # the tab opens, to say why there
+    assert all(v == gr.skip() for v in (*refused[1:7], refused[8])) and "repeats" in refused[7]
+    assert all(v == gr.skip() for v in h.open_link(page("tab=augment&flip_p=0.3")))  # the lab's link
+    assert h.share("no-dropout", "minutes", -1, 1000, 0, 1, S0, page()) == gr.skip()  # waits for a valid form

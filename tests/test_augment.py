@@ -9,7 +9,7 @@ import pytest
 from waiting import HANG_S, SLOW_TEST_S
 
 from cifar_s9.data.augment import (NO_AUGMENT, AugmentConfig, InvalidAugmentConfig, build_pipeline,
-                              normalize_uint8, pipeline_code, preview, validate)
+                              normalize_uint8, pipeline_code, pipeline_json, preview, validate)
 from cifar_s9.data.cifar import MEAN, STD
 from cifar_s9.train.recipes import LONG_AUG, RECIPES, ROBUST_AUG
 
@@ -202,6 +202,42 @@ def test_pipeline_code_execs_into_the_same_pipeline(cfg, image):
     built.set_random_seed(11)
     for _ in range(3):
         np.testing.assert_array_equal(snippet(image=image)["image"], built(image=image)["image"])
+
+
+JSON_CASES = [AugmentConfig(), ROBUST_AUG, LONG_AUG,
+              AugmentConfig(flip_p=0.25, border_mode="wrap", holes_max=3, color_p=0.4, jpeg_p=0.3, fill=0)]
+
+
+@pytest.mark.parametrize("cfg", JSON_CASES)
+def test_the_pipeline_json_loads_back_into_the_same_pipeline(cfg, image, tmp_path):
+    """The lab's download and a run bundle's file: albumentations' own form, which A.load (and
+    A.from_dict) rebuild into this pipeline: the same transforms with the same parameters, and
+    the same outputs for one seed."""
+    import json
+
+    import albumentations as A  # the one place outside cifar_s9.data.augment that may
+
+    path = tmp_path / "augmentation_pipeline.json"
+    path.write_text(pipeline_json(cfg))
+    loaded, from_dict = A.load(str(path)), A.from_dict(json.loads(path.read_text()))
+    built = build_pipeline(cfg)
+    for rebuilt in (loaded, from_dict):
+        assert isinstance(rebuilt, A.Compose)
+        assert [type(t).__name__ for t in rebuilt.transforms] == [type(t).__name__ for t in built.transforms]
+        assert A.to_dict(rebuilt) == A.to_dict(built)  # every parameter of every transform
+        rebuilt.set_random_seed(5)
+    built.set_random_seed(5)
+    for _ in range(4):
+        want = built(image=image)["image"]
+        np.testing.assert_array_equal(loaded(image=image)["image"], want)
+        np.testing.assert_array_equal(from_dict(image=image)["image"], want)
+    names = [t["__class_fullname__"] for t in json.loads(path.read_text())["transform"]["transforms"]]
+    assert names[-1] == "Normalize" and ("ColorJitter" in names) == (cfg.color_p > 0)
+
+
+def test_the_pipeline_json_refuses_an_invalid_config():
+    with pytest.raises(InvalidAugmentConfig, match="holes_min"):
+        pipeline_json(AugmentConfig(holes_min=4, holes_max=2))
 
 
 @pytest.mark.parametrize("mode", ["reflect", "constant", "replicate", "wrap"])

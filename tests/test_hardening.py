@@ -189,15 +189,16 @@ def test_main_uses_the_safe_options(monkeypatch, weights_path, tmp_path):
 
 def test_no_handler_takes_a_path_from_the_user():
     """Inputs that reach the handlers: uploads (gr.Image, gr.File filled by the server), sliders,
-    dropdowns and state; no visible Textbox the user could type a server path into. The only text
-    inputs are the hidden ones of named API endpoints (layer, class and scale names that the
-    package checks against fixed lists); test_http_hostile sends every endpoint server paths."""
+    dropdowns and state; no visible Textbox the user could type a server path into (the visible
+    ones are read-only outputs: the links to share, issue 28). The only text inputs are the
+    hidden ones of named API endpoints (layer, class and scale names that the package checks
+    against fixed lists); test_http_hostile sends every endpoint server paths."""
     import app
     import gradio as gr
     for block in app.demo.blocks.values():
         assert not isinstance(block, gr.FileExplorer), block
         if isinstance(block, gr.Textbox):
-            assert not block.visible, block
+            assert not block.visible or block.interactive is False, block
     for fn in app.demo.fns.values():
         if any(isinstance(b, gr.Textbox) for b in fn.inputs):
             assert fn.api_name and fn.api_visibility != "private", fn.name

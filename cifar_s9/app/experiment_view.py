@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 from ..experiments import tracker
 from ..data.augment import AugmentConfig
 from .experiment_jobs import ExperimentSnapshot
-from ..experiments.runner import QUESTIONS, ExperimentConfig, ExperimentResult
+from ..experiments.runner import LAB_TRAIN, QUESTIONS, ExperimentConfig, ExperimentResult
 from ..analysis.plots import LAYOUT
 from .uinput import coerce_augment, number, whole_number
 from ..errors import UserError
@@ -19,6 +19,9 @@ from ..errors import UserError
 QUESTION_LABELS = {"no-dropout": "current settings vs no Coarse Dropout",
                    "recipe-default": "current settings vs the full recipe's default"}
 BUDGET_MODES = ("minutes", "epochs")
+# what the tab's form starts with (and what a link leaves out means)
+FORM_DEFAULTS = {"question": "no-dropout", "budget_mode": "minutes", "budget": 3,
+                 "subset": LAB_TRAIN.subset, "seed": 0, "repeats": 1}
 STATE_ICON = {"waiting": "·", "running": "⏳", "done": "✅", "stopped": "⏹️", "failed": "❌"}
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 

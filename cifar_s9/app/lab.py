@@ -4,12 +4,15 @@ The controls themselves come from `AugmentConfig`'s field metadata (see `augment
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 
-from ..data.augment import AugmentConfig, min_max_pairs, pipeline_code, preview
+from ..atomic import write_bytes_atomic
+from ..data.augment import AugmentConfig, min_max_pairs, pipeline_code, pipeline_json, preview, validate
 from ..data.images import NETWORK_VIEW_CODE, upscale
 from .uinput import MAX_SEED, MAX_VIEWS, whole_number
 
@@ -86,3 +89,18 @@ def snippet(cfg: AugmentConfig, seed: int, n: int) -> str:
     return (NETWORK_VIEW_CODE + "\n\n" + pipeline_code(cfg, seed) +
             f"\nimage = network_view(\"your_image.jpg\")  # the lab's \"original\"\n"
             f"views = [transform(image=image)[\"image\"] for _ in range({int(n)})]  # #1 to #{int(n)}\n")
+
+
+PIPELINE_FILE = "augmentation_pipeline.json"
+
+
+def pipeline_file(cfg: AugmentConfig, folder: Path) -> Path:
+    """The pipeline as albumentations' own JSON (`A.load(path)` rebuilds it), for the lab's
+    download: `folder/cifar_s9-pipeline-<content hash>/augmentation_pipeline.json`, written once
+    (atomically) per setting and shared by every visitor who picks it; the app puts it in the
+    upload folder, whose pruning (age, total size) removes old ones."""
+    text = pipeline_json(validate(cfg)).encode()
+    path = Path(folder) / f"cifar_s9-pipeline-{hashlib.sha256(text).hexdigest()[:16]}" / PIPELINE_FILE
+    if not path.is_file():
+        write_bytes_atomic(path, text)
+    return path

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -169,6 +170,18 @@ def build_pipeline(cfg: AugmentConfig, normalize: bool = True, seed: int | None 
     if normalize:
         steps.append(A.Normalize(mean=MEAN, std=STD, max_pixel_value=255.0))
     return A.Compose(steps, seed=seed, save_applied_params=True)
+
+
+def pipeline_dict(cfg: AugmentConfig, normalize: bool = True) -> dict:
+    """The pipeline in albumentations' own serialised form (`A.to_dict`): `A.from_dict` rebuilds
+    it anywhere albumentations is installed, without this package. The seed is not part of it
+    (`pipeline.set_random_seed(s)` on the rebuilt one gives the same draws as ours with `s`)."""
+    return _albumentations().to_dict(build_pipeline(cfg, normalize=normalize))
+
+
+def pipeline_json(cfg: AugmentConfig, normalize: bool = True) -> str:
+    """`pipeline_dict` as the JSON text `A.load(path)` reads (the lab's and a run bundle's file)."""
+    return json.dumps(pipeline_dict(cfg, normalize), indent=2) + "\n"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,10 @@ a new augmentation parameter is added in `cifar_s9/data/augment.py` only. Min/ma
 order, visibly: the max slider's range starts at the min (the control the user moved wins). A
 typed value outside a slider's range reaches the handler as typed and gets one sentence in the
 status line above the grid (Gradio's own check would raise once for each event it reaches).
+
+A link holds the settings (`app.links`): the page reads its address on load and sets the
+controls (or says in one line why it cannot); the "link to these settings" box and the pipeline's
+albumentations JSON follow every change.
 Public API: /augment_preview (pure: image + settings in, gallery out).
 """
 from __future__ import annotations
@@ -17,10 +21,11 @@ import gradio as gr
 import numpy as np
 
 from ..data.augment import GROUPS, AugmentConfig, min_max_pairs, validate
-from ..app.lab import AUG_FIELDS, augment_grid, clamp_pairs, link_pair, out_of_range, snippet
+from ..app import links, uploads
+from ..app.lab import AUG_FIELDS, augment_grid, clamp_pairs, link_pair, out_of_range, pipeline_file, snippet
 from ..app.session import Session
 from ..app.uinput import MAX_SEED, MAX_VIEWS, coerce_augment, whole_number
-from .common import AppContext, Shared, image_input, to_rgb32, user_errors
+from .common import AppContext, Shared, image_input, page_base, query_pairs, to_rgb32, user_errors
 from ..errors import UserError
 
 
@@ -118,12 +123,54 @@ def clamp_partner(changed: str):
     return handler
 
 
+def control_updates(values: dict) -> list:
+    """Updates that put `values` (valid, every field) in the controls, each max slider's range
+    starting at its min's value."""
+    floors = {hi: link_pair(lo, hi, values[lo], values[hi], hi)[2] for lo, hi in min_max_pairs()}
+    return [gr.update(value=values[name], minimum=floors[name]) if name in floors else values[name]
+            for name in AUG_FIELDS]
+
+
 def reset_controls() -> list:
     """Every control back to its default, and each max slider's range back to start at its min's."""
-    values = dict(zip(AUG_FIELDS, default_values()))
-    floors = {hi: values[lo] for lo, hi in min_max_pairs()}
-    return [gr.update(value=v, minimum=floors[name]) if name in floors else v
-            for name, v in values.items()]
+    return control_updates(dict(zip(AUG_FIELDS, default_values())))
+
+
+LAB_KEYS = (*AUG_FIELDS, *links.LAB_DEFAULTS)
+
+
+def open_link(session: Session, request: gr.Request = None):
+    """On page load: the lab's settings in the page's address (a shared link) go into the
+    controls and this session (the Train and Experiments tabs use them), and the lab opens if the
+    link names it. Returns (tab, *controls, n, seed, note, session); a link it cannot apply
+    changes nothing and the note says why, in one line."""
+    session = session if isinstance(session, Session) else Session()
+    unchanged = [gr.skip()] * (len(AUG_FIELDS) + 2)
+    pairs = query_pairs(request)
+    tab = gr.Tabs(selected="augment") if links.named_tab(pairs) == "augment" else gr.skip()
+    try:
+        query = links.read_query(pairs)
+        if not query.has_any(LAB_KEYS):
+            return tab, *unchanged, gr.skip(), gr.skip()
+        lab = links.decode_lab(query)
+    except links.LinkError as exc:  # the tab still opens: the visitor reads why there
+        return tab, *unchanged, links.refused_note(exc), gr.skip()
+    note = links.applied_note("augmentation settings", query)
+    return (tab, *control_updates(lab.aug.to_dict()), lab.n, lab.seed, note, session.with_aug(lab.aug))
+
+
+@user_errors
+def share(session: Session, n, seed, request: gr.Request = None):
+    """(the link to the lab with this session's settings, the pipeline's albumentations JSON
+    file), after every change; the link waits while n or the seed is not valid."""
+    aug = session.aug if isinstance(session, Session) else AugmentConfig()
+    json_file = str(pipeline_file(aug, uploads.upload_folder()))
+    try:
+        n = whole_number(n, "augmented versions", 1, MAX_VIEWS)
+        seed = whole_number(seed, "seed", 0, MAX_SEED)
+    except UserError:
+        return gr.skip(), json_file
+    return links.link(page_base(request), links.encode_lab(aug, n, seed)), json_file
 
 
 def reroll(seed) -> int:
@@ -189,22 +236,34 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
             controls = build_controls()
             send_btn = gr.Button("Use these settings in the Train tab ➜", variant="primary")
         with gr.Column(scale=2, min_width=280, elem_id="aug_view"):
+            link_note = gr.Markdown(elem_id="aug_link_note")  # what a shared link set (or why not)
             status = gr.Markdown(elem_id="aug_status")  # the one status line, above the grid
             grid = gr.Gallery(label="original + augmented", columns=6, height="auto", format="png",
                               object_fit="contain", elem_id="aug_grid", elem_classes="pixelated",
                               allow_preview=False)
+            # in view beside the grid (the column is sticky): what the visitor sees is what they share
+            link = gr.Textbox(label="link to these settings (copy it: the page opens with them)",
+                              buttons=["copy"], interactive=False, elem_id="aug_link")
     with gr.Accordion("parameters sampled for each view", open=False):
         applied = gr.JSON(show_label=False)
+    # the pipeline twice, beside each other: as Python to read and adapt, as albumentations' own
+    # JSON to load (`A.load`)
+    json_file = gr.DownloadButton("⬇️ Pipeline as albumentations JSON (A.load)", elem_id="aug_json", size="md")
     code = gr.Code(label="Python: this grid on your own picture (crop, resize, seeded pipeline)",
                    language="python")
     session = shared.session
     inputs = [aug_image, *controls, n_views, seed]
     api = gr.Button(visible=False, elem_id="augment_api")  # the named API (see classify.py)
     api.click(augment_preview, inputs, [grid], api_name="augment_preview")
-    triggers = [aug_image.change, n_views.change, seed.change, shared.demo.load,
-                *[c.change for c in controls]]
-    gr.on(triggers, lab_update, [*inputs, session], [grid, status, applied, code, session],
-          api_visibility="private", trigger_mode="always_last")
+    triggers = [aug_image.change, n_views.change, seed.change, *[c.change for c in controls]]
+    shown = [grid, status, applied, code, session]
+    gr.on(triggers, lab_update, [*inputs, session], shown, api_visibility="private", trigger_mode="always_last"
+          ).then(share, [session, n_views, seed], [link, json_file], api_visibility="private")
+    # the link first, then the first grid with its settings (a plain visit: the defaults)
+    shared.demo.load(open_link, [session], [shared.tabs, *controls, n_views, seed, link_note, session],
+                     api_visibility="private"
+                     ).then(lab_update, [*inputs, session], shown, api_visibility="private"
+                            ).then(share, [session, n_views, seed], [link, json_file], api_visibility="private")
     for lo, hi in min_max_pairs():
         a, b = controls[AUG_FIELDS.index(lo)], controls[AUG_FIELDS.index(hi)]
         a.input(clamp_partner(lo), [a, b], [a, b], api_visibility="private")

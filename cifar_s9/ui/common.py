@@ -12,7 +12,7 @@ import gradio as gr
 import numpy as np
 
 from ..data import images
-from ..app import redact, texts, uploads
+from ..app import links, redact, texts, uploads
 from ..data.app_data import EvalData, load_test_data
 from ..app.experiment_jobs import Experiments
 from ..app.jobs import TrainingJobs
@@ -177,6 +177,26 @@ def uploaded_file(path) -> Path:
         return uploads.confine(path, [uploads.upload_folder()])
     except images.ImageInputError:
         raise UserError("upload the file first (other server files are never read)") from None
+
+
+def query_pairs(request: gr.Request | None) -> list[tuple[str, str]]:
+    """The (name, value) pairs of the page's address, repeats kept (Gradio's page sends them with
+    each of its calls); [] for a direct call. `app.links.read_query` judges them."""
+    params = getattr(request, "query_params", None) if request is not None else None
+    if hasattr(params, "multi_items"):
+        return list(params.multi_items())
+    try:  # a request Gradio rebuilt from a copy holds a plain mapping
+        return list(dict(params).items()) if params is not None else []
+    except (TypeError, ValueError):
+        return []
+
+
+def page_base(request: gr.Request | None) -> str:
+    """The page's own address, for the links it shows (see `app.links.page_base`)."""
+    if request is None:
+        return ""
+    headers = getattr(request, "headers", None)
+    return links.page_base(getattr(request, "url", ""), dict(headers) if headers is not None else {})
 
 
 def owner(request: gr.Request | None) -> str:

@@ -6,7 +6,9 @@ sees its curves and result and can stop it, and "Past runs" lists only their run
 line's. The computations live in `experiment_view` and `experiment_jobs` (tested there); the
 manager is the app's (`ctx.experiments`, in the training slot `ctx.jobs`). The start hands the
 page the experiment's run token (kept in the browser: a reloaded page re-attaches, and its
-heartbeat keeps the experiment alive; see ui/train.py).
+heartbeat keeps the experiment alive; see ui/train.py). A link holds the form and the lab's
+settings (`app.links`): the page reads its address on load and fills the form, and the "link to
+this experiment" box follows the form.
 Endpoints: /experiment_start, /experiment_status, /experiment_stop, /runs, /runs_overlay.
 """
 from __future__ import annotations
@@ -14,12 +16,11 @@ from __future__ import annotations
 import gradio as gr
 
 from ..app import experiment_view as view
-from ..app import redact
+from ..app import links, redact
 from ..app.experiment_jobs import Experiments
-from ..experiments.runner import LAB_TRAIN
 from ..app.jobs import Busy, NotOwner
 from ..app.session import Session
-from .common import AppContext, Shared, owner, user_errors
+from .common import AppContext, Shared, owner, page_base, query_pairs, user_errors
 from ..errors import UserError
 
 POLL_S = 2.0
@@ -79,6 +80,39 @@ class ExperimentHandlers:
         job = self.manager().mine(owner(request))
         return job.token if job is not None and not job.snapshot().finished else gr.skip()
 
+    def open_link(self, request: gr.Request = None):
+        """On page load: an experiment's form from the page's address (a shared link), and the
+        tab opened if the link names it. Returns (tab, question, budget mode, budget, subset,
+        seed, repeats, note, current settings); a link it cannot apply changes nothing and the
+        note says why. The lab's part of the link (the arms' augmentation) is the lab's to set."""
+        unchanged = [gr.skip()] * 6
+        pairs = query_pairs(request)
+        wanted = links.named_tab(pairs) == "experiments"
+        tab = gr.Tabs(selected="experiments") if wanted else gr.skip()
+        try:
+            query = links.read_query(pairs)
+            if not wanted and not query.has_any(links.EXPERIMENT_KEYS):
+                return tab, *unchanged, gr.skip(), gr.skip()
+            aug = links.decode_lab(query).aug
+            form = links.decode_experiment(query, aug)
+        except links.LinkError as exc:  # the tab still opens: the visitor reads why there
+            return tab, *unchanged, links.refused_note(exc), gr.skip()
+        note = links.applied_note("experiment settings", query)
+        return (tab, *(form[k] for k in ("question", "budget_mode", "budget", "subset", "seed", "repeats")),
+                note, view.settings_summary(aug))
+
+    @user_errors
+    def share(self, question, budget_mode, budget, subset, seed, repeats, session: Session,
+              request: gr.Request = None):
+        """The link to this experiment: the form and this visitor's lab settings (the arms use
+        them); it waits while the form is not valid (the plan line says what is wrong)."""
+        aug = session.aug if isinstance(session, Session) else Session().aug
+        try:
+            pairs = links.encode_experiment(question, budget_mode, budget, subset, seed, repeats, aug)
+        except UserError:
+            return gr.skip()
+        return links.link(page_base(request), pairs)
+
     def stop(self, request: gr.Request = None) -> str:
         try:
             stopped = self.manager().stop(owner(request))
@@ -106,17 +140,21 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                 "same budget, score both on the same held-back images, and read the difference "
                 "with its 95% interval and McNemar's paired test. Arms use your Augmentation lab "
                 "settings.")
+    form = view.FORM_DEFAULTS
     with gr.Row():
         question = gr.Radio([(label, key) for key, label in view.QUESTION_LABELS.items()],
-                            value="no-dropout", label="question")
+                            value=form["question"], label="question")
+    note = gr.Markdown(elem_id="exp_link_note")  # what a shared link set (or why not)
     current = gr.Markdown(elem_id="exp_current")
     with gr.Row():
-        budget_mode = gr.Radio(list(view.BUDGET_MODES), value="minutes", label="budget per arm in")
-        budget = gr.Number(3, label="minutes (or epochs) per arm", minimum=0.1, maximum=200)
-        subset = gr.Number(LAB_TRAIN.subset, label="training images", precision=0, minimum=1)
-        seed = gr.Number(0, label="seed", precision=0, minimum=0)
-        repeats = gr.Slider(1, 5, 1, step=1, label="seeds per arm")
+        budget_mode = gr.Radio(list(view.BUDGET_MODES), value=form["budget_mode"], label="budget per arm in")
+        budget = gr.Number(form["budget"], label="minutes (or epochs) per arm", minimum=0.1, maximum=200)
+        subset = gr.Number(form["subset"], label="training images", precision=0, minimum=1)
+        seed = gr.Number(form["seed"], label="seed", precision=0, minimum=0)
+        repeats = gr.Slider(1, 5, form["repeats"], step=1, label="seeds per arm")
     plan = gr.Markdown(elem_id="exp_plan")
+    link = gr.Textbox(label="link to this experiment (its form and your lab settings)", buttons=["copy"],
+                      interactive=False, elem_id="exp_link")
     with gr.Row():
         start = gr.Button("Run the A/B", variant="primary")
         stop = gr.Button("Stop my experiment", variant="stop")
@@ -152,4 +190,8 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     # still being answered, so on a busy machine the line kept the plan of the last-but-one value
     gr.on([tab.select, budget_mode.change, budget.change, repeats.change], h.plan, [budget_mode, budget, repeats],
           [plan], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
+    form_inputs = [question, budget_mode, budget, subset, seed, repeats]
+    shared.demo.load(h.open_link, None, [shared.tabs, *form_inputs, note, current], api_visibility="private")
+    gr.on([tab.select, *(c.change for c in form_inputs)], h.share, [*form_inputs, shared.session], [link],
+          api_visibility="private", show_progress="hidden", trigger_mode="always_last")
     overlay_btn.click(h.overlay, [run_a, run_b], [overlay], api_name="runs_overlay")
