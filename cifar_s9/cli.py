@@ -13,6 +13,7 @@ from .records.checkpoint import load_resume
 from .data.cifar import (DatasetUnavailable, ValidationSpec, carve_validation, indices_digest, load_split,
                    validation_indices)
 from .records.finalize import JPEG_TRAIN_DATA
+from .data.app_data import load_sample
 from .model.net import ALL_PRESETS, build_model
 from .paths import DEFAULT_WEIGHTS  # re-exported: scripts and tests import it from here
 from .records.card import model_card
@@ -189,7 +190,7 @@ def cmd_evaluate(args) -> int:
     from .analysis.evaluate import evaluate
 
     model, card = load_weights(Path(args.weights))
-    split = load_split("test", args.data_dir)
+    split = load_sample() if args.sample else load_split("test", args.data_dir)
     ev = evaluate(model, split, "cpu", tta=args.tta)
     print(f"{Path(args.weights).name}: accuracy {ev.accuracy:.4f} on {ev.n} images of {split.source}"
           f"{f' with {args.tta} TTA' if args.tta else ''}")
@@ -208,7 +209,7 @@ def _evaluate_ensemble(args) -> int:
     from .analysis.evaluate import evaluate_ensemble
 
     models = [load_weights(Path(w))[0] for w in args.ensemble]
-    split = load_split("test", args.data_dir)
+    split = load_sample() if args.sample else load_split("test", args.data_dir)
     ev = evaluate_ensemble(models, split, "cpu", tta=args.tta)
     for path, acc in zip(args.ensemble, ev.members):
         print(f"{path}: {acc:.4f}")
@@ -269,7 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
     which.add_argument("--ensemble", nargs="+", metavar="WEIGHTS",
                        help="each checkpoint alone and their softmax average (a distillation teacher)")
-    e.add_argument("--data-dir", help="DIR/test if present, else DIR as class folders")
+    data = e.add_mutually_exclusive_group()
+    data.add_argument("--data-dir", help="DIR/test if present, else DIR as class folders")
+    data.add_argument("--sample", action="store_true",
+                      help="the 500 CIFAR-10 test images bundled with the package (assets/test_sample.npz)")
     e.add_argument("--tta", action="store_const", const="flip", default=False,
                    help="average with the horizontally flipped image")
     e.add_argument("--tta-shift", dest="tta", action="store_const", const="flip-shift",

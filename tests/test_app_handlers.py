@@ -189,12 +189,18 @@ def test_train_request_and_progress():
 def test_a_run_belongs_to_its_session(app):
     """Session A trains and activates; B keeps the shipped model and cannot stop A's run."""
     a, b = Session(), Session()
-    text, fig, weights, button, slot, a, _token = train_one(app, a, A)
+    text, fig, weights, button, slot, a, download, _token = train_one(app, a, A)
     assert "finished 1 epochs" in text and weights.endswith("model.safetensors")
+    assert download == gr.skip()  # `bundle` fills it once the stream has ended
     assert button["interactive"] is True and a.run is not None and str(app.ctx.jobs.runs_dir) not in text
     assert "Nothing of yours is running" in app.train.stop(B)
     with pytest.raises(gr.Error, match="another visitor"):
         app.train.activate(a, B)  # even holding A's run name, B's session may not use it
+    mine = app.train.bundle(a, A)
+    assert mine["interactive"] is True and mine["value"].endswith(f"cifar_s9-run-{a.run}.zip")
+    for who, session in ((B, a), (B, b), (A, b), (A, a.with_run("../../etc/passwd")), (A, "forged")):
+        theirs = app.train.bundle(session, who)  # another visitor, no run, a forged name: nothing
+        assert theirs["interactive"] is False and theirs["value"] is None
     message, banner, a = app.train.activate(a, A)
     assert "your model" in banner and a.run in message and not a.model.shipped
     assert app.ctx.model(a).model is not app.ctx.model(b).model

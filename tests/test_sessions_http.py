@@ -192,7 +192,7 @@ def test_forged_run_tokens_over_http_neither_extend_attach_nor_stop(server):
     a, b = Visitor(base), Visitor(base)
     gate.clear()
     try:
-        token = first_output(a, start, ["default", 1, 0.05, 32, 100, None])[6]  # A's page closes here
+        token = first_output(a, start, ["default", 1, 0.05, 32, 100, None])[-1]  # A's page closes here (the token: the last output)
         job = app.CTX.jobs.current
         assert isinstance(token, str) and job.has_token(token) and app.CTX.jobs.busy
         seen = job.seen_at

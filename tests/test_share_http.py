@@ -6,6 +6,10 @@ query and set the controls; hostile query strings (out of range, not numbers, re
 broken percent-escapes, unknown names, markup) never fail the page load: the answer succeeds,
 changes no control and says why in one escaped line. The share handler's link takes its base
 from the request, and a forged Host header gives a relative link, never markup.
+
+Part 3 ("take a run home"): the Train tab's download handler serves the zip of the caller's own
+finished run only; another session, or hostile data in place of its input, gets no file, and
+the run's folder itself is never served (only Gradio's copy in its cache).
 """
 from __future__ import annotations
 
@@ -23,7 +27,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(SLOW_TEST_S)]
 @pytest.fixture(scope="module")
 def server(weights_path, tmp_path_factory):
     import app
+    from cifar_s9.data.app_data import TrainingData
+    from synthetic import make_split
     ctx = app.configure(weights=weights_path, runs_dir=tmp_path_factory.mktemp("runs"))
+    ctx.jobs.load_data = lambda: TrainingData(make_split(64), make_split(20, seed=1), "synthetic", False)
     options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
                "prevent_thread_lock": True, "quiet": True}
     app.demo.queue(**app.QUEUE).launch(**options)
@@ -170,3 +177,36 @@ def test_row_share_handlers_refuse_hostile_inputs_cleanly(server):
     ok, out = page.call(exp_share, ["no-dropout", "minutes", 3, 1000, 0, 1, None])
     assert ok and out[0].startswith(f"{base}/?tab=experiments&question=no-dropout")
 
+
+# ---------------------------------------------------------------- part 3: the run's zip
+
+def test_row_only_the_runs_own_session_downloads_its_zip(server, tmp_path):
+    import zipfile
+    app, ctx, base = server
+    start, bundle = fn_index(app, "start", "ui.train"), fn_index(app, "bundle", "ui.train")
+    owner, stranger = Page(base), Page(base)
+    ok, out = owner.call(bundle, [None])
+    assert ok and out[0]["value"] is None and out[0]["interactive"] is False  # no run yet
+    ok, out = owner.call(start, ["default", 1, 0.05, 32, 32, None])
+    assert ok and "finished 1 epochs" in out[0], out
+    ok, out = owner.call(bundle, [None])
+    assert ok and out[0]["interactive"] is True, out
+    served = out[0]["value"]
+    assert served["orig_name"].startswith("cifar_s9-run-") and served["orig_name"].endswith(".zip")
+    assert str(ctx.jobs.runs_dir) not in served["path"]  # Gradio's copy in its cache, not the run's folder
+    with httpx.Client(base_url=base, timeout=HANG_S) as http:
+        r = http.get(served["url"])
+        assert r.status_code == 200
+        (tmp_path / "run.zip").write_bytes(r.content)
+        with zipfile.ZipFile(tmp_path / "run.zip") as zf:
+            assert "evaluate.py" in zf.namelist() and "model.safetensors" in zf.namelist()
+        # the run's folder is never served, by any spelling of its path
+        original = next(ctx.jobs.runs_dir.glob("*/cifar_s9-run-*.zip"))
+        for path in (str(original), str(original.relative_to("/")), f"{served['path']}/../../{original.name}"):
+            assert http.get(f"/gradio_api/file={path}").status_code in (400, 403, 404), path
+    # another session, with any data in place of the session: no file
+    for data in ([None], ["../../etc/passwd"], [{"run": original.parent.name}],
+                 [{"path": str(original), "meta": {"_type": "gradio.FileData"}}], ["9" * 50_000]):
+        ok, out = stranger.call(bundle, data)
+        assert ok and out[0]["value"] is None and out[0]["interactive"] is False, (data, out)
+        assert str(ctx.jobs.runs_dir) not in json.dumps(out)

@@ -8,7 +8,8 @@ call `job.wait(version)` to block until something new happened, then read `job.s
 
 Every run has an owner (the app passes the visitor's `session_hash`, and a reloaded page joins
 the owners with the run's token): only an owner can stop it (`stop(owner)`) or ask for its
-weights (`trained_weights(run_id, owner)`), and a run that
+weights (`trained_weights(run_id, owner)`) or its bundle to take home (`bundle(run_id, owner)`:
+the zip of `records.bundle`, built once in the run's folder), and a run that
 ended before its first epoch saves nothing and can never be activated. Run folders are pruned
 by age and total size (`cleanup.RUN_CAPS`) when a run starts; the shipped weights folder is
 never a runs folder (`check_output_dir`).
@@ -27,9 +28,10 @@ from typing import Callable
 
 from ..data.app_data import TrainingData
 from ..data.augment import AugmentConfig, validate
+from ..records.bundle import build_bundle
 from ..records.card import model_card
 from ..records.checkpoint import read_card, save_weights
-from . import texts
+from . import redact, texts
 from .cleanup import RUN_CAPS, prune_folder
 from ..model.net import get_config
 from ..paths import WEIGHTS_DIR
@@ -188,6 +190,7 @@ class TrainingJobs(TrainingSlot):
         self.caps = caps
         self._runs: dict[str, TrainJob] = {}  # run_id -> job, for the runs of this process
         self._runs_lock = threading.Lock()
+        self._bundle_lock = threading.Lock()  # one bundle built at a time (a second waits, then reuses it)
 
     def start(self, request: TrainRequest, owner: str) -> TrainJob:
         """Start `request` for `owner` (the app passes `gr.Request.session_hash`)."""
@@ -226,6 +229,23 @@ class TrainingJobs(TrainingSlot):
         if not read_card(weights).get("epochs", 0) >= 1:
             raise UserError("that run trained for 0 epochs; there is nothing to activate")
         return weights
+
+    def bundle(self, run_id: str, owner: str) -> Path:
+        """The zip of run `run_id` to take home (weights, card, augmentation pipeline, config,
+        evaluate.py), for its owner only: the same checks as `trained_weights` (a run of this
+        process, owned by `owner`, finished with a trained epoch), so a name sent by a client
+        (`../../etc/passwd`) is never a path. Built once, in the run's folder, server paths
+        scrubbed; UserError (NotOwner) otherwise, with no path in the message."""
+        weights = self.trained_weights(run_id, owner)
+        folder = weights.parent.resolve()
+        if folder.parent != self.runs_dir or not RUN_NAME.fullmatch(folder.name):
+            raise UserError("that training run is not in this app's runs folder")
+        out = folder / f"cifar_s9-run-{folder.name}.zip"
+        with self._bundle_lock:
+            if not out.is_file():
+                build_bundle(weights, out, scrub=lambda text: redact.scrub(text, [self.runs_dir]),
+                             name=folder.name)
+        return out
 
     def prune(self) -> list[Path]:
         """Delete old run folders (age, then total size; `caps`), sparing the run in progress;

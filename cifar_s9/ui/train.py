@@ -9,6 +9,10 @@ Runs outlive the page: the start hands the page the run's token, kept in the bro
 and its Stop button. While a page is open it sends a heartbeat (the app's ticker, every
 `slot.HEARTBEAT_S`) with the token; a run whose owner has no page open for the slot policy's
 grace is stopped and the slot freed.
+
+A finished run can be taken home: "Download this run" gives its owner one zip (weights, card,
+augmentation pipeline, training config and an `evaluate.py`; see `records.bundle`), built from the
+session's own run only, never from a name a client sent.
 """
 from __future__ import annotations
 
@@ -71,7 +75,7 @@ class TrainHandlers:
             job = self.ctx.jobs.start(train, owner(request))
         except Busy as exc:
             yield f"🚦 **Busy.** {texts.md_escape(str(exc))}", gr.skip(), gr.skip(), gr.skip(), \
-                self.slot(request), session, gr.skip()
+                self.slot(request), session, gr.skip(), gr.skip()
             return
         except UserError as exc:
             raise gr.Error(f"Invalid training settings: {exc}", print_exception=False) from None
@@ -87,24 +91,38 @@ class TrainHandlers:
         session = session if isinstance(session, Session) else Session()
         job = self.ctx.jobs.attach(token, owner(request))
         if not isinstance(job, TrainJob):
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), self.slot(request), gr.skip()
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), self.slot(request), gr.skip(), gr.skip()
             return
         yield from self._follow(job, session.with_run(job.run_id), request)
 
     def _follow(self, job: TrainJob, session: Session, request):
-        """(progress, curves, checkpoint, activate button, slot line, session) until the run
-        ends. A page that goes away only stops following: the heartbeat decides about the run."""
+        """(progress, curves, checkpoint, activate button, slot line, session, download button)
+        until the run ends (the download is filled by `bundle` after). A page that goes away
+        only stops following: the heartbeat decides about the run."""
         seen = -1
         while True:
             seen = job.wait(seen, timeout=1.0)
             snap = job.snapshot()
             text, fig = render_progress(snap)
+            out_session = session
             if snap.finished:
                 usable = snap.weights is not None and snap.state in ("done", "stopped")
                 yield (text, fig, snap.weights if usable else None, gr.update(interactive=usable),
-                       self.slot(request), session)
+                       self.slot(request), out_session, gr.skip())
                 return
-            yield text, fig, None, gr.update(interactive=False), self.slot(request), session
+            yield (text, fig, None, gr.update(interactive=False), self.slot(request), out_session,
+                   gr.update(value=None, interactive=False))
+
+    @user_errors
+    def bundle(self, session: Session, request: gr.Request = None):
+        """The download button for this session's run: its zip (see `TrainingJobs.bundle`) once it
+        finished with a trained epoch; otherwise, and for anyone else's run, a disabled button."""
+        run = session.run if isinstance(session, Session) else None
+        try:
+            path = self.ctx.jobs.bundle(run, owner(request)) if isinstance(run, str) else None
+        except UserError:  # not finished, nothing saved, another visitor's: nothing to download
+            path = None
+        return gr.update(value=str(path) if path else None, interactive=path is not None)
 
     def stop(self, request: gr.Request = None) -> str:
         """Only the session that started the run can stop it."""
@@ -147,7 +165,10 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     curves = gr.Plot(label="training curves")
     with gr.Row():
         ckpt = gr.File(label="checkpoint (.safetensors, to download)", interactive=False)
-        activate_btn = gr.Button("Use this model in my session", interactive=False)
+        with gr.Column(min_width=200):
+            activate_btn = gr.Button("Use this model in my session", interactive=False)
+            bundle_btn = gr.DownloadButton("⬇️ Download this run (.zip: weights, card, pipeline, "
+                                           "evaluate.py)", interactive=False, elem_id="train_bundle")
     activate_status = gr.Markdown()
 
     session, token = shared.session, shared.run_token
@@ -155,11 +176,13 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     # run's thread in the GPU worker process, away from the heartbeat, Stop and the re-attach. The
     # run reaches the GPU from the slot's thread instead, in calls of a few epochs and at most 300 s
     # each (experiments/zerogpu.py); tests/test_zerogpu.py keeps `spaces` out of the UI.
-    followed = [progress, curves, ckpt, activate_btn, slot, session]
+    followed = [progress, curves, ckpt, activate_btn, slot, session, bundle_btn]
     start_btn.click(h.start, [preset, epochs, lr, batch, subset, session], [*followed, token],
-                    api_visibility="private", concurrency_limit=None)
+                    api_visibility="private", concurrency_limit=None
+                    ).then(h.bundle, [session], [bundle_btn], api_visibility="private")
     # waiting, not computing (like the stream above): outside the heavy group
-    shared.demo.load(h.attach, [token, session], followed, api_visibility="private", concurrency_limit=None)
+    shared.demo.load(h.attach, [token, session], followed, api_visibility="private", concurrency_limit=None
+                     ).then(h.bundle, [session], [bundle_btn], api_visibility="private")
     shared.ticker.tick(h.tick, [token], [slot], api_visibility="private", concurrency_limit=None,
                        show_progress="hidden")
     stop_btn.click(h.stop, None, [progress], api_visibility="private", concurrency_limit=None)

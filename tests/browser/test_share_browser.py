@@ -1,10 +1,12 @@
 """Issue 28 in a real browser (Debian's chromium through Playwright). Part 2: a link with the
 lab's settings (or an experiment's) opens the app on that tab with the controls set, the link box
 shows the settings to share, a hostile link is one line and changes nothing, and the pipeline's
-albumentations JSON downloads and loads back. Screenshots at 1400 and 390 px go to test-artifacts/share-*.png (git-ignored)."""
+albumentations JSON downloads and loads back. Part 3: a run trained in the Train tab downloads
+as one zip. Screenshots at 1400 and 390 px go to test-artifacts/share-*.png (git-ignored)."""
 from __future__ import annotations
 
 import json
+import zipfile
 
 import pytest
 from browsing import ARTIFACTS
@@ -19,7 +21,10 @@ EXPERIMENT_LINK = "?tab=experiments&question=recipe-default&budget_mode=epochs&b
 @pytest.fixture(scope="module")
 def server(weights_path, tmp_path_factory):
     import app
+    from cifar_s9.data.app_data import load_training_data
+
     ctx = app.configure(weights=weights_path, runs_dir=tmp_path_factory.mktemp("runs"))
+    ctx.jobs.load_data = lambda: load_training_data(None)  # the bundled sample: no dataset here
     options = {**app.launch_options(), "server_name": "127.0.0.1", "server_port": free_port(),
                "prevent_thread_lock": True, "quiet": True}
     app.demo.queue(**app.QUEUE).launch(**options)
@@ -126,3 +131,26 @@ def test_an_experiment_link_fills_the_form_and_the_lab(server, browser, width):
         return e && e.innerText.replace(/\\s/g, '').includes('"dropout_p":0,'); }""")
     page.context.close()
 
+
+def test_a_trained_run_downloads_as_one_zip(server, browser, tmp_path):
+    base, ctx = server
+    page = open_page(browser, base + "/")
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#train_slot").get_by_text("Training slot").wait_for()
+    page.get_by_role("button", name="Start").click()
+    page.locator("#train_progress").get_by_text("finished 2 epochs").wait_for()
+    button = page.locator("#train_bundle")
+    page.wait_for_function("() => { const b = document.querySelector('#train_bundle');"
+                           " return b && !b.disabled && !b.hasAttribute('disabled'); }")
+    shot(page, "train-download-1400")
+    saved = download(page, "#train_bundle", tmp_path / "run.zip")
+    with zipfile.ZipFile(saved) as zf:
+        assert set(zf.namelist()) == {"model.safetensors", "model.json", "augmentation_pipeline.json",
+                                      "training_config.json", "evaluate.py", "README.md"}
+        card = json.loads(zf.read("model.json"))
+    assert card["epochs"] == 2 and card["sample_check"]["n"] == 500
+    assert str(ctx.jobs.runs_dir) not in json.dumps(card)
+    page.set_viewport_size({"width": 390, "height": 900})
+    button.scroll_into_view_if_needed()
+    shot(page, "train-download-390")
+    page.context.close()
