@@ -54,7 +54,7 @@ def test_demo_is_built_with_named_endpoints_only(app):
     demo = app.module.demo
     names = {d.api_name for d in demo.fns.values() if d.api_visibility == "public"}
     assert names == {"classify", "explain", "compare", "augment_preview",
-                     "feature_maps", "receptive_field", "occlusion", "explain_all",  # Inside tab
+                     "feature_maps", "receptive_field", "occlusion", "explain_all", "faithfulness",  # Inside tab
                      "experiment_start", "experiment_status", "experiment_stop", "runs",
                      "runs_overlay"}  # Experiments tab
     assert app.module.__doc__  # what the file is and which endpoints it names
