@@ -192,8 +192,12 @@ def test_phone_layout(server, browser):
     assert examples["y"] < 844  # the examples' thumbnails are on the first screen
     shot(page, "phone-classify")
     open_tab(page, "Augmentation lab")
-    page.wait_for_function("document.querySelectorAll('#aug_grid img').length >= 12")
-    rights = page.eval_on_selector_all("#aug_grid img", "els => els.map(e => e.getBoundingClientRect().right)")
-    assert max(rights) <= 390  # every view inside the screen: the grid adapts to the width
+    # every view inside the screen once the grid has laid out (it is drawn again when the page's
+    # link, if any, has been applied): the grid adapts to the width
+    page.wait_for_function("""() => {
+        const imgs = [...document.querySelectorAll('#aug_grid img')];
+        return imgs.length >= 12 && imgs.every(e => e.getBoundingClientRect().right <= 390
+                                                 && e.getBoundingClientRect().width > 0);
+    }""")
     shot(page, "phone-augment")
     page.context.close()
