@@ -59,3 +59,15 @@ def record_messages(page) -> None:
 
 def recorded_messages(page) -> list[str]:
     return page.evaluate("() => window.seenMessages")
+
+
+def open_page(browser, url: str, width: int = 1400, height: int = 1000, **context):
+    """A page in a fresh browser context (its own session) at this size, once the banner shows;
+    `context`: more options of the context (accept_downloads=True, ...)."""
+    from waiting import HANG_MS
+
+    page = browser.new_context(viewport={"width": width, "height": height}, **context).new_page()
+    page.set_default_timeout(HANG_MS)
+    page.goto(url)
+    page.locator("#banner").get_by_text("Active model").wait_for()
+    return page

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from browsing import ARTIFACTS, launched_app, record_messages, recorded_messages, shipped_or
-from waiting import HANG_MS, SLOW_TEST_S, wait_until
+from browsing import ARTIFACTS, launched_app, open_page, record_messages, recorded_messages, shipped_or
+from waiting import SLOW_TEST_S, wait_until
 
 # waits are on the page's (or the server's) state, under a deadline only a hang reaches (issue 23)
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
@@ -27,15 +27,6 @@ def server(weights_path, tmp_path_factory):
         yield served
 
 
-
-
-def open_page(browser, url: str, width: int = 1400, height: int = 1000):
-    context = browser.new_context(viewport={"width": width, "height": height})
-    page = context.new_page()
-    page.set_default_timeout(HANG_MS)
-    page.goto(url)
-    page.locator("#banner").get_by_text("Active model").wait_for()
-    return page
 
 
 def shot(page, name: str) -> None:

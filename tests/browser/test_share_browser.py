@@ -9,9 +9,10 @@ import json
 import zipfile
 
 import pytest
+import browsing
 from browsing import ARTIFACTS
 from synthetic import free_port
-from waiting import HANG_MS, HANG_S, SLOW_TEST_S
+from waiting import HANG_S, SLOW_TEST_S
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
 LAB_LINK = "?tab=augment&flip_p=0.25&holes_min=2&holes_max=4&rotate_limit=30&n=5&seed=7&utm_source=mail"
@@ -38,11 +39,7 @@ def server(weights_path, tmp_path_factory):
 
 
 def open_page(browser, url: str, width: int = 1400, height: int = 1000):
-    page = browser.new_context(viewport={"width": width, "height": height}, accept_downloads=True).new_page()
-    page.set_default_timeout(HANG_MS)
-    page.goto(url)
-    page.locator("#banner").get_by_text("Active model").wait_for()
-    return page
+    return browsing.open_page(browser, url, width, height, accept_downloads=True)
 
 
 def shot(page, name: str) -> None:
