@@ -544,7 +544,12 @@ def test_every_fn_index_survives_hostile_payloads(app, probe):
     for fn in app.fns:
         if not fn["inputs"]:
             continue
+        # Gradio takes a gr.State input from the session, never from the request: a handler whose
+        # inputs are all State answers every payload the same way, so one payload covers it
+        stateful_only = set(app.types(fn)) == {"state"}
         for name, payload in payloads.items():
+            if stateful_only and name != "object":
+                continue
             data = [payload] * len(fn["inputs"])
             for event_data in ([None] if not any(e == "select" for _, e in fn.get("targets", []))
                                else [None, {"index": 10**9}, {"index": "x"}]):

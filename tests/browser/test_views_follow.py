@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TE
 # each restore refreshes Classify, Inside and Model at once; on this 2-core machine the old race
 # did not show in 25 restores (the raw-HTTP tour, tests/test_views_concurrent.py, is the test
 # that fails on it); here the page is watched for any Error badge a refresh leaves
-RESTORES = 8
+RESTORES = 3
 
 
 @pytest.fixture(scope="module")
