@@ -2,6 +2,7 @@
 browser of its own here), its flags, and where screenshots go (git-ignored)."""
 from __future__ import annotations
 
+import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,6 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# screenshots are for the people who review a change (they open them); a test run asserts on the
+# page and skips drawing them unless asked: CIFAR_S9_SCREENSHOTS=1 pytest tests/browser
+SCREENSHOTS = os.environ.get("CIFAR_S9_SCREENSHOTS", "") not in ("", "0")
 # without the background-networking flags chromium keeps dialling out of a closed network
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -71,3 +75,15 @@ def open_page(browser, url: str, width: int = 1400, height: int = 1000, **contex
     page.goto(url)
     page.locator("#banner").get_by_text("Active model").wait_for()
     return page
+
+
+def shot(page, name: str, panel: str | None = None) -> None:
+    """When screenshots are asked for (SCREENSHOTS): the whole page as test-artifacts/<name>.png,
+    and the view's own panel alone (`panel`: its elem_id) as <name>-panel.png."""
+    if not SCREENSHOTS:
+        return
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(400)  # images fade in, plots finish their transitions
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    if panel:
+        page.locator(f"#{panel}").screenshot(path=str(ARTIFACTS / f"{name}-panel.png"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browsing import ARTIFACTS, launched_app, open_page, record_messages, recorded_messages, shipped_or
+from browsing import ARTIFACTS, launched_app, open_page, record_messages, recorded_messages, shipped_or, shot
 from waiting import SLOW_TEST_S, wait_until
 
 # waits are on the page's (or the server's) state, under a deadline only a hang reaches (issue 23)
@@ -25,14 +25,6 @@ TABS = ["Classify", "Augmentation lab", "Train", "Experiments", "Mistakes", "Mod
 def server(weights_path, tmp_path_factory):
     with launched_app(shipped_or(weights_path), tmp_path_factory.mktemp("runs"), sample_training=True) as served:
         yield served
-
-
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(400)  # let plots finish their transitions
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def train_and_use(page) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 
 import pytest
-from browsing import ARTIFACTS, launched_app
+from browsing import ARTIFACTS, launched_app, shot
 from waiting import HANG_MS, SLOW_TEST_S
 
 # every check waits on the page's state, never a count taken once (issue 23: the plot had not
 # drawn its traces yet on a busy machine)
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
-
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +19,6 @@ def server(weights_path, tmp_path_factory):
     os.environ.pop("CIFAR_S9_DATA_DIR", None)  # experiments run on the bundled sample
     with launched_app(weights_path, tmp_path_factory.mktemp("runs")) as (url, _):
         yield url
-
-
 
 
 def test_short_ab_on_the_sample_shows_overlay_and_table(server, browser):
@@ -51,7 +48,7 @@ def test_short_ab_on_the_sample_shows_overlay_and_table(server, browser):
         page.wait_for_function("arm => document.body.innerText.split(arm).length - 1 >= 3", arg=arm)
     assert page.inner_text("body").count("✅ done") == 2  # both arms, once each
     page.wait_for_timeout(800)
-    page.screenshot(path=str(ARTIFACTS / "experiments_1400.png"), full_page=True)
+    shot(page, "experiments_1400")
     page.set_viewport_size({"width": 390, "height": 900})
     # on a phone the answer is on screen without scrolling the table sideways (26.9): before,
     # accuracy and CI were the 4th and 5th of seven columns, past the right edge
@@ -60,7 +57,7 @@ def test_short_ab_on_the_sample_shows_overlay_and_table(server, browser):
         .map(c => [c.innerText.trim(), Math.round(c.getBoundingClientRect().right)]))""")
     assert edges.get("accuracy", 10**6) <= 390 and edges.get("95% CI", 10**6) <= 390, edges
     page.wait_for_timeout(800)
-    page.screenshot(path=str(ARTIFACTS / "experiments_390.png"), full_page=True)
+    shot(page, "experiments_390")
     # the past runs list shows both arms from the tracker; overlay them
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.get_by_text("Past runs (run tracker)").click()
@@ -72,5 +69,5 @@ def test_short_ab_on_the_sample_shows_overlay_and_table(server, browser):
     page.get_by_role("button", name="Overlay").click()
     page.get_by_text("two past runs").first.wait_for()
     page.wait_for_timeout(800)
-    page.screenshot(path=str(ARTIFACTS / "experiments_past_runs.png"), full_page=True)
+    shot(page, "experiments_past_runs")
     page.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browsing import ARTIFACTS, ROOT, launched_app, shipped_or
+from browsing import ROOT, launched_app, shipped_or, shot
 from waiting import HANG_MS, SLOW_TEST_S
 
 # waits are on the page's state, under a deadline only a hang reaches (issue 23)
@@ -21,17 +21,6 @@ CAT = ROOT / "assets" / "examples" / "cat.jpg"
 def server(weights_path, tmp_path_factory):
     with launched_app(shipped_or(weights_path), tmp_path_factory.mktemp("runs")) as (url, _):
         yield url
-
-
-
-
-def shot(page, name: str, panel: str | None = None) -> None:
-    """The whole page, and the view's own panel alone (`panel`: its elem_id)."""
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(400)  # images fade in
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    if panel:
-        page.locator(f"#{panel}").screenshot(path=str(ARTIFACTS / f"{name}-panel.png"))
 
 
 def open_tab(page, name: str) -> None:

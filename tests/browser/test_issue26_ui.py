@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import browsing
 import pytest
 from browsing import ARTIFACTS, ROOT, launched_app, record_messages, recorded_messages, shipped_or
 from waiting import HANG_MS, SLOW_TEST_S, wait_until
@@ -31,12 +32,6 @@ def open_page(browser, url: str, width: int = 1400, height: int = 1000):
     page.goto(url)
     page.locator("#banner").get_by_text("Active model").wait_for()
     return page
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(400)  # images fade in
-    page.screenshot(path=str(ARTIFACTS / f"issue26-{name}.png"), full_page=True)
 
 
 def pending() -> set[str]:
@@ -233,3 +228,7 @@ def test_phone_header_plots_and_settings(server, browser):
     assert not page.locator("#train_aug").is_visible()  # the 20-line JSON is in a closed accordion
     shot(page, "phone-train")
     page.context.close()
+
+
+def shot(page, name: str) -> None:
+    browsing.shot(page, f"issue26-{name}")

@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 import zipfile
 
-import pytest
 import browsing
-from browsing import ARTIFACTS
+import pytest
 from synthetic import free_port
 from waiting import HANG_S, SLOW_TEST_S
 
@@ -40,12 +39,6 @@ def server(weights_path, tmp_path_factory):
 
 def open_page(browser, url: str, width: int = 1400, height: int = 1000):
     return browsing.open_page(browser, url, width, height, accept_downloads=True)
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(400)  # images fade in
-    page.screenshot(path=str(ARTIFACTS / f"share-{name}.png"), full_page=True)
 
 
 def number_in(page, elem_id: str) -> float:
@@ -151,3 +144,7 @@ def test_a_trained_run_downloads_as_one_zip(server, browser, tmp_path):
     button.scroll_into_view_if_needed()
     shot(page, "train-download-390")
     page.context.close()
+
+
+def shot(page, name: str) -> None:
+    browsing.shot(page, f"share-{name}")

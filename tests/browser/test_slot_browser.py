@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from browsing import ARTIFACTS, launched_app
+from browsing import launched_app, shot
 from waiting import HANG_MS, HANG_S, SLOW_TEST_S
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
@@ -39,12 +39,6 @@ def open_page(browser, url: str, width: int = 1400, height: int = 1000):
 def train_tab(page):
     page.get_by_role("tab", name="Train").click()
     page.locator("#train_slot").get_by_text("Training slot").wait_for()
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(400)  # let the plot finish its transition
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def test_a_reload_reattaches_the_page_to_its_run(server, browser):
