@@ -111,3 +111,24 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def random_config(rng: np.random.Generator):
+    """A valid AugmentConfig with every field drawn on its slider's grid (or from its choices)."""
+    from dataclasses import fields
+
+    from cifar_s9.data.augment import AugmentConfig, min_max_pairs, validate
+
+    values = {}
+    for f in fields(AugmentConfig):
+        meta = f.metadata
+        if "choices" in meta:
+            values[f.name] = str(rng.choice(sorted(meta["choices"])))
+            continue
+        lo, hi = meta["range"]
+        steps = int(round((hi - lo) / meta["step"]))
+        value = lo + int(rng.integers(0, steps + 1)) * meta["step"]
+        values[f.name] = int(round(value)) if f.type in ("int", int) else float(value)
+    for lo, hi in min_max_pairs():
+        values[lo], values[hi] = sorted((values[lo], values[hi]))
+    return validate(AugmentConfig(**values))

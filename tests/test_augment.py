@@ -204,6 +204,29 @@ def test_pipeline_code_execs_into_the_same_pipeline(cfg, image):
         np.testing.assert_array_equal(snippet(image=image)["image"], built(image=image)["image"])
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_the_snippet_sets_every_parameter_the_pipeline_has(seed):
+    """`pipeline_code` is written beside `spatial_transforms`: a knob wired into one and not the
+    other (a copyable snippet that silently differs) shows here, for random settings of every knob."""
+    import albumentations as A
+    from synthetic import random_config
+
+    cfg = random_config(np.random.default_rng(seed))
+    # the snippet prints 1.86 where the pipeline computes 1 + 0.86 = 1.8599999999999999
+    assert rounded(A.to_dict(run_snippet(cfg))) == rounded(A.to_dict(build_pipeline(cfg))), cfg
+
+
+def rounded(value):
+    """`value` with every float rounded to 9 decimals, through dicts, lists and tuples."""
+    if isinstance(value, float):
+        return round(value, 9)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(rounded(v) for v in value)
+    return value
+
+
 JSON_CASES = [AugmentConfig(), ROBUST_AUG, LONG_AUG,
               AugmentConfig(flip_p=0.25, border_mode="wrap", holes_max=3, color_p=0.4, jpeg_p=0.3, fill=0)]
 

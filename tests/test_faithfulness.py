@@ -90,7 +90,8 @@ def test_ranks_keep_the_order_and_break_ties_so_each_share_is_exact():
 
 
 @pytest.mark.parametrize("methods, layers, words", [
-    (None, ["C1", "C2", "C3", "C4", "C1.conv1", "C2.conv1"], "45 maps"),
+    # every method on 6 layers, with the 3 maps beside them (45 for the 7 methods of today)
+    (None, ["C1", "C2", "C3", "C4", "C1.conv1", "C2.conv1"], f"{len(METHODS) * 6 + 3} maps"),
     ("GradCAM,Nope", None, "unknown method 'Nope'"),
     (["GradCAM"], ["C9"], "unknown layer 'C9'"),
     ([], None, "at least one method"),
@@ -113,7 +114,8 @@ def test_plans_read_names_as_lists_or_text():
     net = build_model("default")
     default = faith.plan(net)
     assert default.methods == tuple(METHODS) and default.layers == faith.DEFAULT_LAYERS
-    assert default.maps == 31 and default.imputations == 31 * 8
+    maps = len(METHODS) * 4 + 3  # the 4 block outputs, occlusion, gradients, random (31 today)
+    assert default.maps == maps and default.imputations == maps * 8
     p = faith.plan(net, " HiResCAM , GradCAM,HiResCAM", ["C4.conv3", "C2"])
     assert p.methods == ("HiResCAM", "GradCAM") and p.layers == ("C4.conv3", "C2")
     assert faith.plan(net, "all", "").layers == faith.DEFAULT_LAYERS

@@ -190,3 +190,16 @@ def test_old_run_folders_are_pruned_when_a_run_starts(tmp_path):
     assert not old.exists() and notes.exists() and Path(snap.weights).is_file()
     jobs.caps = {"max_age_s": 3600, "max_total_bytes": 0}  # size cap: the finished run goes too
     assert jobs.prune() == [Path(snap.weights).parent] and notes.exists()
+
+
+def test_every_app_preset_names_a_run_folder_the_app_can_find_again():
+    """A run's folder is <stamp>-<preset>; the app downloads and prunes only folders that match
+    RUN_NAME, so a preset named "high-res" would train and then be lost to both."""
+    import datetime as dt
+
+    from cifar_s9.app.jobs import RUN_NAME
+    from cifar_s9.model.net import PRESETS
+
+    stamp = dt.datetime(2026, 12, 2, 15, 4, 5, 67).strftime("%Y%m%d-%H%M%S-%f")
+    assert [p for p in PRESETS if not RUN_NAME.fullmatch(f"{stamp}-{p}")] == []
+    assert not RUN_NAME.fullmatch(f"{stamp}-high-res")  # the check can fail

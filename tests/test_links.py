@@ -4,7 +4,6 @@ their unknown names ignored), never with a traceback; the page's base comes from
 only when it looks like an address."""
 from __future__ import annotations
 
-from dataclasses import fields
 from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
@@ -12,24 +11,8 @@ import pytest
 
 from cifar_s9.app import links
 from cifar_s9.app.links import LinkError, read_query
-from cifar_s9.data.augment import BORDER_MODES, AugmentConfig, min_max_pairs, validate
-
-
-def random_config(rng: np.random.Generator) -> AugmentConfig:
-    """A valid AugmentConfig with every field drawn on its slider's grid (or from its choices)."""
-    values = {}
-    for f in fields(AugmentConfig):
-        meta = f.metadata
-        if "choices" in meta:
-            values[f.name] = str(rng.choice(BORDER_MODES))
-            continue
-        lo, hi = meta["range"]
-        steps = int(round((hi - lo) / meta["step"]))
-        value = lo + int(rng.integers(0, steps + 1)) * meta["step"]
-        values[f.name] = int(round(value)) if f.type in ("int", int) else float(value)
-    for lo, hi in min_max_pairs():
-        values[lo], values[hi] = sorted((values[lo], values[hi]))
-    return validate(AugmentConfig(**values))
+from cifar_s9.data.augment import AugmentConfig
+from synthetic import random_config
 
 
 def through_a_link(pairs):

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from cifar_s9.data.transforms import normalize_uint8
-from cifar_s9.analysis.gradcam import hooks_left, target_layer
+from cifar_s9.analysis.faithfulness import MAX_MAPS
+from cifar_s9.analysis.gradcam import METHODS, hooks_left, target_layer
 from cifar_s9.app.session import Session
 from cifar_s9.ui.common import to_rgb32
 from cifar_s9.ui.inside import NO_IMAGE, InsideHandlers
@@ -231,7 +232,7 @@ def test_the_trust_view_scores_on_a_click_and_clears_a_stale_table(inside):
 @pytest.mark.parametrize("methods, layers, message", [
     ("GradCAM", "C1,C2,C3,C4,C1.conv1,C1.conv2,C1.conv3,C2.conv1,C2.conv2,C2.conv3,C3.conv1,C3.conv2,"
      "C3.conv3,C4.conv1,C4.conv2,C4.conv3,C1,C2,C3,C4", None),
-    ("all", "C1,C2,C3,C4,C1.conv1,C2.conv1", "45 maps; at most 40"),
+    ("all", "C1,C2,C3,C4,C1.conv1,C2.conv1", f"{len(METHODS) * 6 + 3} maps; at most {MAX_MAPS}"),
     ("ScoreCAM", "C4", "unknown method 'ScoreCAM'"),
     ("GradCAM", ["C4", 3], "layers must be names"),
     (["GradCAM"] * 100, "C4", "methods must be names"),
