@@ -34,6 +34,10 @@ def open_page(browser, url: str, width: int = 1400, height: int = 1000):
     return page
 
 
+def shot(page, name: str) -> None:
+    browsing.shot(page, f"issue26-{name}")
+
+
 def pending() -> set[str]:
     """Events sent to the app and not yet answered, of every session (those of pages closed
     before their answer, in earlier tests, stay there for good)."""
@@ -229,6 +233,3 @@ def test_phone_header_plots_and_settings(server, browser):
     shot(page, "phone-train")
     page.context.close()
 
-
-def shot(page, name: str) -> None:
-    browsing.shot(page, f"issue26-{name}")
