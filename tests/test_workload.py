@@ -12,7 +12,10 @@ def test_every_computing_event_of_the_app_shares_one_group():
 
     groups = {(fn.concurrency_id, fn.concurrency_limit) for fn in app.demo.fns.values()
               if fn.concurrency_limit is not None}
-    assert groups == {(workload.HEAVY_GROUP, workload.HEAVY_LIMIT)}
+    assert groups == {(workload.HEAVY_GROUP, workload.HEAVY_LIMIT), (workload.IN_ORDER_GROUP, 1)}
+    # only the experiment's link box, which builds a string: it decodes nothing and runs no network
+    in_order = [fn.fn.__qualname__ for fn in app.demo.fns.values() if fn.concurrency_id == workload.IN_ORDER_GROUP]
+    assert in_order == ["ExperimentHandlers.share"]
     waiting = {fn.fn.__name__ for fn in app.demo.fns.values() if fn.concurrency_limit is None}
     # the training stream, its re-attached stream after a reload, its stop and the page's
     # heartbeat: they wait and compute nothing (the one slot bounds the work), and a heartbeat
@@ -27,9 +30,11 @@ def test_share_one_budget_leaves_only_the_declared_waiters_out():
         box.change(lambda x: x, box, box)
         box.submit(lambda x: x, box, box, concurrency_limit=None)
         box.blur(lambda x: x, box, box, concurrency_limit=1, concurrency_id="mine")
+        box.focus(lambda x: x, box, box, concurrency_limit=5, concurrency_id=workload.IN_ORDER_GROUP)
     left_out = workload.share_one_budget(demo, limit=3)
     fns = list(demo.fns.values())
-    assert len(left_out) == 1 and fns[1].concurrency_limit is None
+    assert len(left_out) == 2 and fns[1].concurrency_limit is None
+    assert (fns[3].concurrency_id, fns[3].concurrency_limit) == (workload.IN_ORDER_GROUP, 1)  # in order: one at a time
     assert [(f.concurrency_id, f.concurrency_limit) for f in (fns[0], fns[2])] == [(workload.HEAVY_GROUP, 3)] * 2
 
 

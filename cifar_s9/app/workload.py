@@ -18,13 +18,20 @@ HEAVY_LIMIT = 4
 SESSION_CAPACITY = 2000
 
 
+# Cheap events whose answers must arrive in the order they were asked (a link box recomputed by
+# several fields' changes at once): one at a time, first come first served, outside the heavy group.
+IN_ORDER_GROUP = "cifar_s9-in-order"
+
+
 def share_one_budget(demo, limit: int = HEAVY_LIMIT) -> list[str]:
     """Put every event of `demo` into the heavy group, except those declared with
     `concurrency_limit=None` (the training stream and its stop: they wait, they do not compute;
-    the one training slot bounds their work). Returns the names of the events left out."""
+    the one training slot bounds their work) and those declared in IN_ORDER_GROUP (run one at a
+    time, so they add one place to the budget). Returns the names of the events left out."""
     left_out = []
     for fn in demo.fns.values():
-        if fn.concurrency_limit is None:
+        if fn.concurrency_limit is None or fn.concurrency_id == IN_ORDER_GROUP:
+            fn.concurrency_limit = None if fn.concurrency_limit is None else 1
             left_out.append(fn.api_name or fn.name)
             continue
         fn.concurrency_id, fn.concurrency_limit = HEAVY_GROUP, limit

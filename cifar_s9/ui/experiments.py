@@ -16,7 +16,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..app import experiment_view as view
-from ..app import links, redact
+from ..app import links, redact, workload
 from ..app.experiment_jobs import Experiments
 from ..app.jobs import Busy, NotOwner
 from ..app.session import Session
@@ -192,6 +192,12 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
           [plan], api_visibility="private", show_progress="hidden", trigger_mode="always_last")
     form_inputs = [question, budget_mode, budget, subset, seed, repeats]
     shared.demo.load(h.open_link, None, [shared.tabs, *form_inputs, note, current], api_visibility="private")
+    # A link opens with every field changed at once, and a Radio fires its change while Gradio is
+    # still writing the next fields, so the first request carries the defaults of the fields after
+    # it. always_last holds back repeats of one trigger only; requests from different fields run side
+    # by side and the stale one could be answered last. One at a time, in the order sent (the queue
+    # is first come, first served), the last answer is the one with every field.
     gr.on([tab.select, *(c.change for c in form_inputs)], h.share, [*form_inputs, shared.session], [link],
-          api_visibility="private", show_progress="hidden", trigger_mode="always_last")
+          api_visibility="private", show_progress="hidden", trigger_mode="always_last",
+          concurrency_limit=1, concurrency_id=workload.IN_ORDER_GROUP)
     overlay_btn.click(h.overlay, [run_a, run_b], [overlay], api_name="runs_overlay")
