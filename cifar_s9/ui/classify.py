@@ -135,8 +135,8 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
             image_in = image_input(label="Your image (any size)", height=260,
                                    sources=["upload", "webcam", "clipboard"], elem_id="input_image")
             # thumbnails under the upload box: one click classifies a CIFAR-10 test image
-            gr.Examples(examples=[[p] for p in shared.examples], inputs=[image_in], examples_per_page=10,
-                        label="CIFAR-10 test examples (click one)", elem_id="examples")
+            examples = gr.Examples(examples=[[p] for p in shared.examples], inputs=[image_in], examples_per_page=10,
+                                   label="CIFAR-10 test examples (click one)", elem_id="examples")
             topk = gr.Slider(1, 10, TOP_K, step=1, label="top-k")
         with gr.Column(scale=1, min_width=260):
             view = gr.Image(label="What the network sees (32x32, enlarged)", format="png",
@@ -167,13 +167,16 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     api.click(h.explain, [image_in, method, layer, target, api_opacity, session], [cam], api_name="explain")
     api.click(h.compare, [image_in, api_k, method, layer, target, api_opacity, session], compared,
               api_name="compare")
-    viewed = image_in.change(h.view, [image_in, *settings, session],
-                             [session, view, label, note, cam, cam_caption], api_visibility="private",
-                             trigger_mode="always_last")
-    # the comparison follows the image (once its view succeeded: one message per bad file) and
-    # every setting; off, it answers at once without running a network
+    # One view per new picture. Not `change`: Gradio sends two when a visitor drops a picture onto
+    # one already in the box (two messages for one bad file). `input` comes once for every upload,
+    # paste, capture or removal by the visitor; an example's click fills the box without it.
+    # The comparison follows (once the view succeeded: one message per bad file)
     compare_inputs, compare_outputs = [compare_on, *settings, session], [compare_box, *compared]
-    viewed.success(h.compare_view, compare_inputs, compare_outputs, api_visibility="private")
+    for new_picture in (image_in.input, examples.load_input_event.then):
+        new_picture(h.view, [image_in, *settings, session], [session, view, label, note, cam, cam_caption],
+                    api_visibility="private", trigger_mode="always_last"
+                    ).success(h.compare_view, compare_inputs, compare_outputs, api_visibility="private")
+    # every setting too; off, it answers at once without running a network
     gr.on([compare_on.change, topk.release, method.change, layer.change, target.change, opacity.release],
           h.compare_view, compare_inputs, compare_outputs, api_visibility="private",
           trigger_mode="always_last")
@@ -184,9 +187,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     gr.on([method.change, layer.change, target.change], h.explain_caption,
           [image_in, method, layer, target, session], [cam_caption], api_visibility="private",
           trigger_mode="always_last")
-    # the page opens on an example already classified. The upload box stays empty: Gradio sends
-    # two change events when a visitor replaces a picture already in it (two messages for one
-    # bad file), none when it fills an empty box
+    # the page opens on an example already classified, the upload box empty (for the visitor's own)
     if shared.examples:
         first = next((p for p in shared.examples if Path(p).stem == FIRST_EXAMPLE), shared.examples[0])
         shared.demo.load(functools.partial(h.view, first), [*settings, session],

@@ -162,6 +162,44 @@ def test_warnings_and_an_error_cleared_by_the_next_good_picture(server, browser)
     page.context.close()
 
 
+def answered_in_order(page) -> None:
+    """Every event sent so far has been answered and the page has drawn those answers: the lab's
+    tab is opened after them and its status arrives on the same stream, later, so a toast from an
+    earlier answer is on the page (or in `recorded_messages`) by the time the status shows."""
+    wait_until(lambda: not (pending() - page.baseline), "events never answered")
+    page.get_by_role("tab", name="Augmentation lab").click()
+    page.locator("#aug_status").get_by_text("Settings valid").wait_for()
+
+
+def test_a_bad_file_dropped_onto_a_picture_is_one_message(server, browser):
+    """Replacing a picture in the filled box (no Remove first) makes Gradio send two changes with
+    the same file a few ms apart; the second is the same view of the same image and settings,
+    answered with no message of its own."""
+    import app
+
+    views = {i for i, f in app.demo.fns.items() if getattr(f.fn, "__name__", "") == "view"}
+    page = open_page(browser, server)
+    page.locator("#prediction .output-class").wait_for()
+    upload = page.locator("#input_image input[type=file]")
+    upload.set_input_files(str(ROOT / "assets" / "examples" / "cat.jpg"))
+    page.wait_for_function("(document.querySelector('#prediction .output-class') || {}).innerText?.trim() === 'cat'")
+    wait_until(lambda: not (pending() - page.baseline), "events never answered")
+    joins = []
+    page.on("request", lambda r: "queue/join" in r.url and r.post_data_json.get("fn_index") in views
+            and joins.append(r.post_data_json["data"][0]))
+    record_messages(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    bad = ARTIFACTS / "corrupt-onto.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 20)
+    upload.set_input_files(str(bad))
+    page.locator(".toast-body").first.wait_for()
+    answered_in_order(page)
+    messages = recorded_messages(page)
+    assert len(messages) == 1, (messages, f"{len(joins)} view requests")
+    assert "image" in messages[0].lower() and "/tmp" not in messages[0]
+    page.context.close()
+
+
 @pytest.mark.parametrize("width, height", [(1400, 700), (390, 844)])  # a laptop's window, a phone
 def test_the_lab_grid_stays_in_view_while_the_dropout_sliders_move(server, browser, width, height):
     page = open_page(browser, server, width, height)
