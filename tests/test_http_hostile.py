@@ -83,10 +83,12 @@ class Session:
                     msg = json.loads(line[5:])
                     event_id = msg.get("event_id")
                     with self._lock:
-                        if event_id in self.messages:
-                            self.messages[event_id].append(msg)
+                        # kept even before `submit` has noted the id: a quick handler (Stop) can
+                        # answer on this stream before its join's reply is read
+                        if event_id is not None:
+                            self.messages.setdefault(event_id, []).append(msg)
                             if msg.get("msg") in ("process_completed", "unexpected_error"):
-                                self.done[event_id].set()
+                                self.done.setdefault(event_id, threading.Event()).set()
                     if msg.get("msg") == "close_stream":
                         break
             with self._lock:  # an event submitted while the stream was closing: read again

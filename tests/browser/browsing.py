@@ -65,6 +65,19 @@ def recorded_messages(page) -> list[str]:
     return page.evaluate("() => window.seenMessages")
 
 
+def pending_events() -> set[str]:
+    """The events the app has been sent and not yet fully answered, of every session (Gradio's
+    queue: an event id leaves `pending_event_ids_session` once its last message went out; those
+    of a page closed before its answer stay there for good)."""
+    import app
+    return {i for ids in list(app.demo._queue.pending_event_ids_session.values()) for i in ids}
+
+
+def answered_since(before: set[str]):
+    """A condition: every event sent since `before` was taken has had its answer sent."""
+    return lambda: not (pending_events() - before)
+
+
 def open_page(browser, url: str, width: int = 1400, height: int = 1000, **context):
     """A page in a fresh browser context (its own session) at this size, once the banner shows;
     `context`: more options of the context (accept_downloads=True, ...)."""

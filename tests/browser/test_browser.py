@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browsing import ARTIFACTS, launched_app, open_page, record_messages, recorded_messages, shipped_or, shot
+from browsing import ARTIFACTS, answered_since, launched_app, open_page, pending_events, record_messages, recorded_messages, shipped_or, shot
 from waiting import SLOW_TEST_S, wait_until
 
 # waits are on the page's (or the server's) state, under a deadline only a hang reaches (issue 23)
@@ -58,19 +58,6 @@ def classify_example(page, name: str = "cat") -> str:
                            arg=[shown, name])
     page.wait_for_function("document.querySelector('#cam img') !== null")
     return page.locator("#prediction .output-class").inner_text().strip()
-
-
-def pending_events() -> set[str]:
-    """The events the app has been sent and not yet fully answered, of every session (Gradio's
-    queue: an event id leaves `pending_event_ids_session` once its last message went out; those
-    of a page closed before its answer stay there for good)."""
-    import app
-    return {i for ids in list(app.demo._queue.pending_event_ids_session.values()) for i in ids}
-
-
-def answered_since(before: set[str]):
-    """A condition: every event sent since `before` was taken has had its answer sent."""
-    return lambda: not (pending_events() - before)
 
 
 def banner(page) -> str:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 from synthetic import free_port
-from test_browser import answered_since, classify_example, open_page, pending_events, shot
+from browsing import answered_since, open_page, pending_events, shot
+from test_browser import classify_example
 from waiting import SLOW_TEST_S, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]

@@ -8,8 +8,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from browsing import ROOT, launched_app, shipped_or, shot
-from waiting import HANG_MS, SLOW_TEST_S
+from browsing import ROOT, answered_since, launched_app, pending_events, shipped_or, shot
+from waiting import HANG_MS, SLOW_TEST_S, wait_until
 
 # waits are on the page's state, under a deadline only a hang reaches (issue 23)
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
@@ -76,8 +76,14 @@ def test_inside_views(browser, server, width, height):
     page.get_by_text("cifar_s9 lab").first.wait_for()
     # the current image, chosen in Classify
     open_tab(page, "Classify")
+    page.locator("#prediction .output-class").wait_for()  # the page opens on an example, classified
+    shown = src(page, "#network_view img")
+    before = pending_events()
     page.locator("input[type=file]").first.set_input_files(str(CAT))
-    page.locator(".output-class").first.wait_for()
+    # the cat is the session's image before Inside opens: a view drawn for the opening example
+    # would refuse the channel click below as stale (what failed on a busy machine)
+    page.wait_for_function("old => (document.querySelector('#network_view img') || {}).src !== old", arg=shown)
+    wait_until(answered_since(before), "the cat was never classified")
     open_tab(page, "Inside")
 
     # feature maps: C2's 64 channels; the top channel's centre unit is described
@@ -135,8 +141,14 @@ def test_which_map_to_trust(browser, server, width, height):
     page.goto(server)
     page.get_by_text("cifar_s9 lab").first.wait_for()
     open_tab(page, "Classify")
+    page.locator("#prediction .output-class").wait_for()  # the page opens on an example, classified
+    shown = src(page, "#network_view img")
+    before = pending_events()
     page.locator("input[type=file]").first.set_input_files(str(CAT))
-    page.locator(".output-class").first.wait_for()
+    # the cat is the session's image before Inside opens: a view drawn for the opening example
+    # would refuse the channel click below as stale (what failed on a busy machine)
+    page.wait_for_function("old => (document.querySelector('#network_view img') || {}).src !== old", arg=shown)
+    wait_until(answered_since(before), "the cat was never classified")
     open_tab(page, "Inside")
     open_tab(page, "Which map to trust?")
     note = page.locator("#inside_trust_note")

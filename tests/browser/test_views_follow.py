@@ -12,7 +12,8 @@ import re
 
 import pytest
 from browsing import launched_app, shipped_or
-from test_browser import answered_since, classify_example, open_page, open_tab, pending_events, shot, train_and_use
+from browsing import answered_since, open_page, pending_events, shot
+from test_browser import classify_example, open_tab, train_and_use
 from waiting import SLOW_TEST_S, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
