@@ -53,6 +53,19 @@ def wait_new_src(page, selector: str, old: str) -> None:
     page.wait_for_function("s => document.querySelector(s).complete", arg=selector)
 
 
+def choose_cat(page) -> None:
+    """Upload the cat in Classify and wait until it is classified: it is then the session's
+    image, so Inside opens on it (a view drawn for the opening example would refuse a channel
+    click as stale: what failed on a busy machine)."""
+    open_tab(page, "Classify")
+    page.locator("#prediction .output-class").wait_for()  # the page opens on an example, classified
+    shown = src(page, "#network_view img")
+    before = pending_events()
+    page.locator("input[type=file]").first.set_input_files(str(CAT))
+    page.wait_for_function("old => (document.querySelector('#network_view img') || {}).src !== old", arg=shown)
+    wait_until(answered_since(before), "the cat was never classified")
+
+
 def words(page) -> str:
     return page.locator("#inside_words").inner_text()
 
@@ -75,15 +88,7 @@ def test_inside_views(browser, server, width, height):
     page.goto(server)
     page.get_by_text("cifar_s9 lab").first.wait_for()
     # the current image, chosen in Classify
-    open_tab(page, "Classify")
-    page.locator("#prediction .output-class").wait_for()  # the page opens on an example, classified
-    shown = src(page, "#network_view img")
-    before = pending_events()
-    page.locator("input[type=file]").first.set_input_files(str(CAT))
-    # the cat is the session's image before Inside opens: a view drawn for the opening example
-    # would refuse the channel click below as stale (what failed on a busy machine)
-    page.wait_for_function("old => (document.querySelector('#network_view img') || {}).src !== old", arg=shown)
-    wait_until(answered_since(before), "the cat was never classified")
+    choose_cat(page)
     open_tab(page, "Inside")
 
     # feature maps: C2's 64 channels; the top channel's centre unit is described
@@ -140,15 +145,7 @@ def test_which_map_to_trust(browser, server, width, height):
     page.set_default_timeout(HANG_MS)
     page.goto(server)
     page.get_by_text("cifar_s9 lab").first.wait_for()
-    open_tab(page, "Classify")
-    page.locator("#prediction .output-class").wait_for()  # the page opens on an example, classified
-    shown = src(page, "#network_view img")
-    before = pending_events()
-    page.locator("input[type=file]").first.set_input_files(str(CAT))
-    # the cat is the session's image before Inside opens: a view drawn for the opening example
-    # would refuse the channel click below as stale (what failed on a busy machine)
-    page.wait_for_function("old => (document.querySelector('#network_view img') || {}).src !== old", arg=shown)
-    wait_until(answered_since(before), "the cat was never classified")
+    choose_cat(page)
     open_tab(page, "Inside")
     open_tab(page, "Which map to trust?")
     note = page.locator("#inside_trust_note")
