@@ -109,11 +109,10 @@ def test_one_bad_input_one_message(server, browser):
     before = pending_events()
     page.locator("#input_image input[type=file]").set_input_files(str(bad))
     page.locator(".toast-body").first.wait_for()
-    # every event the upload set off has been answered (however busy the machine), and a moment
-    # for the page to draw a toast from an answer already sent: only then is one message the count
+    # every event the upload set off has been answered (however busy the machine); the lab's first
+    # status is sent after those answers, on the same stream: once it shows, a toast from any of
+    # them is on the page, and only then is one message the count
     wait_until(answered_since(before), "the upload's events were never all answered")
-    # the lab's first status is sent after those answers, on the same stream: once it shows, a
-    # toast from any of them is on the page (no fixed wait)
     open_tab(page, "Augmentation lab")
     page.locator("#aug_status").get_by_text("Settings valid").wait_for()
     messages = recorded_messages(page)  # kept even if the toast has closed itself by now

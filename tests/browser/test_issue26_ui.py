@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import browsing
 import pytest
-from browsing import ARTIFACTS, ROOT, launched_app, pending_events, record_messages, recorded_messages, shipped_or
+from browsing import ARTIFACTS, ROOT, answered_since, launched_app, pending_events, record_messages, recorded_messages, shipped_or
 from waiting import HANG_MS, SLOW_TEST_S, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
@@ -40,7 +40,7 @@ def shot(page, name: str) -> None:
 
 def idle(page) -> None:
     """Every event sent since the page opened has been answered (then a moment for a toast)."""
-    wait_until(lambda: not (pending_events() - page.baseline), "events never answered")
+    wait_until(answered_since(page.baseline), "events never answered")
     page.wait_for_timeout(1500)
 
 
@@ -159,7 +159,7 @@ def answered_in_order(page) -> None:
     """Every event sent so far has been answered and the page has drawn those answers: the lab's
     tab is opened after them and its status arrives on the same stream, later, so a toast from an
     earlier answer is on the page (or in `recorded_messages`) by the time the status shows."""
-    wait_until(lambda: not (pending_events() - page.baseline), "events never answered")
+    wait_until(answered_since(page.baseline), "events never answered")
     page.get_by_role("tab", name="Augmentation lab").click()
     page.locator("#aug_status").get_by_text("Settings valid").wait_for()
 
@@ -176,7 +176,7 @@ def test_a_bad_file_dropped_onto_a_picture_is_one_message(server, browser):
     upload = page.locator("#input_image input[type=file]")
     upload.set_input_files(str(ROOT / "assets" / "examples" / "cat.jpg"))
     page.wait_for_function("(document.querySelector('#prediction .output-class') || {}).innerText?.trim() === 'cat'")
-    wait_until(lambda: not (pending_events() - page.baseline), "events never answered")
+    wait_until(answered_since(page.baseline), "events never answered")
     joins = []
     page.on("request", lambda r: "queue/join" in r.url and r.post_data_json.get("fn_index") in views
             and joins.append(r.post_data_json["data"][0]))

@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browsing import launched_app, shipped_or
-from browsing import answered_since, open_page, pending_events, shot
+from browsing import answered_since, launched_app, open_page, pending_events, shipped_or, shot
 from test_browser import classify_example, open_tab, train_and_use
 from waiting import SLOW_TEST_S, wait_until
 
