@@ -108,8 +108,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link")
     parser.add_argument("--local", action="store_true",
                         help="a personal app: training runs and experiments have no time limit")
+    parser.add_argument("--threads", type=int, help="torch threads (default: 1 for a shared app, "
+                                                    "every core with --local)")
     args = parser.parse_args(argv)
-    configure(args.weights, args.data_dir, local=args.local or None)
+    ctx = configure(args.weights, args.data_dir, local=args.local or None)
+    workload.use_torch_threads(args.threads, ctx.jobs.policy is LOCAL_SLOT)
     cleanup.keep_pruned(uploads.upload_folder(), **cleanup.UPLOAD_CAPS,
                         keep=lambda: uploads.files_in_use(demo))
     CTX.warm_up()  # the shipped model's test-set evaluation, before the first visitor asks

@@ -33,13 +33,20 @@ EXAMPLES = sorted(str(p) for p in (ROOT / "assets" / "examples").glob("*.jpg"))
 SERVER = """
 import sys
 sys.path.insert(0, {root!r})
-import torch
-torch.set_num_threads({threads})
 import app
+from cifar_s9.app import workload
+workload.use_torch_threads({threads}, local=False)  # as `python app.py` does
 app.configure(weights={weights!r})
 app.demo.queue(**app.QUEUE).launch(**{{**app.launch_options(), "server_name": "127.0.0.1",
                                       "server_port": {port}, "quiet": True}})
 """
+
+
+def app_threads() -> int | None:
+    sys.path.insert(0, str(ROOT))
+    from cifar_s9.app import workload
+
+    return workload.torch_threads(None, local=False)
 
 
 def free_port() -> int:
@@ -262,7 +269,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--requests", type=int, default=20, help="requests per user (classify/explain alternate)")
     parser.add_argument("--explain-calls", type=int, default=1000, help="explain calls for the RSS check (0: skip)")
     parser.add_argument("--weights", default=None, help="checkpoint to serve (default: the app's)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads in the server")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads in the server (default: the app's, 1 for a shared app)")
     parser.add_argument("--client", choices=("raw", "gradio"), default="raw",
                         help="raw: the same requests from light asyncio clients (default); gradio: one "
                              "gradio_client per user in threads (heavier than the server on a 2-core machine)")
@@ -298,7 +306,7 @@ def main(argv: list[str] | None = None) -> dict:
         finally:
             stop_server(proc)
     result = {"bench": "load", "users": rows, "memory": memory, "requests_per_user": args.requests,
-              "server_threads": args.threads, "client": args.client, "weights": args.weights or "app default",
+              "server_threads": args.threads or app_threads(), "client": args.client, "weights": args.weights or "app default",
               "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
     print(json.dumps(result))

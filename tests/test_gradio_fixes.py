@@ -118,3 +118,21 @@ def test_events_no_longer_search_for_a_plotting_backend():
     with utils.MatplotlibBackendMananger():
         assert matplotlib.get_backend().lower() == "agg"
     assert dict.__getitem__(matplotlib.rcParams, "backend").lower() == "agg"  # not the "auto" sentinel
+
+
+def test_finished_events_are_not_summarised_with_pandas():
+    """Gradio's own summary (a DataFrame of up to 10,000 events after every event) would call
+    `_get_df` here; the installed one returns the summary as it was."""
+    from types import SimpleNamespace
+
+    from gradio import queueing
+
+    def summarised(records):
+        raise AssertionError("the event history was summarised")
+
+    gradio_fixes.install()
+    records = [{"function": "classify", "process_time": 0.01, "status": "success", "time": 0.0}] * 500
+    queue = SimpleNamespace(events_recorded=500, event_count_at_last_cache=0, ANAYLTICS_CACHE_FREQUENCY=1,
+                            events_recorded_per_fn={}, cached_event_analytics_summary={"functions": {}},
+                            _get_df=summarised)
+    assert queueing.Queue.compute_analytics_summary(queue, records) == {"functions": {}}

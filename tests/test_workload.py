@@ -3,6 +3,7 @@ the network is in one concurrency group, so their number at once is one known fi
 from __future__ import annotations
 
 import gradio as gr
+import pytest
 
 from cifar_s9.app import workload
 
@@ -89,3 +90,23 @@ def test_seats_refuse_one_more_at_once_and_free_on_every_way_out():
             raise RuntimeError("the work failed")
     with seats.taken(), seats.taken():  # both came back after the failure
         pass
+
+
+def test_a_shared_app_runs_torch_on_one_thread_and_a_personal_app_on_its_default():
+    assert workload.torch_threads(None, local=False) == workload.SHARED_APP_THREADS == 1
+    assert workload.torch_threads(None, local=True) is None
+    assert workload.torch_threads(3, local=False) == workload.torch_threads(3, local=True) == 3
+    with pytest.raises(ValueError, match="at least 1"):
+        workload.torch_threads(0, local=False)
+
+
+def test_use_torch_threads_sets_the_process_count():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert workload.use_torch_threads(2, local=False) == 2 == torch.get_num_threads()
+        assert workload.use_torch_threads(None, local=False) == 1 == torch.get_num_threads()
+        assert workload.use_torch_threads(None, local=True) == 1  # left as it was
+    finally:
+        torch.set_num_threads(before)

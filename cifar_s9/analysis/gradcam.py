@@ -75,29 +75,52 @@ def explain(model: nn.Module, image: np.ndarray, method: str = DEFAULT_METHOD,
     `target_class` None explains the predicted class; any class index answers "why not that
     class?" (EigenCAM ignores it).
     """
-    if method not in METHODS:
-        raise ExplainError(f"unknown method {method!r}; choose one of {list(METHODS)}")
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ExplainError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
+    return explain_many(model, image[None], method, layer, [target_class])[0]
+
+
+class _Predicted:
+    """pytorch-grad-cam target: the class the network predicts for this image."""
+
+    def __call__(self, model_output: torch.Tensor) -> torch.Tensor:
+        return model_output[..., int(model_output.argmax(-1))]
+
+
+def explain_many(model: nn.Module, images: np.ndarray, method: str = DEFAULT_METHOD,
+                 layer: str = DEFAULT_LAYER, targets: list[int | None] | None = None) -> np.ndarray:
+    """`explain` for (N, H, W, 3) uint8 images in one pass: heatmaps (N, H, W), each the one its
+    image gets alone (every method scales and projects per image; a test checks each). `targets`:
+    one class index or None (the prediction) per image; None: all predicted."""
+    if method not in METHODS:
+        raise ExplainError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    if images.ndim != 4 or images.shape[3] != 3 or images.dtype != np.uint8 or not len(images):
+        raise ExplainError(f"expected (N, H, W, 3) uint8 images, got {images.shape} {images.dtype}")
+    targets = [None] * len(images) if targets is None else list(targets)
+    if len(targets) != len(images):
+        raise ExplainError(f"{len(targets)} targets for {len(images)} images")
     num_classes = model.config.num_classes
-    if target_class is not None and not 0 <= int(target_class) < num_classes:
-        raise ExplainError(f"target class must be in [0, {num_classes}), got {target_class}")
+    for t in targets:
+        if t is not None and not 0 <= int(t) < num_classes:
+            raise ExplainError(f"target class must be in [0, {num_classes}), got {t}")
     target_layer(model, layer)  # an unknown layer is refused before a copy is made
     device = next(model.parameters()).device
-    x = torch.from_numpy(normalize_uint8(image[None])).to(device)
+    x = torch.from_numpy(normalize_uint8(images)).to(device)
     import pytorch_grad_cam
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     cam_class = METHODS[method]  # a class name, or a class (tests plug in failing ones)
     cam_class = getattr(pytorch_grad_cam, cam_class) if isinstance(cam_class, str) else cam_class
-    targets = None if target_class is None else [ClassifierOutputTarget(int(target_class))]
-    heatmap = None
+    cam_targets = None if all(t is None for t in targets) else \
+        [_Predicted() if t is None else ClassifierOutputTarget(int(t)) for t in targets]
+    heatmaps = None
     with borrowed(model) as net, torch.enable_grad(), \
             cam_class(model=net, target_layers=[target_layer(net, layer)]) as cam:
-        heatmap = cam(input_tensor=x, targets=targets)[0]
-    if heatmap is None:  # pytorch-grad-cam's __exit__ swallows IndexError; do not return garbage
+        heatmaps = cam(input_tensor=x, targets=cam_targets)
+    if heatmaps is None or len(heatmaps) != len(images):
+        # pytorch-grad-cam's __exit__ swallows IndexError; do not return garbage
         raise ExplainError(f"{method} failed on layer {layer}")
-    return np.nan_to_num(heatmap.astype(np.float32), nan=0.0)
+    return np.nan_to_num(np.asarray(heatmaps, np.float32), nan=0.0)
 
 
 # ---------------------------------------------------------------- display
@@ -113,8 +136,7 @@ def colorize(heatmap: np.ndarray, size: int) -> np.ndarray:
 def overlay(image: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5, size: int = 256) -> np.ndarray:
     """The image enlarged with nearest neighbour (the pixels the net saw; `size` rounds down to a
     whole multiple of the image's side), the heatmap blended on top."""
-    if not 0.0 <= opacity <= 1.0:
-        raise ExplainError(f"opacity must be in [0, 1], got {opacity}")
+    checked_opacity(opacity)
     base = upscale(image, size)
     return blend(base, colorize(heatmap, base.shape[0]), opacity)
 
@@ -141,6 +163,16 @@ def picture(model: nn.Module, image: np.ndarray, method: str = DEFAULT_METHOD,
             layer: str = DEFAULT_LAYER, target_class: int | None = None, opacity: float = 0.5) -> np.ndarray:
     """What the app shows for a Grad-CAM: the image enlarged, its heatmap blended on top, the
     colour scale at the right (256 pixels high). The opacity is checked before any work."""
+    checked_opacity(opacity)
+    return shown(image, explain(model, image, method, layer, target_class), opacity)
+
+
+def checked_opacity(opacity: float) -> float:
     if not 0.0 <= opacity <= 1.0:
         raise ExplainError(f"opacity must be in [0, 1], got {opacity}")
-    return with_colorbar(overlay(image, explain(model, image, method, layer, target_class), opacity))
+    return opacity
+
+
+def shown(image: np.ndarray, heatmap: np.ndarray, opacity: float = 0.5) -> np.ndarray:
+    """`picture` of a heatmap already made (the app batches the heatmaps of concurrent requests)."""
+    return with_colorbar(overlay(image, heatmap, opacity))

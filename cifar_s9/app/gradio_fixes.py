@@ -1,4 +1,4 @@
-"""Three costs Gradio 6 puts on every request of a busy shared app, removed (issue 25).
+"""Four costs Gradio 6 puts on every request of a busy shared app, removed (issue 25).
 
 Measured on the 2-core machine with `bench/attack.py` and `bench/load.py`; each is installed by
 `install()` when app.py builds the page, and each is tested in tests/test_gradio_fixes.py.
@@ -25,6 +25,14 @@ Measured on the 2-core machine with `bench/attack.py` and `bench/load.py`; each 
    backend left to matplotlib's automatic choice, each switch searches for GUI toolkits again,
    1.46 ms per event under the GIL; with "agg" chosen once (a server draws no windows) it is
    7 microseconds.
+
+4. **Every finished event summarises the whole event history with pandas.**
+   `Queue.compute_analytics_summary` builds a DataFrame of the last 10,000 events, groups it by
+   function and takes percentiles, after each event, for the `/monitoring` page (which
+   `http_limits` refuses: nobody reads it). It costs 3.4 ms a summary at 100 events and grows with the
+   history: 15.4 ms at 10,000 (`bench/analytics.py`), so an hour of a busy Space made each request
+   dearer than the network's own work. Here the summary is left as it was (empty); the event records
+   Gradio keeps (a few hundred bytes each, at most 10,000) are untouched.
 """
 from __future__ import annotations
 
@@ -35,10 +43,23 @@ from ..atomic import write_bytes_atomic
 
 
 def install() -> None:
-    """All three, for every Gradio app in this process (idempotent)."""
+    """All four, for every Gradio app in this process (idempotent)."""
     lean_sessions()
     atomic_picture_cache()
     headless_plots()
+    no_event_summaries()
+
+
+def no_event_summaries() -> None:
+    """Gradio's queues stop summarising their event history (idempotent)."""
+    from gradio import queueing
+
+    queueing.Queue.compute_analytics_summary = _unread_summary
+
+
+def _unread_summary(self, records):
+    """`Queue.compute_analytics_summary` for an app whose /monitoring page is closed."""
+    return self.cached_event_analytics_summary
 
 
 def headless_plots() -> None:

@@ -23,7 +23,9 @@ import torch
 from ..records.checkpoint import APP_LIMITS, CARD_HASH, CheckpointError, load_weights
 from ..data.cifar import CLASSES, Split, save_npz_atomic
 from ..analysis.evaluate import Evaluation, predict_logits, summarize
+from ..analysis import gradcam
 from ..analysis.gradcam import model_lock
+from .batching import Coalescer
 from ..model.net import Net, build_model
 from ..errors import UserError
 
@@ -207,11 +209,36 @@ class ModelCache:
 # ---------------------------------------------------------------- predictions
 
 def probabilities(model: Net, image: np.ndarray) -> np.ndarray:
-    """Softmax probabilities (10,) for one (32, 32, 3) uint8 image."""
+    """Softmax probabilities (10,) for one (32, 32, 3) uint8 image; concurrent calls for the
+    same network share one forward pass (`batching`)."""
     # no lock: views hook and differentiate private copies (analysis.private), so the served
     # network is only read, and reads run side by side
-    logits = predict_logits(model, image[None], "cpu")
-    return logits.softmax(1)[0].numpy()
+    return _PROBABILITIES((model, image.shape), image)
+
+
+def heatmap(model: Net, image: np.ndarray, method: str = gradcam.DEFAULT_METHOD,
+            layer: str = gradcam.DEFAULT_LAYER, target_class: int | None = None) -> np.ndarray:
+    """`gradcam.explain`, with concurrent calls for the same network, method and layer sharing
+    one pass."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise gradcam.ExplainError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
+    return _HEATMAPS((model, str(method), str(layer), image.shape), (image, target_class))
+
+
+def _probabilities_of(key, images) -> list[np.ndarray]:
+    model, _ = key
+    return list(predict_logits(model, np.stack(images), "cpu").softmax(1).numpy())
+
+
+def _heatmaps_of(key, items) -> np.ndarray:
+    model, method, layer, _ = key
+    return gradcam.explain_many(model, np.stack([image for image, _ in items]), method, layer,
+                                [target for _, target in items])
+
+
+# process-wide, like the networks they run: requests from every session share a pass
+_PROBABILITIES = Coalescer(_probabilities_of)
+_HEATMAPS = Coalescer(_heatmaps_of)
 
 
 def top_k(probs: np.ndarray, k: int = 3) -> dict[str, float]:

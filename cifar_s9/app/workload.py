@@ -14,6 +14,12 @@ HEAVY_GROUP = "cifar_s9-heavy"
 # Two cores: more than this at once only makes each request slower, and the worst case of one
 # (an image decoded at the 40 MP cap, about 160 MB) times this bounds the memory they hold.
 HEAVY_LIMIT = 4
+# Torch's intra-op threads in a shared app. Up to HEAVY_LIMIT handlers run the network at once and
+# already fill the cores; more threads each only oversubscribe them. `bench/load.py`, 64 users on
+# the 2-core machine, three runs each: 31-31 req/s (p95 2.6-2.7 s) with 1 thread, 25-26 (p95
+# 3.4-3.5 s) with 2. A personal app (--local) keeps torch's own choice: its training run is the
+# work that matters there.
+SHARED_APP_THREADS = 1
 # sessions whose State Gradio keeps (its default is 10,000, about 4 GB at 400 KB each)
 SESSION_CAPACITY = 2000
 
@@ -21,6 +27,26 @@ SESSION_CAPACITY = 2000
 # Cheap events whose answers must arrive in the order they were asked (a link box recomputed by
 # several fields' changes at once): one at a time, first come first served, outside the heavy group.
 IN_ORDER_GROUP = "cifar_s9-in-order"
+
+
+def torch_threads(requested: int | None, local: bool) -> int | None:
+    """The app's torch threads: `requested`, else SHARED_APP_THREADS for a shared app, else None
+    (a personal app: torch's default, every core)."""
+    if requested is not None:
+        if int(requested) < 1:
+            raise ValueError(f"threads must be at least 1, got {requested}")
+        return int(requested)
+    return None if local else SHARED_APP_THREADS
+
+
+def use_torch_threads(requested: int | None, local: bool) -> int:
+    """Set `torch_threads` for this process (before the app serves) and return the count in use."""
+    import torch
+
+    threads = torch_threads(requested, local)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
 
 
 def share_one_budget(demo, limit: int = HEAVY_LIMIT) -> list[str]:

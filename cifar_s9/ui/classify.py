@@ -20,7 +20,7 @@ from ..analysis.ood import Calibration
 from ..data import images
 from ..app import compare as designs, texts
 from ..data.cifar import CLASSES
-from ..app.serving import class_index, probabilities, top_k
+from ..app.serving import class_index, heatmap, probabilities, top_k
 from ..app.session import Session
 from ..app.uinput import number, whole_number
 from ..errors import UserError
@@ -56,9 +56,10 @@ class ClassifyHandlers:
         layer = gradcam.DEFAULT_LAYER if layer is None else layer
         target = PREDICTED if target is None else target
         opacity = OPACITY if opacity is None else opacity
+        opacity = gradcam.checked_opacity(number(opacity, "opacity"))  # before any work
         model = self.ctx.model(session).model
-        return gradcam.picture(model, to_rgb32(image), method, layer, class_index(target),
-                               number(opacity, "opacity"))
+        rgb = to_rgb32(image)
+        return gradcam.shown(rgb, heatmap(model, rgb, method, layer, class_index(target)), opacity)
 
     @user_errors
     def explain_caption(self, image, method: str, layer: str, target: str,
