@@ -38,4 +38,5 @@ RUNS_DIR = (HOME if os.access(HOME, os.W_OK) else Path.cwd()) / "runs"
 APP_RUNS_DIR = RUNS_DIR / "app"
 TRACKER_DIR = RUNS_DIR / "tracker"                # the trackio project (cifar_s9.experiments.tracker)
 TRAINING_DIR = HOME / "training"                  # records of the shipped runs: never pruned
+CUTOUT_GRID = TRAINING_DIR / "cutout_grid" / "grid.json"  # the measured Coarse Dropout grid (issue 28.4)
 

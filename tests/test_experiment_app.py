@@ -303,3 +303,40 @@ def test_an_experiment_outlives_a_reload_and_its_token_goes_to_its_owner_only(sl
         experiments.stop("heidi")
     assert experiments.stop("grace-reloaded")
     wait_done(job)
+
+
+# ---------------------------------------------------------------- the measured grid (issue 28.4)
+
+def test_the_grid_handler_shows_words_and_a_heatmap_only_when_measured(tmp_path):
+    from cifar_s9.experiments import grid as g
+    from cifar_s9.ui.experiments import ExperimentHandlers
+
+    ctx = SimpleNamespace(cutout_grid=tmp_path / "grid.json")
+    text, plot = ExperimentHandlers(ctx).grid()
+    assert "not measured yet" in text and plot.visible is False and str(tmp_path) not in text
+    off = {"cell": "off", "holes": 0, "size": 0, "epochs": 40, "train_images": 43_000, "eval_images": 8,
+           "accuracy": 0.5, "ci": [0.2, 0.8], "correct_packbits_hex": "f0"}
+    on = {**off, "cell": "1x8px", "holes": 1, "size": 8, "accuracy": 0.75, "correct_packbits_hex": "fc"}
+    ctx.cutout_grid.write_text(json.dumps(g.summarize([off, on])))
+    text, plot = ExperimentHandlers(ctx).grid()
+    assert "1 hole of 8 px gave +25.0 points" in text and plot.visible is True
+    assert plot.value is not None
+
+
+def grid_fn_index(http: httpx.Client) -> int:
+    """The hidden handler that fills the grid's words (elem_id grid_words), from /config."""
+    config = http.get("/config").json()
+    words = next(c["id"] for c in config["components"] if c.get("props", {}).get("elem_id") == "grid_words")
+    return next(d["id"] for d in config["dependencies"] if words in d["outputs"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data", [[], ["../../etc/passwd"], [{"path": "/etc/passwd"}] * 3, ["x" * 10_000]])
+def test_raw_http_the_grid_handler_takes_nothing_from_the_request(served, data):
+    with httpx.Client(base_url=served, timeout=HANG_S) as http:
+        msg = join_and_wait(http, grid_fn_index(http), data, "gridprobe01")
+    text = json.dumps(msg)
+    assert msg["success"], msg  # it has no inputs: whatever is sent changes nothing
+    assert "not measured yet" in text or "gave" in text
+    assert "/tmp/" not in text and str(paths.HOME) not in text and "passwd" not in text
+    assert httpx.get(f"{served}/config").status_code == 200

@@ -61,4 +61,5 @@ def test_the_summary_pairs_each_cell_with_off_image_by_image():
     text = g.sentence(rows["1x8px"])
     assert text.startswith("At 40 epochs on 43,000 images, 1 hole of 8 px gave +20.0 points against off")
     assert "10 validation images" in text
+    assert "McNemar p = 0.50)" in text  # the p-value said once
     assert g.summarize([on])["complete_against_off"] is False

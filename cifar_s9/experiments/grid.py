@@ -157,7 +157,7 @@ def sentence(row: dict) -> str:
     holes = f"{row['holes']} hole{'s' if row['holes'] > 1 else ''} of {row['size']} px"
     return (f"At {row['epochs']} epochs on {row['train_images']:,} images, {holes} gave "
             f"{row['diff_points']:+.1f} points against off (95% CI {lo:+.1f} to {hi:+.1f}; McNemar "
-            f"p = {stats.format_p(row['p_value'])}), scored on {row['eval_images']:,} validation images.")
+            f"{stats.format_p(row['p_value'])}), scored on {row['eval_images']:,} validation images.")
 
 
 def load_cells(out: Path) -> list[dict]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from .. import paths
 from ..data import images
 from ..app import links, redact, texts, uploads
 from ..data.app_data import EvalData, load_test_data
@@ -39,6 +40,7 @@ class AppContext:
     experiments: Experiments
     data_dir: str | None = None
     reference: Path | None = None    # the reference design's weights, shipped beside ours
+    cutout_grid: Path = paths.CUTOUT_GRID  # the measured Coarse Dropout grid the Experiments tab shows
     _test: EvalData | None = field(default=None, repr=False)
     _reference_choice: ModelChoice | None = field(default=None, repr=False)
     _test_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gradio as gr
 
 from ..app import experiment_view as view
+from ..app import grid_view
 from ..app import links, redact, workload
 from ..app.experiment_jobs import Experiments
 from ..app.jobs import Busy, NotOwner
@@ -65,6 +66,14 @@ class ExperimentHandlers:
         curves = view.result_curves(snap.result) if snap.result is not None else snap.curves
         return (status, view.queue_rows(snap), view.curves_figure(curves), view.result_rows(snap.result),
                 redact.scrub(view.result_markdown(snap.result)), version)
+
+    def grid(self):
+        """The measured Coarse Dropout grid (shipped data, the same for everyone): its words, and
+        its heatmap when it is measured."""
+        summary, why = grid_view.load(self.ctx.cutout_grid)
+        if summary is None:
+            return grid_view.not_measured(why), gr.Plot(visible=False)
+        return grid_view.words(summary), gr.Plot(grid_view.figure(summary), visible=True)
 
     def current(self, session: Session) -> str:
         """What "current settings" holds for this visitor (their lab's augmentation)."""
@@ -140,6 +149,10 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
                 "same budget, score both on the same held-back images, and read the difference "
                 "with its 95% interval and McNemar's paired test. Arms use your Augmentation lab "
                 "settings.")
+    with gr.Accordion("Measured once at a long budget: does Coarse Dropout help?", open=True):
+        grid_words = gr.Markdown(elem_id="grid_words")
+        grid_plot = gr.Plot(label="points of validation accuracy against off", visible=False,
+                            elem_id="grid_plot")
     form = view.FORM_DEFAULTS
     with gr.Row():
         question = gr.Radio([(label, key) for key, label in view.QUESTION_LABELS.items()],
@@ -186,6 +199,7 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     gr.on([refresh.click, tab.select, words.change], h.runs, None, [runs_table, run_a, run_b], api_name="runs",
           trigger_mode="always_last")
     tab.select(h.current, [shared.session], [current], api_visibility="private")
+    tab.select(h.grid, None, [grid_words, grid_plot], api_visibility="private", show_progress="hidden")
     # always_last: Gradio's default ("once") drops a change that comes while the previous plan is
     # still being answered, so on a busy machine the line kept the plan of the last-but-one value
     gr.on([tab.select, budget_mode.change, budget.change, repeats.change], h.plan, [budget_mode, budget, repeats],

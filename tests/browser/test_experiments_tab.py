@@ -17,14 +17,55 @@ def server(weights_path, tmp_path_factory):
     import os
 
     os.environ.pop("CIFAR_S9_DATA_DIR", None)  # experiments run on the bundled sample
-    with launched_app(weights_path, tmp_path_factory.mktemp("runs")) as (url, _):
-        yield url
+    with launched_app(weights_path, tmp_path_factory.mktemp("runs")) as (url, ctx):
+        yield url, ctx
+
+
+def test_the_measured_grid_shows_as_a_heatmap_and_in_words_or_says_it_is_not_measured(server, browser, tmp_path,
+                                                                                      monkeypatch):
+    """Issue 28.4: the shipped grid summary (here a synthetic one) beside the visitor's runs."""
+    import json
+
+    import numpy as np
+
+    from cifar_s9.experiments import grid as g
+
+    url, ctx = server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(HANG_MS)
+    monkeypatch.setattr(ctx, "cutout_grid", tmp_path / "missing.json")
+    page.goto(url)
+    page.get_by_role("tab", name="Experiments").click()
+    page.locator("#grid_words").get_by_text("not measured yet").wait_for()
+    assert page.locator("#grid_plot").count() == 0 or not page.locator("#grid_plot").is_visible()
+
+    def cell(name, holes, size, right):
+        correct = np.array([1] * right + [0] * (100 - right), bool)
+        return {"cell": name, "holes": holes, "size": size, "epochs": 40, "train_images": 43_000,
+                "eval_images": 100, "accuracy": float(correct.mean()), "ci": [0.0, 1.0],
+                "correct_packbits_hex": np.packbits(correct).tobytes().hex()}
+
+    cells = [cell("off", 0, 0, 60), cell("1x8px", 1, 8, 70), cell("1x16px", 1, 16, 62),
+             cell("2x8px", 2, 8, 55), cell("2x16px", 2, 16, 60)]
+    (tmp_path / "grid.json").write_text(json.dumps(g.summarize(cells)))
+    monkeypatch.setattr(ctx, "cutout_grid", tmp_path / "grid.json")
+    page.get_by_role("tab", name="Train").click()
+    page.get_by_role("tab", name="Experiments").click()  # each visit reads the shipped file again
+    page.locator("#grid_words").get_by_text("1 hole of 8 px gave +10.0 points").wait_for()
+    page.wait_for_function("() => document.querySelectorAll('#grid_plot .heatmaplayer image, "
+                           "#grid_plot .hm image').length >= 1")
+    page.wait_for_function("() => (document.querySelector('#grid_plot')?.innerText ?? '').includes('+10.0')")
+    shot(page, "experiments_grid_1400", panel="grid_plot")
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.wait_for_function("() => document.querySelector('#grid_plot').getBoundingClientRect().right <= 390")
+    shot(page, "experiments_grid_390", panel="grid_plot")
+    page.close()
 
 
 def test_short_ab_on_the_sample_shows_overlay_and_table(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(HANG_MS)
-    page.goto(server)
+    page.goto(server[0])
     page.get_by_role("tab", name="Experiments").click()
     page.locator("#exp_current").get_by_text("Coarse Dropout on").wait_for()  # what "current" holds
     page.get_by_label("epochs", exact=True).check()
