@@ -18,8 +18,8 @@ from ..analysis.plots import LAYOUT
 from ..experiments import grid
 
 MAX_BYTES = 2_000_000   # a summary of a few cells is a few KB; anything larger is not ours
-MEASURE = ("python -m cifar_s9.experiments.grid run --data-dir DIR --out training/cutout_grid, "
-           "then ... summary")
+MEASURE = ("`python -m cifar_s9.experiments.grid run --data-dir DIR` (about 4 hours on two CPU cores, "
+           "over as many sittings as it takes), then `python -m cifar_s9.experiments.grid summary`")
 
 
 def load(path: Path) -> tuple[dict | None, str]:
@@ -96,7 +96,7 @@ def words(summary: dict) -> str:
 
 
 def not_measured(why: str) -> str:
-    return (f"The long-budget Coarse Dropout grid is {why}. It is measured with `{MEASURE}`; "
+    return (f"The long-budget Coarse Dropout grid is {why}. It is measured with {MEASURE}; "
             "until then only your own runs below answer the question.")
 
 
