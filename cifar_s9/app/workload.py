@@ -16,7 +16,7 @@ HEAVY_GROUP = "cifar_s9-heavy"
 HEAVY_LIMIT = 4
 # Torch's intra-op threads in a shared app. Up to HEAVY_LIMIT handlers run the network at once and
 # already fill the cores; more threads each only oversubscribe them. `bench/load.py`, 64 users on
-# the 2-core machine, three runs each: 31-31 req/s (p95 2.6-2.7 s) with 1 thread, 25-26 (p95
+# the 2-core machine, three runs each: 30-31 req/s (p95 2.6-2.8 s) with 1 thread, 25-26 (p95
 # 3.4-3.5 s) with 2. A personal app (--local) keeps torch's own choice: its training run is the
 # work that matters there.
 SHARED_APP_THREADS = 1
