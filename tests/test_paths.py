@@ -36,3 +36,17 @@ def test_no_module_walks_up_with_parent_chains():
     offenders = [p.name for p in package.rglob("*.py")
                  if p.name != "paths.py" and "parent.parent" in p.read_text()]
     assert offenders == []
+
+
+def test_an_installed_package_carries_every_shipped_file_the_app_reads():
+    """pyproject's data-files list each file of weights/ the app opens (a wheel without ood.json
+    or the reference design served without its out-of-distribution check or comparison)."""
+    import tomllib
+
+    config = tomllib.loads((paths.HOME / "pyproject.toml").read_text())
+    listed = set(config["tool"]["setuptools"]["data-files"]["share/cifar_s9/weights"])
+    read = [paths.DEFAULT_WEIGHTS, paths.DEFAULT_WEIGHTS.with_suffix(".json"), paths.REFERENCE_WEIGHTS,
+            paths.REFERENCE_WEIGHTS.with_suffix(".json"), paths.OOD_CALIBRATION, paths.FAITHFULNESS]
+    missing = [p.name for p in read if f"weights/{p.name}" not in listed]
+    assert not missing, missing
+    assert all((paths.HOME / name).is_file() for name in listed)
