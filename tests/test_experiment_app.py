@@ -333,10 +333,18 @@ def grid_fn_index(http: httpx.Client) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("data", [[], ["../../etc/passwd"], [{"path": "/etc/passwd"}] * 3, ["x" * 10_000]])
 def test_raw_http_the_grid_handler_takes_nothing_from_the_request(served, data):
+    import time
+
     with httpx.Client(base_url=served, timeout=HANG_S) as http:
-        msg = join_and_wait(http, grid_fn_index(http), data, "gridprobe01")
+        fn = grid_fn_index(http)
+        cpu0 = time.process_time()
+        msg = join_and_wait(http, fn, data, "gridprobe01")
+        cpu = time.process_time() - cpu0  # the app runs in this process: server and client
+        other = join_and_wait(http, fn, [], "gridprobe02")  # a second session sees the same
     text = json.dumps(msg)
     assert msg["success"], msg  # it has no inputs: whatever is sent changes nothing
+    assert other["output"]["data"][0] == msg["output"]["data"][0]
+    assert cpu < 5.0, cpu  # a small file read and a figure: milliseconds, bounded by MAX_BYTES
     assert "not measured yet" in text or "gave" in text
     assert "/tmp/" not in text and str(paths.HOME) not in text and "passwd" not in text
     assert httpx.get(f"{served}/config").status_code == 200
