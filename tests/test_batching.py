@@ -43,6 +43,12 @@ def call_in_thread(coalescer, key, item, answers: dict) -> threading.Thread:
     return thread
 
 
+def release_and_join(run: HeldFirstPass, threads: list[threading.Thread]) -> None:
+    run.release.set()
+    for t in threads:
+        t.join(HANG_S)
+
+
 def queue_behind_a_held_pass(run, coalescer, key, items: list) -> tuple[dict, list[threading.Thread]]:
     """One call of `key` running (held), then `items` queued behind it; returns once all queue."""
     answers: dict = {}
@@ -64,9 +70,7 @@ def test_calls_queued_behind_a_pass_run_together_in_the_next():
     run = HeldFirstPass()
     coalescer = Coalescer(run)
     answers, threads = queue_behind_a_held_pass(run, coalescer, "k", ["a", "b", "c"])
-    run.release.set()
-    for t in threads:
-        t.join(HANG_S)
+    release_and_join(run, threads)
     assert run.passes == [["first"], ["a", "b", "c"]]  # oldest first
     assert answers == {"first": "k:first", "a": "k:a", "b": "k:b", "c": "k:c"}
     assert (coalescer.batches, coalescer.items) == (2, 4)
@@ -88,9 +92,7 @@ def test_a_pass_holds_at_most_max_batch_items():
     run = HeldFirstPass()
     coalescer = Coalescer(run, max_batch=2)
     answers, threads = queue_behind_a_held_pass(run, coalescer, "k", list("abcde"))
-    run.release.set()
-    for t in threads:
-        t.join(HANG_S)
+    release_and_join(run, threads)
     assert [len(p) for p in run.passes] == [1, 2, 2, 1]
     assert sorted(sum(run.passes, [])) == sorted(["first", *"abcde"])
     assert all(answers[i] == f"k:{i}" for i in "abcde")
@@ -100,9 +102,7 @@ def test_one_bad_item_fails_only_its_own_call():
     run = HeldFirstPass()
     coalescer = Coalescer(run)
     answers, threads = queue_behind_a_held_pass(run, coalescer, "k", ["a", "bad", "c"])
-    run.release.set()
-    for t in threads:
-        t.join(HANG_S)
+    release_and_join(run, threads)
     assert answers["a"] == "k:a" and answers["c"] == "k:c"
     assert isinstance(answers["bad"], ValueError)
     # the failed pass, then each of its items alone
@@ -130,9 +130,7 @@ def test_a_wrong_number_of_results_is_an_error_not_a_mix_up():
     run = HeldFirstPass()
     short = Coalescer(lambda key, items: run(key, items)[:1])
     answers, threads = queue_behind_a_held_pass(run, short, "k", ["a", "b"])
-    run.release.set()
-    for t in threads:
-        t.join(HANG_S)
+    release_and_join(run, threads)
     assert answers["a"] == "k:a" and answers["b"] == "k:b"  # retried one by one
 
 

@@ -75,9 +75,13 @@ def explain(model: nn.Module, image: np.ndarray, method: str = DEFAULT_METHOD,
     `target_class` None explains the predicted class; any class index answers "why not that
     class?" (EigenCAM ignores it).
     """
+    return explain_many(model, checked_image(image)[None], method, layer, [target_class])[0]
+
+
+def checked_image(image: np.ndarray) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ExplainError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
-    return explain_many(model, image[None], method, layer, [target_class])[0]
+    return image
 
 
 class _Predicted:

@@ -220,8 +220,7 @@ def heatmap(model: Net, image: np.ndarray, method: str = gradcam.DEFAULT_METHOD,
             layer: str = gradcam.DEFAULT_LAYER, target_class: int | None = None) -> np.ndarray:
     """`gradcam.explain`, with concurrent calls for the same network, method and layer sharing
     one pass."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise gradcam.ExplainError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
+    gradcam.checked_image(image)  # refused before it joins a batch
     return _HEATMAPS((model, str(method), str(layer), image.shape), (image, target_class))
 
 
