@@ -41,9 +41,25 @@ def test_the_grid_resumes_an_unfinished_cell_and_skips_finished_ones(tmp_path):
     assert done == ["2x4px", "off"] and not list((tmp_path / "resume").glob("*.pt"))
     off = g.load_cells(tmp_path)[1]
     assert off["cell"] == "off" and off["epochs"] == 2 and len(off["history"]) == 2
+    assert {h["eval_split"] for h in off["history"]} == {"validation"}  # the curve is on validation images
     assert off["eval_images"] == 20 and off["train_images"] == 60
     assert len(g.correct_of(off)) == 20 and g.correct_of(off).mean() == off["accuracy"]
 
+
+
+def test_a_second_run_skips_the_cell_another_run_holds(tmp_path):
+    """Two `run`s share the grid: the cell one holds (its lock) is left to it, the rest are run."""
+    import sys
+    if sys.platform == "win32":
+        import pytest
+        pytest.skip("no advisory locks: one run at a time")
+    with g.cell_lock(tmp_path, g.Cell(0, 0)) as mine:  # another run is training "off"
+        assert mine
+        with g.cell_lock(tmp_path, g.Cell(0, 0)) as theirs:
+            assert not theirs
+        done = g.run_grid(TINY, make_split(80), tmp_path, threads=1)
+    assert done == ["2x4px"] and not (tmp_path / "cells" / "off.json").exists()
+    assert g.run_grid(TINY, make_split(80), tmp_path, threads=1) == ["2x4px", "off"]  # released: run now
 
 def cell(name, holes, size, correct):
     correct = np.asarray(correct, bool)

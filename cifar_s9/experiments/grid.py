@@ -9,7 +9,9 @@ images, so every cell is compared with "off" image by image (paired interval and
 A cell is one training run that checkpoints every epoch (`<out>/resume/<cell>.pt`), so the grid
 spreads over sittings: `run` again continues the unfinished cell, skips the finished ones, and
 writes each finished cell as `<out>/cells/<cell>.json` (per-image correctness, bit-packed; no
-weights). `summary` writes `<out>/grid.json`, which the Experiments tab shows as a heatmap.
+weights). Two `run`s at once (one thread each, twice the images a second on two cores: the lab's
+batches of 64 keep a second torch thread idle) share the cells: each skips a cell the other holds.
+`summary` writes `<out>/grid.json`, which the Experiments tab shows as a heatmap.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import json
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -88,10 +91,10 @@ def run_cell(grid: DropoutGrid, cell: Cell, train: Split, evaluation: Split, out
     resume.parent.mkdir(parents=True, exist_ok=True)
     curve = evaluation.subset(500, seed=0)
     if resume.is_file():
-        trainer = Trainer.resume(resume, train, curve)
+        trainer = Trainer.resume(resume, train, curve, eval_split="validation")
     else:
         trainer = Trainer(get_config("default"), grid.run_config(threads), cell.aug(grid.base_aug),
-                          train, curve)
+                          train, curve, eval_split="validation")
     if callback is not None:
         trainer.callback = callback
     start = time.perf_counter()
@@ -105,10 +108,16 @@ def run_cell(grid: DropoutGrid, cell: Cell, train: Split, evaluation: Split, out
               "train_images": len(train), "eval_images": len(evaluation), "eval_data": evaluation.source,
               "accuracy": acc.value, "ci": [acc.lo, acc.hi], "aug": cell.aug(grid.base_aug).to_dict(),
               "train_config": trainer.cfg.to_dict(), "wall_time_s_this_sitting": round(time.perf_counter() - start, 1),
-              "history": trainer.history, "correct_packbits_hex": np.packbits(correct).tobytes().hex()}
+              "history": validation_history(trainer.history), "correct_packbits_hex": np.packbits(correct).tobytes().hex()}
     write_json_atomic(out / "cells" / f"{cell.name}.json", result)
     resume.unlink(missing_ok=True)  # the result is written: the weights are not kept
     return result
+
+
+def validation_history(history: list[dict]) -> list[dict]:
+    """The cell's epochs, each scored epoch labelled as what it was scored on: the grid's
+    validation images (resume files of session 16 and before recorded the trainer's default, "test")."""
+    return [{**h, "eval_split": "validation"} for h in history]
 
 
 def run_grid(grid: DropoutGrid, train: Split, out: Path, threads: int = 2,
@@ -117,11 +126,36 @@ def run_grid(grid: DropoutGrid, train: Split, out: Path, threads: int = 2,
     train, evaluation = carve_validation(train, grid.validation)
     write_json_atomic(out / "grid_config.json", grid.to_dict())
     for cell in grid.cells():
-        if (out / "cells" / f"{cell.name}.json").is_file():
-            continue
-        if run_cell(grid, cell, train, evaluation, out, threads, stop, callback) is None:
-            break
+        with cell_lock(out, cell) as mine:
+            # a cell another `run` holds is skipped: two runs of one thread each share the grid
+            if not mine or (out / "cells" / f"{cell.name}.json").is_file():
+                continue
+            if run_cell(grid, cell, train, evaluation, out, threads, stop, callback) is None:
+                break
     return sorted(p.stem for p in (out / "cells").glob("*.json"))
+
+
+@contextmanager
+def cell_lock(out: Path, cell: Cell):
+    """Yields True while this process holds the cell (an advisory lock the system drops when the
+    process ends, however it ends), False when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # not a POSIX system: one `run` at a time
+        yield True
+        return
+    path = out / "resume" / f"{cell.name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # ---------------------------------------------------------------- the summary
