@@ -35,6 +35,34 @@ def test_every_method_and_layer_gives_a_clean_heatmap(net, image, method, layer)
     assert all(p.grad is None for p in net.parameters())
 
 
+
+def library_heatmaps(net, images, method, layer, target_class):
+    """pytorch-grad-cam on a plain copy of `net`, the whole graph recorded (no `graph_from`)."""
+    import copy
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    twin = copy.deepcopy(net)
+    with torch.enable_grad(), getattr(pytorch_grad_cam, gradcam.METHODS[method])(
+            model=twin, target_layers=[target_layer(twin, layer)]) as cam:
+        return np.asarray(cam(input_tensor=torch.from_numpy(normalize_uint8(images)),
+                              targets=[ClassifierOutputTarget(target_class)] * len(images)))
+
+
+@pytest.mark.parametrize("method", list(gradcam.METHODS))
+@pytest.mark.parametrize("layer", ["C4", "C4.conv3", "C2.conv1", "C1"])
+def test_the_graph_cut_below_the_layer_gives_the_librarys_own_heatmaps(net, method, layer):
+    """explain_many records autograd only from the target layer up (`graph_from`): the heatmaps
+    are the ones the library computes over the whole graph, bit for bit, and the network's
+    gradient flags come back as they were."""
+    images = np.random.default_rng(3).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    ours = gradcam.explain_many(net, images, method, layer, targets=[3, 3, 3])
+    np.testing.assert_array_equal(ours, np.nan_to_num(library_heatmaps(net, images, method, layer, 3)))
+    with private.borrowed(net) as twin:
+        with gradcam.graph_from(twin, target_layer(twin, layer)):
+            assert not any(p.requires_grad for p in twin.parameters())
+        assert all(p.requires_grad for p in twin.parameters()) and hooks_left(twin) == 0
+
 def test_conv_unit_target_is_post_activation(net, image):
     seen = []
     unit = target_layer(net, "C2.conv2")

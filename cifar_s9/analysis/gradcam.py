@@ -14,6 +14,9 @@ Two hazards handled here:
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import numpy as np
 import torch
 from torch import nn
@@ -91,6 +94,33 @@ class _Predicted:
         return model_output[..., int(model_output.argmax(-1))]
 
 
+@contextmanager
+def graph_from(net: nn.Module, layer: nn.Module) -> Iterator[nn.Module]:
+    """While open, autograd records `net` only from `layer`'s input up: that input becomes a leaf
+    and no parameter asks for a gradient. Every method here reads the gradient at `layer`'s output
+    alone, which is the same either way (a test compares them bit for bit), so the backward pass
+    skips the layers below it and every weight gradient: Grad-CAM at C4 costs half. For a borrowed
+    copy only: the flags are restored and the hook removed on exit."""
+    params = list(net.parameters())
+    flags = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(False)
+    handle = layer.register_forward_pre_hook(
+        lambda module, inputs: tuple(_leaf(i) for i in inputs))
+    try:
+        yield layer
+    finally:
+        handle.remove()
+        for p, flag in zip(params, flags):
+            p.requires_grad_(flag)
+
+
+def _leaf(value):
+    if torch.is_tensor(value) and value.is_floating_point():
+        return value.detach().requires_grad_(True)
+    return value
+
+
 def explain_many(model: nn.Module, images: np.ndarray, method: str = DEFAULT_METHOD,
                  layer: str = DEFAULT_LAYER, targets: list[int | None] | None = None) -> np.ndarray:
     """`explain` for (N, H, W, 3) uint8 images in one pass: heatmaps (N, H, W), each the one its
@@ -118,8 +148,8 @@ def explain_many(model: nn.Module, images: np.ndarray, method: str = DEFAULT_MET
     cam_targets = None if all(t is None for t in targets) else \
         [_Predicted() if t is None else ClassifierOutputTarget(int(t)) for t in targets]
     heatmaps = None
-    with borrowed(model) as net, torch.enable_grad(), \
-            cam_class(model=net, target_layers=[target_layer(net, layer)]) as cam:
+    with borrowed(model) as net, torch.enable_grad(), graph_from(net, target_layer(net, layer)) as at, \
+            cam_class(model=net, target_layers=[at]) as cam:
         heatmaps = cam(input_tensor=x, targets=cam_targets)
     if heatmaps is None or len(heatmaps) != len(images):
         # pytorch-grad-cam's __exit__ swallows IndexError; do not return garbage
