@@ -345,6 +345,7 @@ def test_raw_http_the_grid_handler_takes_nothing_from_the_request(served, data):
     assert msg["success"], msg  # it has no inputs: whatever is sent changes nothing
     assert other["output"]["data"][0] == msg["output"]["data"][0]
     assert cpu < 5.0, cpu  # a small file read and a figure: milliseconds, bounded by MAX_BYTES
-    assert "not measured yet" in text or "gave" in text
+    # the committed grid file's state: absent, partly measured, or measured
+    assert any(state in text for state in ("not measured yet", "only partly measured", "gave")), text[:300]
     assert "/tmp/" not in text and str(paths.HOME) not in text and "passwd" not in text
     assert httpx.get(f"{served}/config").status_code == 200

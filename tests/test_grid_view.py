@@ -73,12 +73,13 @@ def test_a_missing_or_broken_file_says_so_and_draws_nothing(tmp_path, content, w
         path.write_text(content)
     summary, reason = grid_view.load(path)
     assert summary is None and why in reason
-    assert reason in grid_view.not_measured(reason)
+    assert f"grid is {reason}." in grid_view.not_measured(reason)  # one sentence: "... is not shown: its file ..."
 
 
 def test_a_grid_without_off_or_without_any_setting_is_only_partly_measured(tmp_path):
     only_off, _ = summary_file(tmp_path, [cell("off", 0, 0, [1, 0, 1])])
     assert "only part" in grid_view.load(only_off)[1]
+    assert "grid is only partly measured (it needs" in grid_view.not_measured(grid_view.load(only_off)[1])
     no_off, _ = summary_file(tmp_path, [cell("1x8px", 1, 8, [1, 0, 1])])  # no pairs without off
     assert "only part" in grid_view.load(no_off)[1]
 

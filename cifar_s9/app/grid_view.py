@@ -18,8 +18,8 @@ from ..analysis.plots import LAYOUT
 from ..experiments import grid
 
 MAX_BYTES = 2_000_000   # a summary of a few cells is a few KB; anything larger is not ours
-MEASURE = ("`python -m cifar_s9.experiments.grid run --data-dir DIR` (about 4 hours on two CPU cores, "
-           "over as many sittings as it takes), then `python -m cifar_s9.experiments.grid summary`")
+MEASURE = ("`python -m cifar_s9.experiments.grid run --data-dir DIR` (five settings of about 1.6 hours "
+           "on one CPU core each, over as many sittings as it takes; two runs at once use two cores), then `python -m cifar_s9.experiments.grid summary`")
 
 
 def load(path: Path) -> tuple[dict | None, str]:
@@ -29,14 +29,14 @@ def load(path: Path) -> tuple[dict | None, str]:
     if not path.is_file():
         return None, "not measured yet"
     if path.stat().st_size > MAX_BYTES:
-        return None, "its file is too large to be a grid summary"
+        return None, "not shown: its file is too large to be a grid summary"
     try:
         summary = json.loads(path.read_text())
         rows = [r for r in summary["rows"] if _whole_row(r)]
     except (ValueError, KeyError, TypeError, AttributeError):
-        return None, "its file could not be read"
+        return None, "not shown: its file could not be read"
     if not any(r["holes"] == 0 for r in rows) or not any("diff_points" in r for r in rows):
-        return None, "only part of it is measured (it needs \"off\" and at least one setting)"
+        return None, "only partly measured (it needs \"off\" and at least one setting)"
     return {**summary, "rows": rows}, ""
 
 
