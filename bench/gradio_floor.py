@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,19 +44,7 @@ demo.queue(**app.QUEUE).launch(**{{**app.launch_options(), "server_name": "127.0
 
 def start_floor_server() -> tuple[subprocess.Popen, str]:
     port = load.free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(ROOT), port=port)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited: {proc.stderr.read()[-2000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return proc, f"http://127.0.0.1:{port}/"
-        except OSError:
-            time.sleep(0.25)
-    proc.kill()
-    raise RuntimeError("the server did not start within 120 s")
+    return load.serve(SERVER.format(root=str(ROOT), port=port), port)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -81,9 +65,7 @@ def main(argv: list[str] | None = None) -> dict:
                   f"server CPU {row['server_cpu_ms_per_request']:>5.1f} ms/req", flush=True)
     finally:
         load.stop_server(proc)
-    result = {"bench": "gradio_floor", "rounds": rows, "requests_per_user": args.requests,
-              "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-              "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    result = {"bench": "gradio_floor", "rounds": rows, "requests_per_user": args.requests, **load.machine()}
     print(json.dumps(result))
     return result
 

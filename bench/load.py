@@ -65,7 +65,12 @@ def rss_mb(pid: int) -> float:
 def start_server(weights: str | None, threads: int, runs_dir: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     code = SERVER.format(root=str(ROOT), threads=threads, weights=weights, port=port)
-    env = {**os.environ, "CIFAR_S9_APP_RUNS": runs_dir}
+    return serve(code, port, {**os.environ, "CIFAR_S9_APP_RUNS": runs_dir})
+
+
+def serve(code: str, port: int, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """Run `code` (a server listening on `port`) in a subprocess; (process, url) once the port
+    takes connections, so its RSS and CPU are measured alone."""
     proc = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}/"
@@ -307,10 +312,15 @@ def main(argv: list[str] | None = None) -> dict:
             stop_server(proc)
     result = {"bench": "load", "users": rows, "memory": memory, "requests_per_user": args.requests,
               "server_threads": args.threads or app_threads(), "client": args.client, "weights": args.weights or "app default",
-              "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
-              "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+              **machine()}
     print(json.dumps(result))
     return result
+
+
+def machine() -> dict:
+    """Where and when a bench ran, for its JSON line."""
+    return {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 if __name__ == "__main__":

@@ -108,16 +108,10 @@ def run_cell(grid: DropoutGrid, cell: Cell, train: Split, evaluation: Split, out
               "train_images": len(train), "eval_images": len(evaluation), "eval_data": evaluation.source,
               "accuracy": acc.value, "ci": [acc.lo, acc.hi], "aug": cell.aug(grid.base_aug).to_dict(),
               "train_config": trainer.cfg.to_dict(), "wall_time_s_this_sitting": round(time.perf_counter() - start, 1),
-              "history": validation_history(trainer.history), "correct_packbits_hex": np.packbits(correct).tobytes().hex()}
+              "history": trainer.history, "correct_packbits_hex": np.packbits(correct).tobytes().hex()}
     write_json_atomic(out / "cells" / f"{cell.name}.json", result)
     resume.unlink(missing_ok=True)  # the result is written: the weights are not kept
     return result
-
-
-def validation_history(history: list[dict]) -> list[dict]:
-    """The cell's epochs, each scored epoch labelled as what it was scored on: the grid's
-    validation images (resume files of session 16 and before recorded the trainer's default, "test")."""
-    return [{**h, "eval_split": "validation"} for h in history]
 
 
 def run_grid(grid: DropoutGrid, train: Split, out: Path, threads: int = 2,
