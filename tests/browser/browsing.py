@@ -85,9 +85,85 @@ def open_page(browser, url: str, width: int = 1400, height: int = 1000, **contex
 
     page = browser.new_context(viewport={"width": width, "height": height}, **context).new_page()
     page.set_default_timeout(HANG_MS)
+    count_answers(page)
     page.goto(url)
     page.locator("#banner").get_by_text("Active model").wait_for()
     return page
+
+
+# Gradio's client joins an event with a POST to queue/join and reads every answer from one
+# streamed GET of queue/data; this page script counts both (a clone of each stream, read beside
+# the client's own), so a test can wait until the page itself has every answer it asked for
+COUNT_ANSWERS = """(() => {
+    const fetchOf = window.fetch.bind(window);
+    window.joinedEvents = 0;
+    window.answeredEvents = 0;
+    window.fetch = async (...args) => {
+        const url = String((args[0] && args[0].url) || args[0]);
+        const joins = url.includes('/queue/join');
+        if (joins) window.joinedEvents++;  // counted as it leaves: a chained event joins at once
+        let response;
+        try {
+            response = await fetchOf(...args);
+        } catch (error) {
+            if (joins) window.joinedEvents--;
+            throw error;
+        }
+        if (joins && !response.ok) window.joinedEvents--;  // refused: no answer will come
+        if (url.includes('/queue/data') && (args[1] || {}).method !== 'POST' && response.body) {
+            const reader = response.clone().body.getReader();
+            const decoder = new TextDecoder();
+            let pending = '';
+            (async () => {
+                for (;;) {
+                    const {done, value} = await reader.read();
+                    if (done) return;
+                    pending += decoder.decode(value, {stream: true});
+                    const messages = pending.split('\\n\\n');
+                    pending = messages.pop();
+                    for (const message of messages)
+                        if (message.includes('"process_completed"')) window.answeredEvents++;
+                }
+            })();
+        }
+        return response;
+    };
+})()"""
+
+
+def count_answers(page) -> None:
+    """From the page's first script on, count the events it joins and the answers it receives."""
+    page.add_init_script(COUNT_ANSWERS)
+
+
+def drawn(page) -> None:
+    """The page has received the last message of every event it joined, and two animation frames
+    later still has (an event chained after another joins as the first one's answer is read):
+    Svelte applies a message within the task that reads it, so every toast and output of those
+    answers is on the page. Waits on the page, never for a fixed time."""
+    page.evaluate("""() => new Promise(done => {
+        let frames = 0;
+        const look = () => {
+            frames = window.answeredEvents >= window.joinedEvents ? frames + 1 : 0;
+            if (frames >= 2) done(); else requestAnimationFrame(look);
+        };
+        requestAnimationFrame(look);
+    })""")
+
+
+def steady(page, selector: str, frames: int = 5) -> None:
+    """The boxes of every element `selector` matches have not moved for `frames` animation frames
+    in a row (a scroll, a relayout or a transition has ended)."""
+    page.evaluate("""([selector, frames]) => new Promise(done => {
+        let last = null, same = 0;
+        const look = () => {
+            const boxes = JSON.stringify([...document.querySelectorAll(selector)].map(e => e.getBoundingClientRect()));
+            same = boxes === last ? same + 1 : 0;
+            last = boxes;
+            if (same >= frames) done(); else requestAnimationFrame(look);
+        };
+        requestAnimationFrame(look);
+    })""", [selector, frames])
 
 
 def shot(page, name: str, panel: str | None = None) -> None:
@@ -96,7 +172,8 @@ def shot(page, name: str, panel: str | None = None) -> None:
     if not SCREENSHOTS:
         return
     ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(400)  # images fade in, plots finish their transitions
+    page.wait_for_function("[...document.images].every(image => image.complete)")
+    steady(page, "img, .js-plotly-plot")  # images fade in, plots finish their transitions
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     if panel:
         page.locator(f"#{panel}").screenshot(path=str(ARTIFACTS / f"{name}-panel.png"))

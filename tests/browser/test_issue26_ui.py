@@ -28,6 +28,7 @@ def server(weights_path, tmp_path_factory):
 def open_page(browser, url: str, width: int = 1400, height: int = 1000):
     page = browser.new_context(viewport={"width": width, "height": height}).new_page()
     page.set_default_timeout(HANG_MS)
+    browsing.count_answers(page)
     page.baseline = pending_events()  # what other pages left unanswered: not this page's to wait for
     page.goto(url)
     page.locator("#banner").get_by_text("Active model").wait_for()
@@ -39,9 +40,10 @@ def shot(page, name: str) -> None:
 
 
 def idle(page) -> None:
-    """Every event sent since the page opened has been answered (then a moment for a toast)."""
+    """Every event sent since the page opened has been answered, and the page has drawn the answers
+    (their toasts included)."""
     wait_until(answered_since(page.baseline), "events never answered")
-    page.wait_for_timeout(1500)
+    browsing.drawn(page)
 
 
 def set_number(page, elem_id: str, value) -> None:
@@ -202,7 +204,7 @@ def test_the_lab_grid_stays_in_view_while_the_dropout_sliders_move(server, brows
     for slider_id in ("hole_width_max", "hue"):
         # the slider at the bottom of the window, as a visitor scrolls down to it
         page.eval_on_selector(f"#{slider_id}", "e => e.scrollIntoView({block: 'end'})")
-        page.wait_for_timeout(300)
+        browsing.steady(page, f"#{slider_id}")
         slider = page.locator(f"#{slider_id}").bounding_box()
         grid = page.locator("#aug_grid").bounding_box()
         assert 0 <= slider["y"] < height, slider_id
@@ -246,7 +248,7 @@ def test_phone_header_plots_and_settings(server, browser):
     page.get_by_role("tab", name="Mistakes").click()
     page.locator("#mistakes_note").get_by_text("Accuracy", exact=False).wait_for()
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2")
-    page.wait_for_timeout(1000)  # Plotly lays the ticks out after drawing
+    browsing.steady(page, ".js-plotly-plot .xaxislayer-above text")  # Plotly lays the ticks out after drawing
     assert overlapping_ticks(page) == []
     assert page.eval_on_selector_all(".modebar-container", "els => els.filter(e => e.offsetParent !== null).length") == 0
     shot(page, "phone-mistakes")

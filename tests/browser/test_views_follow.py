@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browsing import answered_since, launched_app, open_page, pending_events, shipped_or, shot
+from browsing import answered_since, drawn, launched_app, open_page, pending_events, shipped_or, shot
 from test_browser import classify_example, open_tab, train_and_use
 from waiting import SLOW_TEST_S, wait_until
 
@@ -35,7 +35,7 @@ def error_badges(page) -> int:
 
 def settled(page, before: set[str], what: str) -> None:
     wait_until(answered_since(before), f"{what}: its events were never all answered")
-    page.wait_for_timeout(300)  # the page draws what was already answered
+    drawn(page)  # the page has drawn what was answered
 
 
 def test_the_model_tab_survives_restores_beside_the_inside_views(server, browser):
