@@ -9,7 +9,7 @@ import pytest
 
 from cifar_s9.data.augment import AugmentConfig, min_max_pairs
 from cifar_s9.data.cifar import CLASSES, Split
-from cifar_s9.app.jobs import Snapshot
+from cifar_s9.app.jobs import Snapshot, TrainRequest
 from cifar_s9.app.serving import ModelChoice
 from cifar_s9.app.session import Session
 from cifar_s9.data.app_data import TrainingData
@@ -184,6 +184,23 @@ def test_train_request_and_progress():
     text, fig = render_progress(snap)
     assert "50%" in text and "ETA 12 s" in text and "CPU" in text and len(fig.data) == 5
     assert r"\*.png" in text  # markdown escaped: renders as *.png
+
+
+def test_the_train_tab_starts_from_the_app_recipe_the_cli_trains():
+    """The tab's controls replace only their own fields of `recipes.APP_TRAIN`, the config that
+    `train --recipe app` uses; every other field (optimizer, smoothing, EMA...) is the recipe's."""
+    from dataclasses import fields
+    from cifar_s9.train.recipes import APP_TRAIN, get_recipe
+
+    assert get_recipe("app").train is APP_TRAIN and TrainRequest().train is APP_TRAIN
+    req = train_request("default", 7, 0.05, 64, 640, AugmentConfig())
+    set_by_the_tab = {"epochs": 7, "lr": 0.05, "batch_size": 64, "subset": 640, "log_every": 1}
+    for field in fields(APP_TRAIN):
+        expected = set_by_the_tab.get(field.name, getattr(APP_TRAIN, field.name))
+        assert getattr(req.train, field.name) == expected, field.name
+    defaults = train_request("default", APP_TRAIN.epochs, APP_TRAIN.lr, APP_TRAIN.batch_size,
+                             APP_TRAIN.subset, AugmentConfig()).train
+    assert (defaults.epochs, defaults.subset, defaults.log_every) == (2, 2000, 1)  # 15 steps an epoch
 
 
 def test_a_run_belongs_to_its_session(app):

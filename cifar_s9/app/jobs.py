@@ -28,6 +28,7 @@ from typing import Callable
 
 from ..data.app_data import TrainingData
 from ..data.augment import AugmentConfig, validate
+from ..train.recipes import APP_TRAIN
 from ..records.bundle import build_bundle
 from ..records.card import model_card
 from ..records.checkpoint import read_card, save_weights
@@ -56,7 +57,7 @@ RUN_NAME = re.compile(r"\d{8}-\d{6}-\d{6}-[a-z0-9_]+")  # <date>-<time>-<microse
 @dataclass(frozen=True)
 class TrainRequest:
     preset: str = "default"
-    train: TrainConfig = TrainConfig(epochs=2, batch_size=128, lr=0.1, subset=2000)
+    train: TrainConfig = APP_TRAIN
     aug: AugmentConfig = AugmentConfig()
     eval_images: int = 1000  # test images evaluated after each epoch (the full set is slow on CPU)
 

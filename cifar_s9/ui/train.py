@@ -16,6 +16,8 @@ session's own run only, never from a name a client sent.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gradio as gr
 
 from ..analysis import plots
@@ -24,20 +26,22 @@ from ..app import redact
 from ..app.jobs import Busy, NotOwner, TrainJob, TrainRequest
 from ..model.net import PRESETS
 from ..app.session import Session
-from ..train.trainer import TrainConfig
+from ..train.recipes import APP_TRAIN
 from ..app.uinput import number, whole_number
 from .common import AppContext, Shared, owner, user_errors
 from ..errors import UserError
 
 
 def train_request(preset: str, epochs, lr, batch_size, subset, aug) -> TrainRequest:
-    """UI values -> a TrainRequest; NaN, infinity, text and fractions are refused here, the ranges
-    by `TrainRequest.validated` (an empty subset field means all training images)."""
+    """UI values -> a TrainRequest: the app recipe (`recipes.APP_TRAIN`) with what the tab's
+    controls set. NaN, infinity, text and fractions are refused here, the ranges by
+    `TrainRequest.validated` (an empty subset field means all training images)."""
     batch_size = whole_number(batch_size, "batch_size")
     subset = None if subset in (None, "") else whole_number(subset, "subset")
-    train = TrainConfig(epochs=whole_number(epochs, "epochs"), lr=number(lr, "lr"),
-                        batch_size=batch_size, subset=subset, label_smoothing=0.1,
-                        log_every=max(1, (subset or 50_000) // max(1, batch_size) // 10))
+    steps_per_epoch = (subset or 50_000) // max(1, batch_size)
+    train = replace(APP_TRAIN, epochs=whole_number(epochs, "epochs"), lr=number(lr, "lr"),
+                    batch_size=batch_size, subset=subset,
+                    log_every=max(1, steps_per_epoch // 10))  # about ten loss points an epoch
     return TrainRequest(str(preset), train, aug)
 
 
@@ -151,10 +155,10 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     slot = gr.Markdown(elem_id="train_slot")
     with gr.Row():
         preset = gr.Dropdown(sorted(PRESETS), value="default", label="preset", min_width=120)
-        epochs = gr.Slider(1, 50, 2, step=1, label="epochs", min_width=150)
-        lr = gr.Slider(0.005, 1.0, 0.1, step=0.005, label="max learning rate (OneCycle)", min_width=150)
-        batch = gr.Dropdown([32, 64, 128, 256, 512], value=128, label="batch size", min_width=100)
-        subset = gr.Number(2000, precision=0,  # its range is checked (with a message) by TrainRequest
+        epochs = gr.Slider(1, 50, APP_TRAIN.epochs, step=1, label="epochs", min_width=150)
+        lr = gr.Slider(0.005, 1.0, APP_TRAIN.lr, step=0.005, label="max learning rate (OneCycle)", min_width=150)
+        batch = gr.Dropdown([32, 64, 128, 256, 512], value=APP_TRAIN.batch_size, label="batch size", min_width=100)
+        subset = gr.Number(APP_TRAIN.subset, precision=0,  # its range is checked (with a message) by TrainRequest
                            label="training images (subset)", min_width=120)
     with gr.Accordion("augmentation settings (from the lab)", open=False):  # keeps Start in view
         train_aug = gr.JSON(show_label=False, elem_id="train_aug")
