@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .records.checkpoint import CheckpointError, load_weights, save_weights
 from .records.checkpoint import load_resume
+from .errors import UserError
 from .data.cifar import (DatasetUnavailable, ValidationSpec, carve_validation, indices_digest, load_split,
                    validation_indices)
 from .records.finalize import JPEG_TRAIN_DATA
@@ -117,6 +118,26 @@ class ProgressPrinter:
         self.bar.close()
 
 
+# what a resumed run may change: how long it runs and where; everything else is the resume
+# file's own config (a new lr or augmentation would be another run than the one it continues)
+RESUME_OVERRIDES = ("epochs", "device", "workers", "threads")
+
+
+def _resume_overrides(args) -> dict:
+    """The flags given with --resume, refused by name when one would be silently ignored."""
+    from .train.config import TrainConfig
+
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None}
+    ignored = [f"--{FLAG_NAMES.get(name, name.replace('_', '-'))}" for name in given if name not in RESUME_OVERRIDES]
+    if args.preset is not None:
+        ignored.insert(0, "--preset")
+    if ignored:
+        allowed = ", ".join(f"--{name}" for name in RESUME_OVERRIDES)
+        raise UserError(f"{', '.join(ignored)} cannot change a resumed run (it keeps the resume file's "
+                        f"settings); with --resume only {allowed} apply")
+    return given
+
+
 def cmd_train(args) -> int:
     from .analysis.evaluate import evaluate
     from .model.net import get_config
@@ -127,8 +148,9 @@ def cmd_train(args) -> int:
     out = Path(args.out or f"runs/{args.recipe}/model.safetensors")
     resume_path = Path(args.checkpoint or out.with_name("resume.pt"))
     train_split = load_split("train", args.data_dir)
+    overrides = _resume_overrides(args) if args.resume else {}
     cfg = _train_config(args, recipe) if not args.resume else \
-        TrainConfig.from_dict(load_resume(Path(args.resume))["train_config"])
+        TrainConfig.from_dict({**load_resume(Path(args.resume))["train_config"], **overrides})
     if cfg.val_per_class:  # choices are made on held-back training images; the test set stays unseen
         validation = ValidationSpec(cfg.val_per_class, cfg.val_seed)
         val_digest = indices_digest(validation_indices(train_split.labels, validation))
@@ -139,9 +161,7 @@ def cmd_train(args) -> int:
         test_split = None if args.no_test else load_split("test", args.data_dir)
         scored = "test"
     if args.resume:
-        trainer = Trainer.resume(Path(args.resume), train_split, test_split, eval_split=scored,
-                                 **{k: v for k, v in {"epochs": args.epochs, "device": args.device,
-                                                      "workers": args.workers}.items() if v is not None})
+        trainer = Trainer.resume(Path(args.resume), train_split, test_split, eval_split=scored, **overrides)
     else:
         trainer = Trainer(get_config(args.preset or recipe.preset), cfg, recipe.aug, train_split,
                           test_split, eval_split=scored)

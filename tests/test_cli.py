@@ -114,6 +114,24 @@ def test_tiny_train_writes_weights_card_and_resume(capsys, dataset_dir, tmp_path
     assert len(load_weights(out)[1]["history"]) == 2
 
 
+def test_resume_refuses_the_flags_it_would_ignore(dataset_dir, tmp_path, capsys):
+    """A resumed run keeps its file's settings: a new --lr or --preset is refused by name (before:
+    silently ignored), and --threads, which only says where it runs, applies."""
+    out, resume = tmp_path / "m.safetensors", tmp_path / "resume.pt"
+    base = ["train", "--recipe", "quick", "--data-dir", str(dataset_dir), "--subset", "40", "--batch-size", "20",
+            "--epochs", "1", "--out", str(out), "--checkpoint", str(resume), "--no-test", "--no-track"]
+    assert main(base) == 0
+    capsys.readouterr()
+    again = ["train", "--recipe", "quick", "--data-dir", str(dataset_dir), "--resume", str(resume),
+             "--out", str(out), "--checkpoint", str(resume), "--no-test", "--no-track", "--epochs", "2"]
+    assert main(again + ["--lr", "0.5", "--preset", "seed"]) == 2
+    assert_one_line_error(capsys, "--preset, --lr cannot change a resumed run", "--threads")
+    assert load_resume(resume)["epoch"] == 1  # nothing trained
+    assert main(again + ["--threads", "1"]) == 0
+    state = load_resume(resume)
+    assert state["epoch"] == 2 and state["train_config"]["threads"] == 1
+
+
 def assert_one_line_error(capsys, *words):
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
