@@ -45,9 +45,11 @@ def tiny_data(seed=0):
 
 
 def train_one(app, session, request, epochs=1):
+    """The stream's last output, with the session it sent (once: its first output)."""
     app.ctx.jobs.load_data = tiny_data()
-    *_, last = app.train.start("default", epochs, 0.05, 32, 32, session, request)
-    return last
+    first, *_, last = app.train.start("default", epochs, 0.05, 32, 32, session, request)
+    assert isinstance(first[5], Session) and (last is first or last[5] == gr.skip())
+    return (*last[:5], first[5], *last[6:])
 
 
 def test_demo_is_built_with_named_endpoints_only(app):
@@ -259,7 +261,18 @@ def test_only_the_owner_can_stop_a_running_run(app):
     *_, last = stream
     assert not app.ctx.jobs.busy and "nothing was saved" in last[0]
     with pytest.raises(gr.Error, match="no trained weights|0 epochs"):
-        app.train.activate(last[5], A)  # stopped at 0 epochs: nothing to activate
+        app.train.activate(first[5], A)  # stopped at 0 epochs: nothing to activate
+
+
+def test_the_run_stream_sends_the_session_once_so_lab_changes_meanwhile_stay(app):
+    """Before: every progress update (one a second) sent the session the run started with, so a
+    lab setting or model chosen in another tab during the run was undone a second later."""
+    app.ctx.jobs.load_data = tiny_data()
+    outputs = list(app.train.start("default", 2, 0.05, 32, 32, Session(), A))
+    assert len(outputs) >= 2  # progress, then the end
+    sessions = [out[5] for out in outputs]
+    assert isinstance(sessions[0], Session) and sessions[0].run is not None
+    assert all(s == gr.skip() for s in sessions[1:]), sessions[1:]
 
 
 def test_busy_message(app, monkeypatch):

@@ -102,13 +102,17 @@ class TrainHandlers:
     def _follow(self, job: TrainJob, session: Session, request):
         """(progress, curves, checkpoint, activate button, slot line, session, download button)
         until the run ends (the download is filled by `bundle` after). A page that goes away
-        only stops following: the heartbeat decides about the run."""
+        only stops following: the heartbeat decides about the run.
+
+        The session goes out once, with the run in it: a stream that kept sending the session it
+        started with would undo, a second later, every lab setting or model the visitor chose in
+        another tab while the run trains."""
         seen = -1
+        out_session = session
         while True:
             seen = job.wait(seen, timeout=1.0)
             snap = job.snapshot()
             text, fig = render_progress(snap)
-            out_session = session
             if snap.finished:
                 usable = snap.weights is not None and snap.state in ("done", "stopped")
                 yield (text, fig, snap.weights if usable else None, gr.update(interactive=usable),
@@ -116,6 +120,7 @@ class TrainHandlers:
                 return
             yield (text, fig, None, gr.update(interactive=False), self.slot(request), out_session,
                    gr.update(value=None, interactive=False))
+            out_session = gr.skip()
 
     @user_errors
     def bundle(self, session: Session, request: gr.Request = None):
