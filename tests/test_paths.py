@@ -50,3 +50,6 @@ def test_an_installed_package_carries_every_shipped_file_the_app_reads():
     missing = [p.name for p in read if f"weights/{p.name}" not in listed]
     assert not missing, missing
     assert all((paths.HOME / name).is_file() for name in listed)
+    # and the Coarse Dropout grid the Experiments tab shows (before: an installed app said "not measured yet")
+    grid = paths.CUTOUT_GRID.relative_to(paths.HOME)
+    assert [str(grid)] == config["tool"]["setuptools"]["data-files"][f"share/cifar_s9/{grid.parent}"]
