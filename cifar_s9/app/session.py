@@ -16,7 +16,6 @@ class Session:
     model: ModelChoice = field(default_factory=ModelChoice)  # the shipped model until chosen
     image: str | None = None        # the current image (Classify's input), shared by the tabs
     aug: AugmentConfig = field(default_factory=AugmentConfig)  # the lab's settings; Train uses them
-    run: str | None = None          # the training run this session started (its folder name)
 
     def with_model(self, choice: ModelChoice) -> "Session":
         return replace(self, model=choice)
@@ -27,5 +26,3 @@ class Session:
     def with_aug(self, aug: AugmentConfig) -> "Session":
         return replace(self, aug=aug)
 
-    def with_run(self, run: str | None) -> "Session":
-        return replace(self, run=run)

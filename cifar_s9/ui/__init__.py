@@ -29,8 +29,10 @@ Where things come from
 - `shared.session` is the `gr.State` holding this visitor's `session.Session`: `.model` (a small
   `ModelChoice`, the shipped model by default), `.image` (the current image: the path of the
   file Gradio stored for Classify's upload or example; None until one is chosen), `.aug` (the lab's
-  `AugmentConfig`), `.run` (the training run this session started). Put it in `inputs=` to read
-  it; return a changed copy (`session.with_image(...)`) in `outputs=` to change it.
+  `AugmentConfig`). Put it in `inputs=` to read it; return a changed copy
+  (`session.with_image(...)`) in `outputs=` to change it, and only from a short handler: a stream
+  that returned it would undo what other tabs changed meanwhile (so the training run a session
+  started is the slot's record, `jobs.latest(owner, "run")`, not a field of the session).
 - `shared.run_token` (a `gr.BrowserState`, kept across reloads) holds the token of this browser's
   latest job in the training slot; `shared.ticker` (a `gr.Timer` outside the tabs, so it ticks
   on every tab) is the page's heartbeat. `ctx.jobs` is the one slot, `ctx.experiments` the A/B

@@ -72,43 +72,41 @@ class TrainHandlers:
 
     def start(self, preset, epochs, lr, batch_size, subset, session: Session, request: gr.Request = None):
         """Generator: takes the shared slot and streams progress until the run ends. Yields
-        (progress, curves, checkpoint file, activate button, slot line, session, run token);
-        the token goes to the browser once, with the first progress."""
+        (progress, curves, checkpoint file, activate button, slot line, download button, run
+        token); the token goes to the browser once, with the first progress."""
         try:
             train = train_request(preset, epochs, lr, batch_size, subset, session.aug)
             job = self.ctx.jobs.start(train, owner(request))
         except Busy as exc:
             yield f"🚦 **Busy.** {texts.md_escape(str(exc))}", gr.skip(), gr.skip(), gr.skip(), \
-                self.slot(request), session, gr.skip(), gr.skip()
+                self.slot(request), gr.skip(), gr.skip()
             return
         except UserError as exc:
             raise gr.Error(f"Invalid training settings: {exc}", print_exception=False) from None
         token = job.token
-        for out in self._follow(job, session.with_run(job.run_id), request):
+        for out in self._follow(job, request):
             yield (*out, token)
             token = gr.skip()
 
-    def attach(self, token=None, session: Session | None = None, request: gr.Request = None):
+    def attach(self, token=None, request: gr.Request = None):
         """On page load: if the browser holds the token of a recent run, this session becomes
         one of its owners and the page follows it again (progress, Stop, activation). Any other
         value (none, forged, an experiment's) shows the slot line only. Yields like `_follow`."""
-        session = session if isinstance(session, Session) else Session()
         job = self.ctx.jobs.attach(token, owner(request))
         if not isinstance(job, TrainJob):
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), self.slot(request), gr.skip(), gr.skip()
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), self.slot(request), gr.skip()
             return
-        yield from self._follow(job, session.with_run(job.run_id), request)
+        yield from self._follow(job, request)
 
-    def _follow(self, job: TrainJob, session: Session, request):
-        """(progress, curves, checkpoint, activate button, slot line, session, download button)
-        until the run ends (the download is filled by `bundle` after). A page that goes away
-        only stops following: the heartbeat decides about the run.
+    def _follow(self, job: TrainJob, request):
+        """(progress, curves, checkpoint, activate button, slot line, download button) until the
+        run ends (the download is filled by `bundle` after). A page that goes away only stops
+        following: the heartbeat decides about the run.
 
-        The session goes out once, with the run in it: a stream that kept sending the session it
-        started with would undo, a second later, every lab setting or model the visitor chose in
-        another tab while the run trains."""
+        The stream never writes the session: which run is this session's is the server's record
+        (`my_run`), so a minute-long stream cannot undo, with the session it started from, a lab
+        setting or model the visitor chose in another tab meanwhile, nor lose to them."""
         seen = -1
-        out_session = session
         while True:
             seen = job.wait(seen, timeout=1.0)
             snap = job.snapshot()
@@ -116,19 +114,23 @@ class TrainHandlers:
             if snap.finished:
                 usable = snap.weights is not None and snap.state in ("done", "stopped")
                 yield (text, fig, snap.weights if usable else None, gr.update(interactive=usable),
-                       self.slot(request), out_session, gr.skip())
+                       self.slot(request), gr.skip())
                 return
-            yield (text, fig, None, gr.update(interactive=False), self.slot(request), out_session,
+            yield (text, fig, None, gr.update(interactive=False), self.slot(request),
                    gr.update(value=None, interactive=False))
-            out_session = gr.skip()
+
+    def my_run(self, request: gr.Request | None) -> str | None:
+        """The run this visitor's session last started or re-attached to (the slot's record)."""
+        job = self.ctx.jobs.latest(owner(request), TrainJob.kind)
+        return job.run_id if isinstance(job, TrainJob) else None
 
     @user_errors
-    def bundle(self, session: Session, request: gr.Request = None):
+    def bundle(self, request: gr.Request = None):
         """The download button for this session's run: its zip (see `TrainingJobs.bundle`) once it
         finished with a trained epoch; otherwise, and for anyone else's run, a disabled button."""
-        run = session.run if isinstance(session, Session) else None
+        run = self.my_run(request)
         try:
-            path = self.ctx.jobs.bundle(run, owner(request)) if isinstance(run, str) else None
+            path = self.ctx.jobs.bundle(run, owner(request)) if run else None
         except UserError:  # not finished, nothing saved, another visitor's: nothing to download
             path = None
         return gr.update(value=str(path) if path else None, interactive=path is not None)
@@ -146,10 +148,11 @@ class TrainHandlers:
         """Make this session's own finished run its active model: loaded from the run's folder
         (weights and card together), never from a path a client sent; `trained_weights` refuses
         other sessions' runs, unfinished runs and 0-epoch runs."""
-        if session.run is None:
+        run = self.my_run(request)
+        if run is None:
             raise UserError("train a model first: this session has no finished run to activate")
-        weights = self.ctx.jobs.trained_weights(session.run, owner(request))
-        choice = self.ctx.models.add(weights, f"run {session.run}", owner=owner(request))
+        weights = self.ctx.jobs.trained_weights(run, owner(request))
+        choice = self.ctx.models.add(weights, f"run {run}", owner=owner(request))
         return self.ctx.switch_to(session, choice, "your trained model")
 
 
@@ -185,13 +188,13 @@ def build(ctx: AppContext, shared: Shared, tab: gr.Tab) -> None:
     # run's thread in the GPU worker process, away from the heartbeat, Stop and the re-attach. The
     # run reaches the GPU from the slot's thread instead, in calls of a few epochs and at most 300 s
     # each (experiments/zerogpu.py); tests/test_zerogpu.py keeps `spaces` out of the UI.
-    followed = [progress, curves, ckpt, activate_btn, slot, session, bundle_btn]
+    followed = [progress, curves, ckpt, activate_btn, slot, bundle_btn]
     start_btn.click(h.start, [preset, epochs, lr, batch, subset, session], [*followed, token],
                     api_visibility="private", concurrency_limit=None
-                    ).then(h.bundle, [session], [bundle_btn], api_visibility="private")
+                    ).then(h.bundle, None, [bundle_btn], api_visibility="private")
     # waiting, not computing (like the stream above): outside the heavy group
-    shared.demo.load(h.attach, [token, session], followed, api_visibility="private", concurrency_limit=None
-                     ).then(h.bundle, [session], [bundle_btn], api_visibility="private")
+    shared.demo.load(h.attach, [token], followed, api_visibility="private", concurrency_limit=None
+                     ).then(h.bundle, None, [bundle_btn], api_visibility="private")
     shared.ticker.tick(h.tick, [token], [slot], api_visibility="private", concurrency_limit=None,
                        show_progress="hidden")
     stop_btn.click(h.stop, None, [progress], api_visibility="private", concurrency_limit=None)
