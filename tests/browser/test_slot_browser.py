@@ -4,10 +4,11 @@ and their Busy message says what they can do. Screenshots of the Train tab at 14
 go to test-artifacts/ (git-ignored)."""
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
-from browsing import launched_app, shot
+from browsing import count_answers, drawn, launched_app, shot
 from waiting import HANG_MS, HANG_S, SLOW_TEST_S
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.timeout(SLOW_TEST_S)]
@@ -31,6 +32,7 @@ def server(weights_path, tmp_path_factory):
 def open_page(browser, url: str, width: int = 1400, height: int = 1000):
     page = browser.new_context(viewport={"width": width, "height": height}).new_page()
     page.set_default_timeout(HANG_MS)
+    count_answers(page)
     page.goto(url)
     page.locator("#banner").get_by_text("Active model").wait_for()
     return page
@@ -57,12 +59,34 @@ def test_a_reload_reattaches_the_page_to_its_run(server, browser):
         page.locator("#train_progress").get_by_text("loading data").wait_for()
         page.locator("#train_slot").get_by_text("your", exact=False).wait_for()
         shot(page, "train-reattached-1400")
+        change_the_lab_while_it_trains(page)
     finally:
         gate.set()
     page.locator("#train_progress").get_by_text("finished 2 epochs").wait_for()
     page.get_by_role("button", name="Use this model in my session").click()
     page.locator("#banner").get_by_text("your model").wait_for()  # the reloaded session owns it
+    # the stream (an update a second) used to send back the session it started with, undoing a
+    # lab setting changed during the run: the Train tab showed, and a next run used, the old one
+    page.get_by_role("tab", name="Augmentation lab").click()
+    page.locator("#aug_status").get_by_text("Settings valid").wait_for()
+    train_tab(page)  # opening the tab shows the settings the session holds now
+    page.get_by_text("augmentation settings (from the lab)").click()
+    page.locator("#train_aug").get_by_text("hole_width_max", exact=False).wait_for()
+    drawn(page)
+    shown = " ".join(page.locator("#train_aug").inner_text().split())
+    assert re.search(r"hole_width_max\W*5\b", shown), shown
     page.context.close()
+
+
+def change_the_lab_while_it_trains(page) -> None:
+    page.get_by_role("tab", name="Augmentation lab").click()
+    page.locator("#aug_status").get_by_text("Settings valid").wait_for()
+    box = page.locator("#hole_width_max input[type=number]")
+    box.fill("5")
+    box.press("Enter")
+    page.wait_for_function("document.querySelector('#hole_width_max input[type=number]').value === '5'")
+    drawn(page)  # the lab's answer, which puts the setting in the session, is in
+    train_tab(page)
 
 
 def test_a_second_visitors_slot_line_follows_the_slot_live(server, browser):
@@ -94,3 +118,4 @@ def test_a_second_visitors_slot_line_follows_the_slot_live(server, browser):
     shot(a, "train-finished-390")
     a.context.close()
     b.context.close()
+
