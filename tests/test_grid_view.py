@@ -50,7 +50,11 @@ def test_the_heatmap_puts_each_change_and_its_interval_in_its_cell(measured):
     row = next(r for r in summary["rows"] if r["cell"] == "1x8px")
     lo, hi = row["diff_ci_points"]
     assert heat.text[0][0] == f"+10.0<br>[{lo:+.1f}, {hi:+.1f}]" and lo > 0
-    assert heat.zmid == 0 and heat.zmax == -heat.zmin == 10.0  # white is "no change", scale symmetric
+    widest = max(abs(v) for r in summary["rows"] if r["holes"] for v in r["diff_ci_points"])
+    assert widest > 10.0  # the intervals reach past the largest change
+    # white is "no change"; the scale is symmetric and as wide as the widest interval, so an
+    # uncertain change shows pale rather than as the scale's darkest colour
+    assert heat.zmid == 0 and heat.zmax == -heat.zmin == widest
 
 
 def test_the_words_say_the_budget_and_list_settings_best_first(measured):
@@ -97,3 +101,23 @@ def test_a_huge_file_is_refused_before_it_is_parsed(tmp_path):
     path = tmp_path / "grid.json"
     path.write_text(" " * (grid_view.MAX_BYTES + 1))
     assert "too large" in grid_view.load(path)[1]
+
+
+def test_the_words_lead_with_the_verdict_of_interval_and_test_together(measured):
+    text = grid_view.words(grid_view.load(measured[0])[0])
+    # 1x8px: right on 10 more of 100 images and wrong on none, so interval and McNemar agree; 2x16px
+    # (5 more wrong) has an interval below 0 but McNemar p = 0.06: not detected
+    assert "1 of the 2 settings measured differ detectably from off: 1 hole of 8 px (+10.0 points)." in text
+    assert text.index("differ detectably") < text.index("Coarse Dropout off:")
+
+
+def test_a_grid_where_no_setting_passes_both_says_so_and_why():
+    rows = [{"holes": 0, "size": 0},
+            {"holes": 1, "size": 8, "diff_points": 0.6, "diff_ci_points": [-0.4, 1.6], "p_value": 0.27},
+            {"holes": 2, "size": 16, "diff_points": -0.9, "diff_ci_points": [-2.0, 0.2], "p_value": 0.13}]
+    assert g.verdict(rows) == ("No Coarse Dropout setting of the 2 measured differs detectably from off "
+                               "at this budget: every interval contains 0.")
+    rows[2].update(diff_ci_points=[-2.0, -0.1], p_value=0.06)
+    assert g.verdict(rows).endswith("no interval that excludes 0 has McNemar p < 0.05 as well.")
+    rows[2]["p_value"] = 0.01
+    assert g.verdict(rows) == "1 of the 2 settings measured differ detectably from off: 2 holes of 16 px (-0.9 points)."

@@ -56,7 +56,8 @@ def _whole_row(row) -> bool:
 
 def figure(summary: dict) -> go.Figure:
     """Holes (rows) x hole size (columns); colour: points of validation accuracy against off (red
-    worse, blue better, white no change); each cell's text: the change and its 95% interval."""
+    worse, blue better, white no change), on a scale as wide as the widest 95% interval; each
+    cell's text: the change and its interval."""
     rows = [r for r in summary["rows"] if r["holes"] > 0]
     holes = sorted({int(r["holes"]) for r in rows})
     sizes = sorted({int(r["size"]) for r in rows})
@@ -67,7 +68,9 @@ def figure(summary: dict) -> go.Figure:
         lo, hi = r["diff_ci_points"]
         z[i][j] = float(r["diff_points"])
         text[i][j] = f"{r['diff_points']:+.1f}<br>[{lo:+.1f}, {hi:+.1f}]"
-    reach = max([abs(v) for row in z for v in row if v is not None] + [0.5])
+    # the scale spans the widest interval, not the largest estimate: a change whose interval
+    # contains 0 then shows pale, instead of the darkest colour on the scale
+    reach = max([abs(v) for r in rows for v in r["diff_ci_points"]] + [0.5])
     fig = go.Figure(go.Heatmap(
         z=z, x=[f"{s} px" for s in sizes], y=[f"{h} hole{'s' if h > 1 else ''}" for h in holes],
         text=text, texttemplate="%{text}", colorscale="RdBu", zmid=0, zmin=-reach, zmax=reach,
@@ -90,7 +93,7 @@ def words(summary: dict) -> str:
              f"{off['train_images']:,} training images a setting, every setting scored on the same "
              f"{off['eval_images']:,} validation images and compared with off image by image "
              "(paired 95% interval, McNemar's test). An interval that contains 0 means no "
-             "difference was detected.", "", f"- {grid.sentence(off)}"]
+             "difference was detected.", "", f"**{grid.verdict(rows)}**", "", f"- {grid.sentence(off)}"]
     lines += [f"- {grid.sentence(r)}" for r in others]
     return "\n".join(lines)
 

@@ -188,6 +188,21 @@ def sentence(row: dict) -> str:
             f"{stats.format_p(row['p_value'])}), scored on {row['eval_images']:,} validation images.")
 
 
+def verdict(rows: list[dict]) -> str:
+    """The grid's answer in one sentence, by the rule of `stats.PairedDifference.detected`: a
+    setting differs from off when its paired 95% interval excludes 0 and McNemar's p < 0.05."""
+    settings = [r for r in rows if "diff_points" in r]
+    excludes_zero = [r for r in settings if r["diff_ci_points"][0] > 0 or r["diff_ci_points"][1] < 0]
+    found = [r for r in excludes_zero if r["p_value"] < stats.ALPHA]
+    if not found:
+        why = ("every interval contains 0" if not excludes_zero else
+               "no interval that excludes 0 has McNemar p < 0.05 as well")
+        return f"No Coarse Dropout setting of the {len(settings)} measured differs detectably from off at this budget: {why}."
+    named = ", ".join(f"{r['holes']} hole{'s' if r['holes'] > 1 else ''} of {r['size']} px "
+                      f"({r['diff_points']:+.1f} points)" for r in sorted(found, key=lambda r: -r["diff_points"]))
+    return f"{len(found)} of the {len(settings)} settings measured differ detectably from off: {named}."
+
+
 def load_cells(out: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((Path(out) / "cells").glob("*.json"))]
 
