@@ -182,25 +182,28 @@ def sentence(row: dict) -> str:
     if "diff_points" not in row:
         return f"Coarse Dropout off: {100 * row['accuracy']:.1f}% on {row['eval_images']:,} validation images."
     lo, hi = row["diff_ci_points"]
-    holes = f"{row['holes']} hole{'s' if row['holes'] > 1 else ''} of {row['size']} px"
-    return (f"At {row['epochs']} epochs on {row['train_images']:,} images, {holes} gave "
+    return (f"At {row['epochs']} epochs on {row['train_images']:,} images, {setting_name(row)} gave "
             f"{row['diff_points']:+.1f} points against off (95% CI {lo:+.1f} to {hi:+.1f}; McNemar "
             f"{stats.format_p(row['p_value'])}), scored on {row['eval_images']:,} validation images.")
 
 
 def verdict(rows: list[dict]) -> str:
-    """The grid's answer in one sentence, by the rule of `stats.PairedDifference.detected`: a
-    setting differs from off when its paired 95% interval excludes 0 and McNemar's p < 0.05."""
+    """The grid's answer in one sentence, by `stats.detects`: a setting differs from off when its
+    paired 95% interval excludes 0 and McNemar's p < 0.05."""
     settings = [r for r in rows if "diff_points" in r]
-    excludes_zero = [r for r in settings if r["diff_ci_points"][0] > 0 or r["diff_ci_points"][1] < 0]
-    found = [r for r in excludes_zero if r["p_value"] < stats.ALPHA]
+    found = [r for r in settings if stats.detects(*r["diff_ci_points"], r["p_value"])]
     if not found:
-        why = ("every interval contains 0" if not excludes_zero else
+        contain_zero = all(lo <= 0 <= hi for lo, hi in (r["diff_ci_points"] for r in settings))
+        why = ("every interval contains 0" if contain_zero else
                "no interval that excludes 0 has McNemar p < 0.05 as well")
         return f"No Coarse Dropout setting of the {len(settings)} measured differs detectably from off at this budget: {why}."
-    named = ", ".join(f"{r['holes']} hole{'s' if r['holes'] > 1 else ''} of {r['size']} px "
-                      f"({r['diff_points']:+.1f} points)" for r in sorted(found, key=lambda r: -r["diff_points"]))
+    named = ", ".join(f"{setting_name(r)} ({r['diff_points']:+.1f} points)"
+                      for r in sorted(found, key=lambda r: -r["diff_points"]))
     return f"{len(found)} of the {len(settings)} settings measured differ detectably from off: {named}."
+
+
+def setting_name(row: dict) -> str:
+    return f"{row['holes']} hole{'s' if row['holes'] > 1 else ''} of {row['size']} px"
 
 
 def load_cells(out: Path) -> list[dict]:

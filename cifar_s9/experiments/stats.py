@@ -89,7 +89,7 @@ class PairedDifference:
     @property
     def detected(self) -> bool:
         """Both the interval and the test agree that there is a difference at the 5% level."""
-        return self.p_value < ALPHA and (self.lo > 0 or self.hi < 0)
+        return detects(self.lo, self.hi, self.p_value)
 
 
 def mcnemar_exact(only_a: int, only_b: int) -> tuple[float, float]:
@@ -123,6 +123,11 @@ def newcombe_paired_interval(both: int, only_a: int, only_b: int, neither: int,
     lower = math.sqrt(max(0.0, (p_b - l_b) ** 2 - 2 * phi * (p_b - l_b) * (u_a - p_a) + (u_a - p_a) ** 2))
     upper = math.sqrt(max(0.0, (u_b - p_b) ** 2 - 2 * phi * (u_b - p_b) * (p_a - l_a) + (p_a - l_a) ** 2))
     return max(-1.0, diff - lower), min(1.0, diff + upper)
+
+
+def detects(lo: float, hi: float, p_value: float) -> bool:
+    """A difference is detected when its interval excludes 0 and the test's p is below ALPHA."""
+    return p_value < ALPHA and (lo > 0 or hi < 0)
 
 
 def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray) -> PairedDifference:

@@ -118,4 +118,3 @@ def test_a_second_visitors_slot_line_follows_the_slot_live(server, browser):
     shot(a, "train-finished-390")
     a.context.close()
     b.context.close()
-
