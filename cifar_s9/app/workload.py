@@ -125,18 +125,15 @@ def fair_queue(demo, per_session: int = PER_SESSION_WAITING, per_client: int = P
 
 def _waiting_from(event_queue, session: str | None, client: str) -> tuple[int, int]:
     """(events waiting from `session`, events waiting from `client`), in one pass. Each event's
-    address is read from its headers once and kept on it: every join walks the whole queue, and
-    parsing 64 events' headers per join was a twentieth of a loaded server's time."""
+    address is read from its headers once and kept on it (Gradio's Event has no __slots__): every
+    join walks the whole queue, and parsing each waiting event's headers per join was 4.8% of the
+    time a loaded server held the GIL."""
     same_session = same_client = 0
     for q in list(event_queue.event_queue_per_concurrency_id.values()):
         for event in list(q.queue):
             address = getattr(event, "_cifar_s9_address", None)
             if address is None:
-                address = client_address(event.request)
-                try:
-                    event._cifar_s9_address = address
-                except AttributeError:
-                    pass  # an event type without a __dict__: read it again next time
+                address = event._cifar_s9_address = client_address(event.request)
             same_session += bool(session) and event.session_hash == session
             same_client += address == client
     return same_session, same_client
